@@ -1,0 +1,112 @@
+"""The one entry point: train, evaluate or sample an experiment.
+
+    python launch.py                                         # the default experiment, built-in corpus
+    python launch.py --config=experiments/shakespeare_char.py:cpu --workdir=/tmp/sc
+    python launch.py --config=experiments/shakespeare_char.py:cpu --config.data.path=input.txt
+    python launch.py --config=... --workdir=/tmp/sc --mode=sample --prompt="ROMEO:" --num_samples=3
+
+An experiment is a Python file whose get_config(arg) returns an ml_collections ConfigDict (fields and
+defaults in lm/config.py); `--config.a.b=V` overrides any field. Re-running a train command with the
+same workdir resumes from its latest checkpoint.
+"""
+
+import os
+import re
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_CONFIG = os.path.join(HERE, "experiments", "default.py")
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "experiment file[:arg], default experiments/default.py")
+_WORKDIR = flags.DEFINE_string("workdir", None, "run directory (default: workdirs/<experiment>[_<arg>])")
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "eval", "sample"], "what to do with the workdir")
+_PROMPT = flags.DEFINE_string("prompt", None, "sample: text to continue (default: config.sample.prompt)")
+_NUM_SAMPLES = flags.DEFINE_integer("num_samples", None, "sample: how many continuations")
+_MAX_NEW_TOKENS = flags.DEFINE_integer("max_new_tokens", None, "sample: tokens to generate")
+_TEMPERATURE = flags.DEFINE_float("temperature", None, "sample: softmax temperature; 0 is greedy")
+_TOP_K = flags.DEFINE_integer("top_k", None, "sample: keep the k most likely tokens (0: all)")
+_TOP_P = flags.DEFINE_float("top_p", None, "sample: keep the smallest set with this probability (1: all)")
+_SEED = flags.DEFINE_integer("seed", None, "sample: random seed of the samples")
+_TRACEBACK = flags.DEFINE_bool("traceback", False, "show the full traceback of input errors")
+
+
+def parse_flags(argv: list[str]):
+    """absl parsing, with experiments/default.py when no --config is given and a one-paragraph error
+    (not a traceback) for unknown config keys and values of the wrong type."""
+    if not any(re.match(r"^--?config(=|$)", arg) for arg in argv[1:]):
+        argv = [argv[0], f"--config={DEFAULT_CONFIG}", *argv[1:]]
+    sys.argv[:] = argv  # config_flags reads the overrides from sys.argv
+    try:
+        return flags.FLAGS(argv)
+    except (flags.Error, KeyError, AttributeError, TypeError, ValueError) as e:
+        message = re.sub(r"\\n|[\\'\"]", " ", str(e)).strip()  # KeyError's repr quotes and escapes
+        if isinstance(e, (KeyError, AttributeError)):
+            message = f"unknown config key: {message}"
+        sys.exit(
+            f"error: bad command line: {' '.join(message.split())}\nEvery --config.KEY must be a field of the "
+            "experiment's config (lm/config.py lists every field and its type); `--helpfull` lists the flags."
+        )
+
+
+def main(argv):
+    if len(argv) > 1:
+        sys.exit(f"error: unexpected arguments {argv[1:]}; flags take the form --name=value.")
+    if not flags.FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
+    import jax
+
+    from lm import evaluate, train
+
+    cache = os.path.expanduser(os.environ.get("LM_COMPILATION_CACHE", "~/.cache/lm/jax"))
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+    config = _CONFIG.value
+    sample_flags = dict(
+        prompt=_PROMPT,
+        num_samples=_NUM_SAMPLES,
+        max_new_tokens=_MAX_NEW_TOKENS,
+        temperature=_TEMPERATURE,
+        top_k=_TOP_K,
+        top_p=_TOP_P,
+        seed=_SEED,
+    )
+    for key, flag in sample_flags.items():
+        if flag.value is not None:
+            config.sample[key] = flag.value
+    workdir = _WORKDIR.value or default_workdir(config_spec(sys.argv))
+    try:
+        if _MODE.value == "train":
+            train.train(config, workdir)
+        elif _MODE.value == "eval":
+            evaluate.evaluate_workdir(config, workdir)
+        else:
+            evaluate.sample_workdir(config, workdir)
+    except ValueError as e:  # lm raises ValueError for bad input, with the problem and the fix
+        if _TRACEBACK.value:
+            raise
+        sys.exit(f"error: {e}")
+
+
+def config_spec(argv: list[str]) -> str:
+    """The value of --config in argv ("file.py" or "file.py:arg")."""
+    for i, arg in enumerate(argv):
+        if re.match(r"^--?config=", arg):
+            return arg.split("=", 1)[1]
+        if re.match(r"^--?config$", arg) and i + 1 < len(argv):
+            return argv[i + 1]
+    return DEFAULT_CONFIG
+
+
+def default_workdir(spec: str) -> str:
+    """workdirs/<experiment>[_<arg>] under the current directory."""
+    path, _, arg = spec.partition(":")
+    name = os.path.splitext(os.path.basename(path))[0]
+    return os.path.join("workdirs", f"{name}_{arg}" if arg else name)
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=parse_flags)

@@ -1,0 +1,80 @@
+"""Attention and masks as pure functions of arrays.
+
+Einsum letters used throughout:
+    B batch, T query length, S key length, N heads, H head dim, D model dim.
+
+Masks are boolean arrays broadcastable to [B, N, T, S]: True where query t may attend to key s.
+They compose with `&`, so a causal, padded, packed batch is `causal & padding & segment`.
+"""
+
+import jax
+import jax.numpy as jnp
+
+
+def causal_mask(query_positions: jax.Array, key_positions: jax.Array) -> jax.Array:
+    """Query at position p sees keys at positions <= p.
+
+    Args:
+      query_positions: [B, T] int positions of the queries.
+      key_positions: [B, S] int positions of the keys.
+    Returns:
+      [B, 1, T, S] bool.
+    """
+    return key_positions[:, None, None, :] <= query_positions[:, None, :, None]
+
+
+def padding_mask(query_valid: jax.Array, key_valid: jax.Array) -> jax.Array:
+    """Valid queries see valid keys; padding sees and is seen by nothing.
+
+    Args:
+      query_valid: [B, T] bool, False at padding.
+      key_valid: [B, S] bool.
+    Returns:
+      [B, 1, T, S] bool.
+    """
+    return query_valid[:, None, :, None] & key_valid[:, None, None, :]
+
+
+def segment_mask(query_segments: jax.Array, key_segments: jax.Array) -> jax.Array:
+    """Packed sequences: a token sees only tokens of its own segment (documents packed in one row).
+
+    Args:
+      query_segments: [B, T] int segment ids.
+      key_segments: [B, S] int segment ids.
+    Returns:
+      [B, 1, T, S] bool.
+    """
+    return query_segments[:, None, :, None] == key_segments[:, None, None, :]
+
+
+def dot_product_attention(
+    q: jax.Array,
+    k: jax.Array,
+    v: jax.Array,
+    mask: jax.Array | None = None,
+    dropout_rng: jax.Array | None = None,
+    dropout_rate: float = 0.0,
+) -> jax.Array:
+    """softmax(q k^T / sqrt(H)) v, with masked scores removed.
+
+    Args:
+      q: [B, T, N, H] queries.
+      k: [B, S, N, H] keys.
+      v: [B, S, N, H] values.
+      mask: bool, broadcastable to [B, N, T, S]; True where attention is allowed.
+      dropout_rng: key for dropout on the attention probabilities (None: no dropout).
+      dropout_rate: probability of dropping an attention weight.
+    Returns:
+      [B, T, N, H]. A query whose keys are all masked (padding) gets zeros.
+    """
+    scores = jnp.einsum("BTNH,BSNH->BNTS", q, k) / jnp.sqrt(q.shape[-1]).astype(q.dtype)
+    scores = scores.astype(jnp.float32)  # softmax in float32 also when computing in bfloat16
+    if mask is not None:
+        scores = jnp.where(mask, scores, jnp.finfo(jnp.float32).min)
+    probs = jax.nn.softmax(scores, axis=-1)
+    if mask is not None:
+        probs = jnp.where(mask, probs, 0.0)  # rows with no allowed key become 0, not uniform
+    if dropout_rng is not None and dropout_rate > 0.0:
+        keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, probs.shape)
+        probs = jnp.where(keep, probs / (1.0 - dropout_rate), 0.0)
+    return jnp.einsum("BNTS,BSNH->BTNH", probs.astype(v.dtype), v)

@@ -1,0 +1,181 @@
+"""Default configuration, the table of model sizes, and validation.
+
+Every field an experiment can set lives here, with its default and a comment. An experiment file
+(`experiments/*.py`) calls `default_config()` and overrides a few fields; the command line overrides
+more (`--config.model.num_layers=6`). `resolve()` then fills the fields derived from others (model
+shape from `model.size`, `model.vocab_size` from the tokenizer) and `validate()` rejects bad values
+with a message that names the field and the fix.
+"""
+
+import ml_collections
+from ml_collections import config_dict
+
+# name: (num_layers, num_heads, d_model, d_ff). GPT-2 shapes from Radford et al. (2019), Table 2.
+SIZES = {
+    "nano": (2, 2, 32, 128),
+    "tiny": (2, 4, 64, 256),
+    "mini": (4, 4, 128, 512),
+    "small": (12, 12, 768, 3072),  # GPT-2 small, 124M with vocab 50257 and context 1024
+    "medium": (24, 16, 1024, 4096),  # GPT-2 medium, 355M
+    "large": (36, 20, 1280, 5120),  # GPT-2 large, 774M
+    "xl": (48, 25, 1600, 6400),  # GPT-2 XL, 1.5B
+}
+
+CHOICES = {
+    "model.position": ("learned", "sinusoidal", "rotary"),
+    "model.mlp": ("gelu", "relu", "swiglu"),
+    "model.norm": ("layernorm", "rmsnorm"),
+    "model.dtype": ("float32", "bfloat16"),
+    "objective": ("causal",),
+    "data.tokenizer": ("byte", "char", "sentencepiece"),
+    "data.sentencepiece_model": ("bpe", "unigram"),
+}
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """The defaults every experiment starts from."""
+    c = ml_collections.ConfigDict()
+    c.seed = 0  # everything random (init, batches, dropout) derives from (seed, step)
+    c.objective = "causal"
+
+    c.model = ml_collections.ConfigDict()
+    c.model.size = "tiny"  # a row of SIZES; the four shape fields below override it when set
+    c.model.num_layers = config_dict.placeholder(int)
+    c.model.num_heads = config_dict.placeholder(int)
+    c.model.d_model = config_dict.placeholder(int)
+    c.model.d_ff = config_dict.placeholder(int)
+    c.model.vocab_size = config_dict.placeholder(int)  # default: the tokenizer's vocabulary
+    c.model.max_len = config_dict.placeholder(int)  # position table size; default data.seq_len
+    c.model.position = "learned"  # learned | sinusoidal | rotary
+    c.model.rope_base = 10000.0
+    c.model.mlp = "gelu"  # gelu | relu | swiglu
+    c.model.gelu_approximate = True  # tanh GELU as GPT-2; False is the exact erf form
+    c.model.norm = "layernorm"  # layernorm | rmsnorm
+    c.model.norm_eps = 1e-5
+    c.model.use_bias = True  # biases in dense layers and LayerNorm
+    c.model.tie_embeddings = True  # output projection = input embedding transposed
+    c.model.dropout = 0.0  # on residual branches
+    c.model.attention_dropout = 0.0  # on attention probabilities
+    c.model.embedding_dropout = 0.0  # on token + position embeddings
+    c.model.init_std = 0.02  # N(0, std) for dense and embedding weights
+    c.model.scale_residual_init = True  # residual output projections get std / sqrt(2 * layers)
+    c.model.dtype = "float32"  # compute dtype; parameters stay float32
+
+    c.data = ml_collections.ConfigDict()
+    # The source is the first one set of: path (a .txt file or a directory of .txt files),
+    # tfds_name (any TFDS text dataset: tiny_shakespeare, lm1b, ...), else the built-in corpus.
+    c.data.path = ""
+    c.data.tfds_name = ""
+    c.data.tfds_dir = ""  # tfds data_dir; empty is TFDS's default (~/tensorflow_datasets)
+    c.data.tfds_text_key = "text"
+    c.data.train_split = "train"  # tfds split names (any TFDS split spec, e.g. train[:10%])
+    c.data.eval_split = "validation"
+    c.data.val_fraction = 0.1  # path / built-in: the last fraction of the text is validation
+    c.data.synthetic_chars = 400_000  # size of the built-in corpus
+    c.data.tokenizer = "char"  # byte | char | sentencepiece
+    c.data.vocab_size = 1000  # sentencepiece only
+    c.data.sentencepiece_model = "bpe"  # bpe | unigram
+    c.data.seq_len = 64  # tokens per training window
+    c.data.batch_size = 32  # global batch (all devices, all micro-batches)
+
+    c.optim = ml_collections.ConfigDict()
+    c.optim.learning_rate = 1e-3  # peak, reached after warmup_steps
+    c.optim.min_learning_rate = 1e-4  # cosine floor, reached at decay_steps
+    c.optim.warmup_steps = 100
+    c.optim.decay_steps = config_dict.placeholder(int)  # default: train.num_steps
+    c.optim.b1 = 0.9
+    c.optim.b2 = 0.99
+    c.optim.eps = 1e-8
+    c.optim.weight_decay = 0.1  # decoupled (AdamW), on weight matrices only
+    c.optim.decay_embeddings = False  # also decay embedding tables (nanoGPT does)
+    c.optim.grad_clip = 1.0  # global-norm clipping; 0 disables
+    c.optim.grad_accum_steps = 1  # micro-batches per update; batch_size is split among them
+
+    c.train = ml_collections.ConfigDict()
+    c.train.num_steps = 1000
+    c.train.log_every = 50
+    c.train.eval_every = 250  # 0: only at the end
+    c.train.checkpoint_every = 250
+    c.train.keep_checkpoints = 3
+    c.train.eval_batch_size = 64
+    c.train.data_parallel = True  # pmap across local devices when more than one is visible
+
+    c.sample = ml_collections.ConfigDict()
+    c.sample.prompt = "\n"  # what the end of a training run samples from
+    c.sample.num_samples = 3
+    c.sample.max_new_tokens = 200
+    c.sample.temperature = 0.8
+    c.sample.top_k = 0  # 0: off
+    c.sample.top_p = 1.0  # 1.0: off
+    c.sample.seed = 0  # the same seed gives the same samples
+    return c
+
+
+def resolve(config: ml_collections.ConfigDict, vocab_size: int) -> ml_collections.ConfigDict:
+    """Returns a copy with the derived fields filled: model shape, vocabulary, context, decay."""
+    validate(config)
+    c = ml_collections.ConfigDict(config.to_dict())  # unlocked copy, placeholders kept typed
+    m = c.model
+    for name, value in zip(("num_layers", "num_heads", "d_model", "d_ff"), SIZES[m.size], strict=True):
+        if m[name] is None:
+            m[name] = value
+    if m.vocab_size is None:
+        m.vocab_size = vocab_size
+    elif m.vocab_size < vocab_size:
+        raise ValueError(
+            f"model.vocab_size={m.vocab_size} is smaller than the tokenizer's vocabulary "
+            f"({vocab_size}). Remove the override or set --config.model.vocab_size>={vocab_size}."
+        )
+    if m.max_len is None:
+        m.max_len = c.data.seq_len
+    if c.optim.decay_steps is None:
+        c.optim.decay_steps = c.train.num_steps
+    _check(m.d_model % m.num_heads == 0, "model.d_model", m.d_model, f"must divide by model.num_heads={m.num_heads}")
+    head_dim = m.d_model // m.num_heads
+    _check(m.position != "rotary" or head_dim % 2 == 0, "model.position", m.position, "rotary needs an even head dim")
+    _check(c.data.seq_len <= m.max_len, "data.seq_len", c.data.seq_len, f"must be <= model.max_len={m.max_len}")
+    return c
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Raises ValueError naming the first field whose value cannot work."""
+    for key, allowed in CHOICES.items():
+        value = _get(config, key)
+        _check(value in allowed, key, value, f"choose one of {', '.join(allowed)}")
+    _check(config.model.size in SIZES, "model.size", config.model.size, f"choose one of {', '.join(SIZES)}")
+    positive = (
+        "data.seq_len data.batch_size train.num_steps train.log_every train.checkpoint_every "
+        "train.keep_checkpoints train.eval_batch_size optim.grad_accum_steps sample.num_samples "
+        "sample.max_new_tokens"
+    )
+    for key in positive.split():
+        _check(_get(config, key) > 0, key, _get(config, key), "must be > 0")
+    for key in "model.num_layers model.num_heads model.d_model model.d_ff model.vocab_size model.max_len".split():
+        value = _get(config, key)
+        _check(value is None or value > 0, key, value, "must be > 0 (or unset to use model.size)")
+    for key in "model.dropout model.attention_dropout model.embedding_dropout".split():
+        _check(0.0 <= _get(config, key) < 1.0, key, _get(config, key), "must be in [0, 1)")
+    _check(0.0 < config.data.val_fraction < 1.0, "data.val_fraction", config.data.val_fraction, "must be in (0, 1)")
+    _check(config.optim.learning_rate > 0, "optim.learning_rate", config.optim.learning_rate, "must be > 0")
+    _check(config.optim.warmup_steps >= 0, "optim.warmup_steps", config.optim.warmup_steps, "must be >= 0")
+    _check(config.train.eval_every >= 0, "train.eval_every", config.train.eval_every, "must be >= 0")
+    _check(
+        config.data.batch_size % config.optim.grad_accum_steps == 0,
+        "data.batch_size",
+        config.data.batch_size,
+        f"must divide into optim.grad_accum_steps={config.optim.grad_accum_steps} micro-batches",
+    )
+    _check(config.sample.temperature >= 0, "sample.temperature", config.sample.temperature, "must be >= 0")
+    _check(0.0 < config.sample.top_p <= 1.0, "sample.top_p", config.sample.top_p, "must be in (0, 1]")
+    _check(config.sample.top_k >= 0, "sample.top_k", config.sample.top_k, "must be >= 0 (0 is off)")
+
+
+def _get(config, dotted_key):
+    for part in dotted_key.split("."):
+        config = config[part]
+    return config
+
+
+def _check(ok, key, value, requirement):
+    if not ok:
+        raise ValueError(f"Config field {key}={value!r} {requirement}. Fix it with --config.{key}=... .")

@@ -1,0 +1,84 @@
+"""Evaluation over the whole validation split, and sampling from a trained workdir."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from lm import data as data_lib
+from lm import metrics as metrics_lib
+from lm import sampling, step
+from lm.run import Run, describe, prepare
+
+
+def evaluate(run: Run, state) -> dict[str, float]:
+    """Loss, perplexity, bits per token / byte / char and accuracy over every eval token.
+
+    Args:
+      run: the prepared run (its runner compiles the eval step once and caches it).
+      state: the train state as the runner holds it (replicated under pmap).
+    """
+    if run.eval_fn is None:
+        run.eval_fn = run.runner.compile(step.eval_step, donate_state=False, objective=run.config.objective)
+    c = run.config
+    totals = None
+    for batch in data_lib.eval_batches(run.data.eval, c.train.eval_batch_size, c.data.seq_len):
+        sums = run.eval_fn(state, run.runner.put_batch(batch))
+        totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)  # stays on device
+    totals = {k: float(v) for k, v in run.runner.get_metrics(totals).items()}
+    return metrics_lib.eval_metrics(totals, run.data.eval_bytes_per_token, run.data.eval_chars_per_token)
+
+
+def evaluate_workdir(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+    """--mode=eval: the latest checkpoint of `workdir` on the whole validation split."""
+    run = prepare(config, workdir, restore="required")
+    print(describe(run), flush=True)
+    results = evaluate(run, run.runner.put_state(run.state))
+    print(f"eval of the checkpoint at step {int(run.state.step)}:")
+    for k, v in results.items():
+        print(f"  eval/{k}: {v:.6g}")
+    if run.data.optimal_loss is not None:
+        print(f"  optimal loss (the generator's own): {run.data.optimal_loss:.6g}")
+    return results
+
+
+def sample_workdir(config: ml_collections.ConfigDict, workdir: str) -> list[str]:
+    """--mode=sample: continuations of config.sample.prompt from the latest checkpoint."""
+    run = prepare(config, workdir, restore="required")
+    return print_samples(run, run.state.params)
+
+
+def encode_prompt(run: Run, sample: ml_collections.ConfigDict) -> np.ndarray:
+    """The prompt's token ids.
+
+    Raises:
+      ValueError: an empty prompt, characters the tokenizer cannot encode, or prompt plus new
+        tokens longer than the model's context.
+    """
+    if not sample.prompt:
+        raise ValueError("The prompt is empty. Pass at least one character, e.g. --prompt='\\n'.")
+    prompt = run.data.tokenizer.encode(sample.prompt)
+    max_len = run.config.model.max_len
+    if len(prompt) + sample.max_new_tokens > max_len:
+        raise ValueError(
+            f"The prompt ({len(prompt)} tokens) plus max_new_tokens={sample.max_new_tokens} is longer than the "
+            f"model's context of {max_len} tokens. Ask for at most {max(max_len - len(prompt), 0)} new tokens "
+            "(--max_new_tokens) or shorten the prompt."
+        )
+    return prompt
+
+
+def generate_text(run: Run, params, sample: ml_collections.ConfigDict) -> list[str]:
+    """sample.num_samples continuations of sample.prompt, decoded to text."""
+    prompt = encode_prompt(run, sample)
+    generate = sampling.compile_generate(run.model, sample.max_new_tokens)
+    prompts = jnp.asarray(np.tile(prompt, (sample.num_samples, 1)))
+    tokens = generate(params, prompts, jax.random.PRNGKey(sample.seed), sample.temperature, sample.top_k, sample.top_p)
+    return [sample.prompt + run.data.tokenizer.decode(row) for row in np.asarray(tokens)]
+
+
+def print_samples(run: Run, params) -> list[str]:
+    texts = generate_text(run, params, run.config.sample)
+    for i, text in enumerate(texts):
+        print(f"--- sample {i + 1} ---\n{text}")
+    return texts

@@ -1,0 +1,156 @@
+"""Transformer building blocks: norms, MLP, multi-head attention, the residual block.
+
+Each module takes the fields it uses; only the top-level model (lm/model.py) reads the model config.
+Shapes use the letters of lm/attention.py: B batch, T query length, S key length, N heads,
+H head dim, D model dim, F MLP width.
+"""
+
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from lm import attention
+from lm.positions import apply_rotary
+
+Dtype = Any
+Init = Callable[..., jax.Array]
+
+
+class Norm(nn.Module):
+    """LayerNorm (with optional bias) or RMSNorm; statistics in float32."""
+
+    kind: str = "layernorm"
+    eps: float = 1e-5
+    use_bias: bool = True
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        if self.kind == "rmsnorm":
+            return nn.RMSNorm(epsilon=self.eps, dtype=self.dtype, name="norm")(x)
+        return nn.LayerNorm(epsilon=self.eps, use_bias=self.use_bias, dtype=self.dtype, name="norm")(x)
+
+
+class Mlp(nn.Module):
+    """Position-wise feed-forward: D -> F -> D with GELU / ReLU, or SwiGLU (Shazeer, 2020)."""
+
+    d_ff: int
+    activation: str = "gelu"
+    gelu_approximate: bool = True
+    use_bias: bool = True
+    kernel_init: Init = nn.initializers.normal(0.02)
+    out_init: Init = nn.initializers.normal(0.02)
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        D = x.shape[-1]
+        dense = lambda features, init, name: nn.Dense(  # noqa: E731
+            features, use_bias=self.use_bias, kernel_init=init, dtype=self.dtype, name=name
+        )
+        h = dense(self.d_ff, self.kernel_init, "up")(x)  # [B, T, F]
+        if self.activation == "swiglu":
+            h = nn.silu(dense(self.d_ff, self.kernel_init, "gate")(x)) * h
+        elif self.activation == "relu":
+            h = nn.relu(h)
+        else:
+            h = nn.gelu(h, approximate=self.gelu_approximate)
+        return dense(D, self.out_init, "down")(h)  # [B, T, D]
+
+
+class MultiHeadAttention(nn.Module):
+    """Self-attention (context=None) or cross-attention (keys and values from `context`).
+
+    With a cache (a dict of k, v of shape [B, S_max, N, H]) the new keys and values are written at
+    `cache_index` and attention runs over the whole cache; the mask must hide the unwritten slots.
+    """
+
+    num_heads: int
+    head_dim: int
+    use_bias: bool = True
+    dropout_rate: float = 0.0
+    rotary: bool = False
+    rope_base: float = 10000.0
+    kernel_init: Init = nn.initializers.normal(0.02)
+    out_init: Init = nn.initializers.normal(0.02)
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, mask, positions=None, context=None, cache=None, cache_index=None, deterministic=True):
+        project = lambda name: nn.DenseGeneral(  # noqa: E731
+            (self.num_heads, self.head_dim),
+            use_bias=self.use_bias,
+            kernel_init=self.kernel_init,
+            dtype=self.dtype,
+            name=name,
+        )
+        kv_input = x if context is None else context
+        q = project("query")(x)  # [B, T, N, H]
+        k = project("key")(kv_input)  # [B, S, N, H]
+        v = project("value")(kv_input)
+        if self.rotary and context is None:
+            q = apply_rotary(q, positions, self.rope_base)
+            k = apply_rotary(k, positions, self.rope_base)
+        if cache is not None:
+            index = (0, cache_index, 0, 0)
+            k = jax.lax.dynamic_update_slice(cache["k"], k.astype(cache["k"].dtype), index)  # [B, S_max, N, H]
+            v = jax.lax.dynamic_update_slice(cache["v"], v.astype(cache["v"].dtype), index)
+            cache = {"k": k, "v": v}
+        dropout_rng = None
+        if not deterministic and self.dropout_rate > 0.0:
+            dropout_rng = self.make_rng("dropout")
+        out = attention.dot_product_attention(q, k, v, mask, dropout_rng, self.dropout_rate)  # [B, T, N, H]
+        out = nn.DenseGeneral(
+            x.shape[-1],
+            axis=(-2, -1),
+            use_bias=self.use_bias,
+            kernel_init=self.out_init,
+            dtype=self.dtype,
+            name="out",
+        )(out)  # [B, T, D]
+        return out, cache
+
+
+class Block(nn.Module):
+    """Pre-norm residual block: x + attn(norm(x)), then x + mlp(norm(x)) (GPT-2 layout)."""
+
+    num_heads: int
+    d_ff: int
+    mlp: str = "gelu"
+    gelu_approximate: bool = True
+    norm: str = "layernorm"
+    norm_eps: float = 1e-5
+    use_bias: bool = True
+    dropout: float = 0.0
+    attention_dropout: float = 0.0
+    rotary: bool = False
+    rope_base: float = 10000.0
+    init_std: float = 0.02
+    out_std: float = 0.02
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, mask, positions, cache=None, cache_index=None, deterministic=True):
+        D = x.shape[-1]
+        norm = lambda name: Norm(self.norm, self.norm_eps, self.use_bias, self.dtype, name=name)  # noqa: E731
+        init, out_init = nn.initializers.normal(self.init_std), nn.initializers.normal(self.out_std)
+        h, cache = MultiHeadAttention(
+            self.num_heads,
+            D // self.num_heads,
+            self.use_bias,
+            self.attention_dropout,
+            self.rotary,
+            self.rope_base,
+            init,
+            out_init,
+            self.dtype,
+            name="attention",
+        )(norm("attention_norm")(x), mask, positions, cache=cache, cache_index=cache_index, deterministic=deterministic)
+        x = x + nn.Dropout(self.dropout)(h, deterministic)
+        h = Mlp(self.d_ff, self.mlp, self.gelu_approximate, self.use_bias, init, out_init, self.dtype, name="mlp")(
+            norm("mlp_norm")(x)
+        )
+        x = x + nn.Dropout(self.dropout)(h, deterministic)
+        return x, cache

@@ -1,0 +1,85 @@
+"""Metrics out: WORKDIR/metrics.jsonl (one JSON object per line), TensorBoard event files, console."""
+
+import json
+import math
+import os
+import sys
+import time
+import types
+
+if "tensorflow" not in sys.modules:
+    # TensorBoard's writer imports TensorFlow when it is installed (~5 s, ~650 MB) unless the module
+    # tensorboard.compat.notf exists (its "no_tensorflow" build); then it uses its own file I/O stub.
+    sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
+
+from tensorboard.compat.proto import event_pb2, summary_pb2  # noqa: E402
+from tensorboard.summary.writer.event_file_writer import EventFileWriter  # noqa: E402
+
+METRICS_FILE = "metrics.jsonl"
+
+
+class MetricsWriter:
+    """Appends scalars to metrics.jsonl and to TensorBoard event files under WORKDIR/tensorboard."""
+
+    def __init__(self, workdir: str):
+        self._path = os.path.join(workdir, METRICS_FILE)
+        self._tensorboard = EventFileWriter(os.path.join(workdir, "tensorboard"))
+
+    def write(self, step: int, scalars: dict[str, float]) -> None:
+        scalars = {k: float(v) for k, v in scalars.items()}
+        with open(self._path, "a") as f:
+            f.write(json.dumps({"step": int(step), **scalars}) + "\n")
+        values = [summary_pb2.Summary.Value(tag=k, simple_value=v) for k, v in scalars.items()]
+        event = event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary_pb2.Summary(value=values))
+        self._tensorboard.add_event(event)
+
+    def close(self) -> None:
+        self._tensorboard.close()
+
+
+def read(workdir: str) -> list[dict]:
+    """The records of WORKDIR/metrics.jsonl, in order."""
+    path = os.path.join(workdir, METRICS_FILE)
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def eval_metrics(sums: dict[str, float], bytes_per_token: float, chars_per_token: float) -> dict[str, float]:
+    """Mean loss, perplexity, bits per token / byte / char and accuracy from summed statistics."""
+    loss = sums["loss"] / sums["weight"]
+    bits = loss / math.log(2)
+    return {
+        "loss": loss,
+        "perplexity": math.exp(min(loss, 700.0)),
+        "bits_per_token": bits,
+        "bits_per_byte": bits / bytes_per_token,
+        "bits_per_char": bits / chars_per_token,
+        "accuracy": sums["correct"] / sums["weight"],
+        "tokens": sums["weight"],
+    }
+
+
+class Progress:
+    """The console line: step, loss, learning rate, steps/s, tokens/s, ETA."""
+
+    def __init__(self, first_step: int, last_step: int, tokens_per_step: int):
+        self.last_step, self.tokens_per_step = last_step, tokens_per_step
+        self._time, self._step = time.perf_counter(), first_step
+
+    def line(self, step: int, metrics: dict[str, float]) -> str:
+        now = time.perf_counter()
+        steps_per_s = (step - self._step) / max(now - self._time, 1e-9)
+        self._time, self._step = now, step
+        eta = (self.last_step - step) / max(steps_per_s, 1e-9)
+        return (
+            f"step {step:>6}/{self.last_step} | loss {metrics['loss']:.4f} | lr {metrics['learning_rate']:.2e} | "
+            f"{steps_per_s:6.2f} steps/s | {steps_per_s * self.tokens_per_step / 1e3:7.1f}k tok/s | "
+            f"ETA {_duration(eta)}"
+        )
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"

@@ -1,0 +1,121 @@
+"""From a config and a workdir to everything a run needs: data, model, state, runner, checkpoints.
+
+Shared by training, evaluation and sampling. Everything that can be wrong with the input (config,
+data, a workdir trained with another model) is checked here, before anything is written.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Callable
+
+import jax
+import ml_collections
+
+from lm import checkpoint, optim, parallel, step, tokenizers
+from lm import config as config_lib
+from lm import data as data_lib
+from lm.model import ModelConfig, TransformerLM, count_params, init_params
+
+CONFIG_FILE = "config.json"
+
+
+@dataclasses.dataclass
+class Run:
+    config: ml_collections.ConfigDict  # resolved
+    workdir: str
+    data: data_lib.Dataset
+    model: TransformerLM
+    state: step.TrainState  # on the host's first device, not yet replicated
+    runner: parallel.Runner
+    checkpointer: checkpoint.Checkpointer
+    eval_fn: Callable | None = None  # the compiled eval step, made on first use
+
+
+def prepare(config: ml_collections.ConfigDict, workdir: str, restore: str = "if_present") -> Run:
+    """Loads data, builds the model and state, and restores the latest checkpoint of `workdir`.
+
+    Args:
+      config: the experiment config with command-line overrides (not yet resolved).
+      workdir: the run's directory; its saved tokenizer and config are reused.
+      restore: "if_present" (train: resume when there is a checkpoint) or "required" (eval, sample).
+    """
+    config_lib.validate(config)
+    saved_config = read_config(workdir)
+    tokenizer = tokenizers.load(workdir)
+    if saved_config and tokenizer and saved_config["data"]["tokenizer"] != config.data.tokenizer:
+        raise ValueError(
+            f"--workdir={workdir} was trained with data.tokenizer={saved_config['data']['tokenizer']!r}, not "
+            f"{config.data.tokenizer!r}. Use the config that trained it, or a fresh --workdir."
+        )
+    data = data_lib.load(config.data, tokenizer)
+    config = config_lib.resolve(config, data.tokenizer.vocab_size)
+    if saved_config:
+        check_same_model(config, saved_config, workdir)
+    runner = parallel.Runner.for_config(config.train.data_parallel)
+    runner.check_batch_size(
+        config.data.batch_size // config.optim.grad_accum_steps, "data.batch_size / optim.grad_accum_steps"
+    )
+    runner.check_batch_size(config.train.eval_batch_size, "train.eval_batch_size")
+
+    model = TransformerLM(ModelConfig.from_config(config.model))
+    params = jax.jit(init_params, static_argnums=(0, 2))(model, jax.random.PRNGKey(config.seed), config.data.seq_len)
+    state = step.TrainState.create(apply_fn=model.apply, params=params, tx=optim.make(config.optim))
+    checkpointer = checkpoint.Checkpointer(workdir, config.train.keep_checkpoints, create=False)
+    if restore == "required" or checkpointer.latest_step() is not None:
+        state = checkpointer.restore(state)
+    return Run(config, workdir, data, model, state, runner, checkpointer)
+
+
+def read_config(workdir: str) -> dict | None:
+    path = os.path.join(workdir, CONFIG_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """The resolved config, written atomically (a crash never leaves half a file)."""
+    path = os.path.join(workdir, CONFIG_FILE)
+    with open(path + ".tmp", "w") as f:
+        f.write(config.to_json(indent=2, sort_keys=True))
+    os.replace(path + ".tmp", path)
+
+
+def check_same_model(config: ml_collections.ConfigDict, saved: dict, workdir: str) -> None:
+    """A workdir holds one model: its checkpoints only fit the model config that wrote them."""
+    ours = config.model.to_dict()
+    theirs = saved.get("model", {})
+    differ = [
+        f"model.{k}: {theirs.get(k)!r} in the workdir, {ours.get(k)!r} now"
+        for k in sorted(ours)
+        if theirs.get(k) != ours.get(k)
+    ]
+    if differ:
+        raise ValueError(
+            f"--workdir={workdir} holds a run of a different model ({'; '.join(differ)}). Pass the config that "
+            "trained it (its config.json lists every field), or use a fresh --workdir for the new model."
+        )
+
+
+def describe(run: Run) -> str:
+    """What this run is, for the first lines of the console."""
+    c, m = run.config, run.config.model
+    n = count_params(run.state.params)
+    lines = [
+        f"data: {run.data.name} | {run.data.tokenizer.kind} tokenizer, vocab {run.data.tokenizer.vocab_size} | "
+        f"{len(run.data.train):,} train / {len(run.data.eval):,} eval tokens",
+        f"model: {m.size} | {m.num_layers} layers, {m.num_heads} heads, d_model {m.d_model}, d_ff {m.d_ff}, "
+        f"context {m.max_len}, {m.position} positions | {n:,} parameters "
+        f"({optim.num_decayed(run.state.params, c.optim.decay_embeddings):,} with weight decay) | {m.dtype}",
+        f"devices: {run.runner.num_devices} x {jax.devices()[0].platform} "
+        f"({'pmap data parallel' if run.runner.pmap else 'jit'}) | batch {c.data.batch_size} x {c.data.seq_len} "
+        f"tokens" + (f" in {c.optim.grad_accum_steps} micro-batches" if c.optim.grad_accum_steps > 1 else ""),
+    ]
+    if run.data.optimal_loss is not None:
+        lines.append(
+            f"built-in corpus: the generator's own loss on the eval split is {run.data.optimal_loss:.4f} "
+            "nats/token (the best any model can do)"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,145 @@
+"""Tokenizers: byte-level, character-level, SentencePiece (BPE or unigram).
+
+The character vocabulary and the SentencePiece model are learned from the training split only, and
+saved in the workdir (`tokenizer.json`, plus `tokenizer.model` for SentencePiece) so that eval and
+sampling reuse exactly the tokenizer training used.
+"""
+
+import io
+import json
+import os
+
+import numpy as np
+import sentencepiece as spm
+
+TOKENIZER_FILE = "tokenizer.json"
+SENTENCEPIECE_FILE = "tokenizer.model"
+
+
+class ByteTokenizer:
+    """UTF-8 bytes; vocabulary 256; every text encodes."""
+
+    kind = "byte"
+    vocab_size = 256
+
+    def encode(self, text: str) -> np.ndarray:
+        return np.frombuffer(text.encode("utf-8"), np.uint8).astype(np.int32)
+
+    def decode(self, ids) -> str:
+        return bytes(int(i) for i in ids).decode("utf-8", errors="replace")
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind}
+
+
+class CharTokenizer:
+    """One id per character of the training text (nanoGPT's shakespeare_char vocabulary)."""
+
+    kind = "char"
+
+    def __init__(self, chars: str):
+        self.chars = "".join(sorted(set(chars)))
+        self.vocab_size = len(self.chars)
+        self._ids = {ch: i for i, ch in enumerate(self.chars)}
+        self._lookup = np.full(max(map(ord, self.chars), default=0) + 1, -1, np.int32)
+        self._lookup[[ord(ch) for ch in self.chars]] = np.arange(self.vocab_size)
+
+    def encode(self, text: str) -> np.ndarray:
+        codes = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+        ids = np.where(codes < len(self._lookup), self._lookup[np.minimum(codes, len(self._lookup) - 1)], -1)
+        if (ids < 0).any():
+            unknown = sorted(set(chr(c) for c in codes[ids < 0]))
+            raise ValueError(
+                f"Text has {len(unknown)} character(s) outside the character vocabulary learned from the "
+                f"training split: {''.join(unknown)[:40]!r}. Use only characters the training text contains, "
+                "or a tokenizer that encodes any text: --config.data.tokenizer=byte (or sentencepiece)."
+            )
+        return ids.astype(np.int32)
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[int(i)] for i in ids)
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "chars": self.chars}
+
+
+class SentencePieceTokenizer:
+    """SentencePiece BPE or unigram model, with byte fallback so that any text encodes."""
+
+    kind = "sentencepiece"
+
+    def __init__(self, model_proto: bytes):
+        self.model_proto = model_proto
+        self._sp = spm.SentencePieceProcessor(model_proto=model_proto)
+        self.vocab_size = self._sp.get_piece_size()
+
+    @classmethod
+    def train(cls, text: str, vocab_size: int, model_type: str = "bpe") -> "SentencePieceTokenizer":
+        model = io.BytesIO()
+        lines = [line for line in text.split("\n") if line.strip()]
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(lines),
+            model_writer=model,
+            vocab_size=vocab_size,
+            model_type=model_type,
+            character_coverage=1.0,
+            byte_fallback=True,  # newlines and unseen characters become byte pieces, never <unk>
+            normalization_rule_name="identity",  # decode(encode(text)) == text
+            add_dummy_prefix=False,
+            remove_extra_whitespaces=False,
+            split_by_whitespace=True,
+            input_sentence_size=2_000_000,
+            shuffle_input_sentence=True,
+            num_threads=os.cpu_count() or 1,
+            minloglevel=2,
+        )
+        return cls(model.getvalue())
+
+    def encode(self, text: str) -> np.ndarray:
+        return np.asarray(self._sp.encode(text), np.int32)
+
+    def decode(self, ids) -> str:
+        return self._sp.decode([int(i) for i in ids])
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "model": SENTENCEPIECE_FILE}
+
+
+Tokenizer = ByteTokenizer | CharTokenizer | SentencePieceTokenizer
+
+
+def build(kind: str, train_text: str, vocab_size: int = 1000, sentencepiece_model: str = "bpe") -> Tokenizer:
+    """A tokenizer of `kind` learned from `train_text` (the training split only)."""
+    if kind == "byte":
+        return ByteTokenizer()
+    if kind == "char":
+        return CharTokenizer(train_text)
+    if vocab_size < 300:
+        raise ValueError(
+            f"data.vocab_size={vocab_size} is too small for SentencePiece with byte fallback (256 byte pieces "
+            "plus specials). Set --config.data.vocab_size=1000 or more."
+        )
+    return SentencePieceTokenizer.train(train_text, vocab_size, sentencepiece_model)
+
+
+def save(tokenizer: Tokenizer, workdir: str) -> None:
+    if isinstance(tokenizer, SentencePieceTokenizer):
+        with open(os.path.join(workdir, SENTENCEPIECE_FILE), "wb") as f:
+            f.write(tokenizer.model_proto)
+    with open(os.path.join(workdir, TOKENIZER_FILE), "w") as f:
+        json.dump(tokenizer.to_json(), f)
+
+
+def load(workdir: str) -> Tokenizer | None:
+    """The tokenizer saved in `workdir`, or None when there is none."""
+    path = os.path.join(workdir, TOKENIZER_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        spec = json.load(f)
+    if spec["kind"] == "byte":
+        return ByteTokenizer()
+    if spec["kind"] == "char":
+        return CharTokenizer(spec["chars"])
+    with open(os.path.join(workdir, spec["model"]), "rb") as f:
+        return SentencePieceTokenizer(f.read())

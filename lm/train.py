@@ -1,0 +1,86 @@
+"""The training loop: resume, step, log, evaluate, checkpoint, and sample at the end.
+
+The loop only moves data and reads metrics when it logs them; the step itself (lm/step.py) is a
+pure function compiled once by the runner (lm/parallel.py).
+"""
+
+import os
+
+import ml_collections
+import numpy as np
+
+from lm import data as data_lib
+from lm import metrics as metrics_lib
+from lm import optim, step, tokenizers
+from lm.evaluate import encode_prompt, evaluate, print_samples
+from lm.run import Run, describe, prepare, write_config
+
+
+def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+    """Trains to config.train.num_steps, resuming from the workdir's latest checkpoint.
+
+    Returns:
+      The final eval metrics ("eval/loss", ...).
+    """
+    run = prepare(config, workdir)
+    config = run.config
+    encode_prompt(run, config.sample)  # a bad prompt fails now, not after training
+    os.makedirs(workdir, exist_ok=True)
+    write_config(config, workdir)
+    tokenizers.save(run.data.tokenizer, workdir)
+    print(describe(run), flush=True)
+
+    start = int(run.state.step)
+    if start:
+        print(f"resuming from the checkpoint at step {start}", flush=True)
+    train_fn = run.runner.compile(
+        step.train_step,
+        seed=config.seed,
+        learning_rate=optim.schedule(config.optim),
+        objective=config.objective,
+        grad_accum_steps=config.optim.grad_accum_steps,
+    )
+    state = run.runner.put_state(run.state)
+    writer = metrics_lib.MetricsWriter(workdir)
+    progress = metrics_lib.Progress(start, config.train.num_steps, config.data.batch_size * config.data.seq_len)
+    pending = []  # device-side metrics since the last log: read only when logged, no sync per step
+    eval_metrics = {}
+    for s in range(start, config.train.num_steps):
+        batch = data_lib.train_batch(run.data.train, s, config.seed, config.data.batch_size, config.data.seq_len)
+        state, metrics = train_fn(state, run.runner.put_batch(batch))
+        pending.append(metrics)
+        done = s + 1
+        last = done == config.train.num_steps
+        if done % config.train.log_every == 0 or last:
+            logged = _mean([run.runner.get_metrics(m) for m in pending])
+            pending = []
+            writer.write(done, {f"train/{k}": v for k, v in logged.items()})
+            print(progress.line(done, logged), flush=True)
+        if (config.train.eval_every and done % config.train.eval_every == 0) or last:
+            eval_metrics = _evaluate(run, state, writer, done)
+        if done % config.train.checkpoint_every == 0 or last:
+            run.checkpointer.save(run.runner.get_state(state))
+    if start >= config.train.num_steps:  # nothing to train: report the checkpoint as it is
+        eval_metrics = _evaluate(run, state, writer, start)
+    run.checkpointer.close()
+    writer.close()
+    print_samples(run, run.runner.get_state(state).params)
+    return eval_metrics
+
+
+def _evaluate(run: Run, state, writer, step_number: int) -> dict[str, float]:
+    results = evaluate(run, state)
+    scalars = {f"eval/{k}": v for k, v in results.items()}
+    writer.write(step_number, scalars)
+    shown = " | ".join(f"{k} {v:.4f}" for k, v in results.items() if k != "tokens")
+    optimal = f" | optimal loss {run.data.optimal_loss:.4f}" if run.data.optimal_loss is not None else ""
+    print(f"eval at step {step_number}: {shown}{optimal}", flush=True)
+    return scalars
+
+
+def _mean(records: list[dict]) -> dict[str, float]:
+    """Average of the per-step metrics over the logging window (the last learning rate)."""
+    mean = {k: float(np.mean([r[k] for r in records])) for k in records[0]}
+    mean["learning_rate"] = float(records[-1]["learning_rate"])
+    mean["tokens"] = float(np.sum([r["tokens"] for r in records]))
+    return mean
