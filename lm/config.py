@@ -39,7 +39,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.objective = "causal"
 
     c.model = ml_collections.ConfigDict()
-    c.model.size = "tiny"  # a row of SIZES; the four shape fields below override it when set
+    c.model.size = "tiny"  # a row of SIZES, or "custom"; the four shape fields below override it when set
     c.model.num_layers = config_dict.placeholder(int)
     c.model.num_heads = config_dict.placeholder(int)
     c.model.d_model = config_dict.placeholder(int)
@@ -116,9 +116,10 @@ def resolve(config: ml_collections.ConfigDict, vocab_size: int) -> ml_collection
     validate(config)
     c = ml_collections.ConfigDict(config.to_dict())  # unlocked copy, placeholders kept typed
     m = c.model
-    for name, value in zip(("num_layers", "num_heads", "d_model", "d_ff"), SIZES[m.size], strict=True):
+    for i, name in enumerate(("num_layers", "num_heads", "d_model", "d_ff")):
         if m[name] is None:
-            m[name] = value
+            _check(m.size != "custom", f"model.{name}", None, "must be set when model.size='custom'")
+            m[name] = SIZES[m.size][i]
     if m.vocab_size is None:
         m.vocab_size = vocab_size
     elif m.vocab_size < vocab_size:
@@ -142,7 +143,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for key, allowed in CHOICES.items():
         value = _get(config, key)
         _check(value in allowed, key, value, f"choose one of {', '.join(allowed)}")
-    _check(config.model.size in SIZES, "model.size", config.model.size, f"choose one of {', '.join(SIZES)}")
+    sizes = (*SIZES, "custom")
+    _check(config.model.size in sizes, "model.size", config.model.size, f"choose one of {', '.join(sizes)}")
     positive = (
         "data.seq_len data.batch_size train.num_steps train.log_every train.checkpoint_every "
         "train.keep_checkpoints train.eval_batch_size optim.grad_accum_steps sample.num_samples "

@@ -20,6 +20,7 @@ class Runner:
     def __init__(self, num_devices: int = 1):
         self.num_devices = num_devices
         self.pmap = num_devices > 1
+        self.devices = jax.local_devices()[:num_devices]
 
     @classmethod
     def for_config(cls, data_parallel: bool) -> "Runner":
@@ -30,7 +31,7 @@ class Runner:
         donate = (0,) if donate_state else ()
         if self.pmap:
             fn = functools.partial(step_fn, axis_name=AXIS, **static)
-            return jax.pmap(fn, axis_name=AXIS, donate_argnums=donate)
+            return jax.pmap(fn, axis_name=AXIS, donate_argnums=donate, devices=self.devices)
         return jax.jit(functools.partial(step_fn, **static), donate_argnums=donate)
 
     def check_batch_size(self, batch_size: int, name: str) -> None:
@@ -42,7 +43,7 @@ class Runner:
 
     def put_state(self, state):
         if self.pmap:
-            return jax_utils.replicate(state, axis_name=AXIS)
+            return jax_utils.replicate(state, devices=self.devices, axis_name=AXIS)
         return jax.device_put(state)
 
     def get_state(self, state):

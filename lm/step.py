@@ -81,7 +81,7 @@ def train_step(
         "loss": stats["loss"] / total,
         "accuracy": stats["correct"] / total,
         "learning_rate": learning_rate(state.step),
-        "grad_norm": optax.global_norm(grads),
+        "grad_norm": optax.tree.norm(grads),
         "tokens": stats["weight"],
     }
     return state.apply_gradients(grads=grads), metrics

@@ -1,0 +1,85 @@
+"""Every experiment runs at smoke size, and the launcher's modes work end to end."""
+
+import glob
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lm import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXPERIMENTS = sorted(glob.glob(os.path.join(ROOT, "experiments", "*.py")))
+
+
+def load_experiment(path):
+    spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=os.path.basename)
+def test_experiment_trains_at_smoke_size(path, tmp_path):
+    module = load_experiment(path)
+    assert "python launch.py" in module.__doc__  # the docstring gives the command
+    config = module.get_config("smoke")
+    if config.data.tfds_name:  # offline: the same text through a local file
+        text = "".join(chr(32 + (i * 7) % 90) for i in range(5000))
+        (tmp_path / "corpus.txt").write_text(text)
+        config.data.path = str(tmp_path / "corpus.txt")
+    final = train.train(config, str(tmp_path / "run"))
+    assert final["eval/loss"] > 0
+
+
+def launch(*args, cwd):
+    env = dict(os.environ, XLA_FLAGS="")  # one device: the launcher as a user runs it
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "launch.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=600,
+    )
+
+
+def test_launcher_train_eval_sample_and_input_errors(tmp_path):
+    smoke = f"--config={ROOT}/experiments/default.py:smoke"
+    trained = launch(smoke, cwd=tmp_path)  # no --workdir: workdirs/default_smoke under the cwd
+    assert trained.returncode == 0, trained.stderr
+    assert "eval at step 4" in trained.stdout and "--- sample 2 ---" in trained.stdout
+    workdir = tmp_path / "workdirs" / "default_smoke"
+    assert (workdir / "config.json").exists()
+
+    evaluated = launch(smoke, f"--workdir={workdir}", "--mode=eval", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "eval/loss" in evaluated.stdout and "eval/perplexity" in evaluated.stdout
+
+    sampled = launch(
+        smoke,
+        f"--workdir={workdir}",
+        "--mode=sample",
+        "--prompt=dog",
+        "--num_samples=3",
+        "--max_new_tokens=5",
+        "--temperature=0",
+        cwd=tmp_path,
+    )
+    assert sampled.returncode == 0, sampled.stderr
+    samples = [line for line in sampled.stdout.splitlines() if line.startswith("dog")]
+    assert len(samples) == 3 and len(set(samples)) == 1 and all(len(s) == 8 for s in samples)  # greedy
+
+    before = sorted(os.listdir(workdir))
+    for args, needle in [
+        (["--prompt=dog ©"], "outside the character vocabulary"),
+        (["--max_new_tokens=100"], "longer than the model's context"),
+    ]:
+        result = launch(smoke, f"--workdir={workdir}", "--mode=sample", *args, cwd=tmp_path)
+        assert result.returncode == 1 and needle in result.stderr and "Traceback" not in result.stderr
+    missing = launch(smoke, f"--workdir={tmp_path}/new", "--config.data.path=/no/such/file.txt", cwd=tmp_path)
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+    assert not os.path.exists(tmp_path / "new")
+    assert sorted(os.listdir(workdir)) == before

@@ -1,0 +1,116 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lm.model import ModelConfig, TransformerLM, count_params, init_cache, init_params
+
+
+def small(**overrides) -> ModelConfig:
+    fields = dict(vocab_size=13, num_layers=2, num_heads=2, d_model=16, d_ff=32, max_len=12)
+    return ModelConfig(**{**fields, **overrides})
+
+
+def test_gpt2_small_has_exactly_gpt2s_parameter_count():
+    config = ModelConfig(vocab_size=50257, num_layers=12, num_heads=12, d_model=768, d_ff=3072, max_len=1024)
+    model = TransformerLM(config)
+    shapes = jax.eval_shape(lambda: init_params(model, jax.random.PRNGKey(0)))
+    assert count_params(shapes) == 124_439_808
+
+
+def num_params(config):
+    return count_params(jax.eval_shape(lambda: init_params(TransformerLM(config), jax.random.PRNGKey(0))))
+
+
+def test_untied_head_and_no_bias_change_the_count_as_expected():
+    tied = num_params(small())
+    assert num_params(small(tie_embeddings=False)) - tied == 13 * 16
+    no_bias = num_params(small(use_bias=False))
+    # per layer: q, k, v, out (16 + 16 + 16 + 16), up 32, down 16, two norms 2 * 16; final norm 16
+    assert tied - no_bias == 2 * (64 + 32 + 16 + 32) + 16
+
+
+@pytest.mark.parametrize("position", ["learned", "sinusoidal", "rotary"])
+@pytest.mark.parametrize("mlp,norm", [("gelu", "layernorm"), ("swiglu", "rmsnorm")])
+def test_changing_token_t_changes_no_logit_before_t(position, mlp, norm):
+    model = TransformerLM(small(position=position, mlp=mlp, norm=norm))
+    params = init_params(model, jax.random.PRNGKey(0))
+    tokens = jax.random.randint(jax.random.PRNGKey(1), (2, 10), 0, 13)
+    t = 6
+    changed = tokens.at[:, t].set((tokens[:, t] + 1) % 13)
+    a, b = model.apply({"params": params}, tokens), model.apply({"params": params}, changed)
+    np.testing.assert_array_equal(a[:, :t], b[:, :t])
+    assert jnp.abs(a[:, t:] - b[:, t:]).max() > 1e-4
+
+
+@pytest.mark.parametrize("position", ["learned", "rotary"])
+def test_kv_cache_decoding_gives_the_full_forward_logits(position):
+    config = small(position=position)
+    model = TransformerLM(config)
+    params = init_params(model, jax.random.PRNGKey(0))
+    tokens = jax.random.randint(jax.random.PRNGKey(2), (3, 9), 0, 13)
+    full = model.apply({"params": params}, tokens)
+    cache = init_cache(config, 3, config.max_len)
+    prefill, cache = model.apply({"params": params}, tokens[:, :5], cache, 0, method=TransformerLM.decode)
+    steps = [prefill]
+    for i in range(5, 9):
+        logits, cache = model.apply({"params": params}, tokens[:, i : i + 1], cache, i, method=TransformerLM.decode)
+        steps.append(logits)
+    np.testing.assert_allclose(jnp.concatenate(steps, axis=1), full, atol=1e-5)
+
+
+def test_packed_segments_match_separate_sequences():
+    model = TransformerLM(small(position="rotary"))
+    params = init_params(model, jax.random.PRNGKey(0))
+    a = jax.random.randint(jax.random.PRNGKey(3), (1, 4), 0, 13)
+    b = jax.random.randint(jax.random.PRNGKey(4), (1, 6), 0, 13)
+    packed = jnp.concatenate([a, b], axis=1)
+    segments = jnp.array([[0] * 4 + [1] * 6])
+    positions = jnp.array([list(range(4)) + list(range(6))])
+    out = model.apply({"params": params}, packed, positions, segments)
+    np.testing.assert_allclose(out[:, :4], model.apply({"params": params}, a), atol=1e-5)
+    np.testing.assert_allclose(out[:, 4:], model.apply({"params": params}, b), atol=1e-5)
+
+
+def test_padding_changes_no_output_at_valid_positions():
+    model = TransformerLM(small())
+    params = init_params(model, jax.random.PRNGKey(0))
+    tokens = jax.random.randint(jax.random.PRNGKey(5), (1, 8), 0, 13)
+    valid = jnp.arange(8)[None] < 5
+    junk = jnp.where(valid, tokens, 7)
+    a = model.apply({"params": params}, tokens, valid=valid)
+    b = model.apply({"params": params}, junk, valid=valid)
+    np.testing.assert_allclose(a[:, :5], b[:, :5], atol=1e-6)
+
+
+def test_bfloat16_compute_keeps_float32_params_and_close_logits():
+    tokens = jax.random.randint(jax.random.PRNGKey(6), (2, 8), 0, 13)
+    params = init_params(TransformerLM(small()), jax.random.PRNGKey(0))
+    assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(params))
+    f32 = TransformerLM(small()).apply({"params": params}, tokens)
+    bf16 = TransformerLM(small(dtype="bfloat16")).apply({"params": params}, tokens)
+    assert bf16.dtype == jnp.float32  # logits are upcast for the loss
+    np.testing.assert_allclose(bf16, f32, atol=0.1)
+
+
+def test_dropout_is_active_only_when_not_deterministic():
+    model = TransformerLM(small(dropout=0.5, attention_dropout=0.5, embedding_dropout=0.5))
+    params = init_params(model, jax.random.PRNGKey(0))
+    tokens = jnp.zeros((1, 6), jnp.int32)
+    det = model.apply({"params": params}, tokens)
+    np.testing.assert_array_equal(det, model.apply({"params": params}, tokens))
+    drop = lambda seed: model.apply(  # noqa: E731
+        {"params": params}, tokens, deterministic=False, rngs={"dropout": jax.random.PRNGKey(seed)}
+    )
+    assert jnp.abs(drop(0) - det).max() > 1e-3
+    np.testing.assert_array_equal(drop(0), drop(0))
+    assert jnp.abs(drop(0) - drop(1)).max() > 1e-3
+
+
+def test_residual_projections_are_initialised_smaller():
+    config = small(num_layers=8, d_model=64, d_ff=256, num_heads=4)
+    params = init_params(TransformerLM(config), jax.random.PRNGKey(0))
+    std_in = float(params["block_0"]["mlp"]["up"]["kernel"].std())
+    std_out = float(params["block_0"]["mlp"]["down"]["kernel"].std())
+    np.testing.assert_allclose(std_in, 0.02, rtol=0.1)
+    np.testing.assert_allclose(std_out, 0.02 / np.sqrt(16), rtol=0.1)
