@@ -10,7 +10,7 @@ previous word can reach it; a character-frequency model sits near 2.9 nats. Expe
 and samples made of the corpus' words in its word-to-word patterns.
 """
 
-from lm.config import default_config
+from lm.config import default_config, shrink_to_smoke
 
 
 def get_config(arg: str = "") -> "ml_collections.ConfigDict":  # noqa: F821
@@ -28,17 +28,7 @@ def get_config(arg: str = "") -> "ml_collections.ConfigDict":  # noqa: F821
     c.sample.prompt = "cat"
     c.sample.max_new_tokens = 60
     if arg == "smoke":
-        c.model.size = "nano"
-        c.data.synthetic_chars = 20_000
-        c.data.seq_len = 16
-        c.data.batch_size = 8
-        c.train.num_steps = 4
-        c.train.log_every = 2
-        c.train.eval_every = 0
-        c.train.checkpoint_every = 2
-        c.train.eval_batch_size = 8
-        c.sample.num_samples = 2
-        c.sample.max_new_tokens = 8
+        shrink_to_smoke(c)
     elif arg:
         raise ValueError(f"experiments/default.py takes no argument or 'smoke', not {arg!r}.")
     return c

@@ -22,7 +22,7 @@ With `--config.data.path` the text is split 90/10 as nanoGPT does; without it th
 tiny_shakespeare train / validation splits are used (a different validation text).
 """
 
-from lm.config import default_config
+from lm.config import default_config, shrink_to_smoke
 
 
 def get_config(arg: str = "cpu") -> "ml_collections.ConfigDict":  # noqa: F821
@@ -62,16 +62,7 @@ def get_config(arg: str = "cpu") -> "ml_collections.ConfigDict":  # noqa: F821
         c.train.checkpoint_every = 1000
         c.sample.max_new_tokens = 250
     elif arg == "smoke":
-        c.model.size = "nano"
-        c.data.seq_len = 16
-        c.data.batch_size = 8
-        c.train.num_steps = 2
-        c.train.log_every = 1
-        c.train.eval_every = 0
-        c.train.checkpoint_every = 2
-        c.train.eval_batch_size = 8
-        c.sample.num_samples = 1
-        c.sample.max_new_tokens = 8
+        shrink_to_smoke(c)
     elif arg != "cpu":
         raise ValueError(f"experiments/shakespeare_char.py takes cpu, gpu or smoke, not {arg!r}.")
     return c

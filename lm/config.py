@@ -111,6 +111,22 @@ def default_config() -> ml_collections.ConfigDict:
     return c
 
 
+def shrink_to_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Any experiment at a seconds-long CPU size: same objective, data and options, tiny shapes."""
+    c.model.size = "nano"
+    c.data.synthetic_chars = 20_000
+    c.data.seq_len = 16
+    c.data.batch_size = 8
+    c.train.num_steps = 4
+    c.train.log_every = 2
+    c.train.eval_every = 0
+    c.train.checkpoint_every = 2
+    c.train.eval_batch_size = 8
+    c.sample.num_samples = 2
+    c.sample.max_new_tokens = 8
+    return c
+
+
 def resolve(config: ml_collections.ConfigDict, vocab_size: int) -> ml_collections.ConfigDict:
     """Returns a copy with the derived fields filled: model shape, vocabulary, context, decay."""
     validate(config)

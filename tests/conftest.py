@@ -12,24 +12,15 @@ import pytest  # noqa: E402
 jax.config.update("jax_compilation_cache_dir", os.environ["LM_COMPILATION_CACHE"])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
-from lm.config import default_config  # noqa: E402
+from lm.config import default_config, shrink_to_smoke  # noqa: E402
 
 
 @pytest.fixture
 def tiny_config() -> ml_collections.ConfigDict:
     """A config that trains in well under a second per step on the built-in corpus."""
-    c = default_config()
-    c.model.size = "nano"
+    c = shrink_to_smoke(default_config())
     c.data.synthetic_chars = 5_000
-    c.data.seq_len = 16
-    c.data.batch_size = 8
-    c.train.num_steps = 4
-    c.train.log_every = 2
-    c.train.eval_every = 0
-    c.train.checkpoint_every = 2
-    c.train.eval_batch_size = 8
     c.optim.warmup_steps = 1
-    c.sample.num_samples = 2
     c.sample.max_new_tokens = 4
     c.sample.prompt = "cat"
     return c
