@@ -15,9 +15,14 @@ Reproduce (2 CPU cores, the corpus from TFDS tiny_shakespeare or any local copy 
     python launch.py --config=experiments/shakespeare_char.py:cpu --workdir=workdirs/sc_cpu \\
         --config.data.path=../shared/data/tinyshakespeare.txt
 
-Expected: eval/loss <= 1.88 on the whole validation split at step 2000 (nanoGPT reports ~1.88 for
-this configuration; measured by nanoGPT on this 2-core machine: 1.8857 at step 2000, 62 ms/step).
-Ours, measured on 2 CPU cores: see README "Experiments" for the value and the wall time.
+Expected: nanoGPT reports val loss ~1.88 for this configuration, estimated from 20 random batches
+(measured by nanoGPT on this 2-core machine: 1.8857 at step 2000, 62 ms/step). On the whole validation
+split, measured here on 2 CPU cores at step 2000:
+  ours, seeds 0 / 1 / 2 / 3:                        1.906 / 1.903 / 1.894 / 1.918  (mean 1.905)
+  the same recipe in PyTorch (nanoGPT's model and
+  loop restated), seeds 1337 / 1:                   1.891 / 1.900  (its 20-batch estimates: 1.871 / 1.906)
+Ours: 68 ms/step, 2 min 28 s from command to samples. The issue's target, <= 1.88 on the whole split,
+is below what nanoGPT's own recipe reaches on it; see the closing note of issue 2.
 With `--config.data.path` the text is split 90/10 as nanoGPT does; without it the TFDS
 tiny_shakespeare train / validation splits are used (a different validation text).
 """
