@@ -114,7 +114,8 @@ class MultiHeadAttention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm residual block: x + attn(norm(x)), then x + mlp(norm(x)) (GPT-2 layout)."""
+    """Residual block, pre-norm (GPT-2): x + attn(norm(x)), then x + mlp(norm(x));
+    or post-norm (BERT, the original Transformer): norm(x + attn(x)), then norm(x + mlp(x))."""
 
     num_heads: int
     d_ff: int
@@ -129,6 +130,7 @@ class Block(nn.Module):
     rope_base: float = 10000.0
     init_std: float = 0.02
     out_std: float = 0.02
+    post_norm: bool = False
     dtype: Dtype = jnp.float32
 
     @nn.compact
@@ -136,7 +138,7 @@ class Block(nn.Module):
         D = x.shape[-1]
         norm = lambda name: Norm(self.norm, self.norm_eps, self.use_bias, self.dtype, name=name)  # noqa: E731
         init, out_init = nn.initializers.normal(self.init_std), nn.initializers.normal(self.out_std)
-        h, cache = MultiHeadAttention(
+        attend = MultiHeadAttention(
             self.num_heads,
             D // self.num_heads,
             self.use_bias,
@@ -147,10 +149,20 @@ class Block(nn.Module):
             out_init,
             self.dtype,
             name="attention",
-        )(norm("attention_norm")(x), mask, positions, cache=cache, cache_index=cache_index, deterministic=deterministic)
-        x = x + nn.Dropout(self.dropout)(h, deterministic)
-        h = Mlp(self.d_ff, self.mlp, self.gelu_approximate, self.use_bias, init, out_init, self.dtype, name="mlp")(
-            norm("mlp_norm")(x)
         )
-        x = x + nn.Dropout(self.dropout)(h, deterministic)
-        return x, cache
+        mlp = Mlp(self.d_ff, self.mlp, self.gelu_approximate, self.use_bias, init, out_init, self.dtype, name="mlp")
+        drop = lambda h: nn.Dropout(self.dropout)(h, deterministic)  # noqa: E731
+        if self.post_norm:
+            h, cache = attend(x, mask, positions, cache=cache, cache_index=cache_index, deterministic=deterministic)
+            x = norm("attention_norm")(x + drop(h))
+            return norm("mlp_norm")(x + drop(mlp(x))), cache
+        h, cache = attend(
+            norm("attention_norm")(x),
+            mask,
+            positions,
+            cache=cache,
+            cache_index=cache_index,
+            deterministic=deterministic,
+        )
+        x = x + drop(h)
+        return x + drop(mlp(norm("mlp_norm")(x))), cache

@@ -27,14 +27,23 @@ class ModelConfig:
     d_model: int
     d_ff: int
     max_len: int
+    causal: bool = True
     position: str = "learned"
     rope_base: float = 10000.0
     mlp: str = "gelu"
     gelu_approximate: bool = True
     norm: str = "layernorm"
     norm_eps: float = 1e-5
+    norm_position: str = "pre"
+    embedding_norm: bool = False
+    type_vocab_size: int = 0
     use_bias: bool = True
     tie_embeddings: bool = True
+    mlm_transform: bool = False
+    head_bias: bool = False
+    pooling: str = "first"
+    pooler_dense: bool = True
+    num_classes: int = 0
     dropout: float = 0.0
     attention_dropout: float = 0.0
     embedding_dropout: float = 0.0
@@ -53,9 +62,13 @@ class ModelConfig:
 
 
 class TransformerLM(nn.Module):
-    """Decoder-only language model.
+    """One Transformer family: decoder-only (causal=True) or encoder-only (causal=False), with heads.
 
-    Call with tokens [B, T] for training / scoring; `decode` runs the same layers over a KV cache.
+    The same trunk serves every objective; the objective picks the method:
+      __call__  token logits over the vocabulary (causal LM, masked LM)
+      classify  one label per sequence, from a pooled vector
+      tag       one label per token
+      decode    causal LM over a KV cache, for generation
     """
 
     config: ModelConfig
@@ -66,58 +79,107 @@ class TransformerLM(nn.Module):
         init = nn.initializers.normal(c.init_std)
         # GPT-2 scales the residual output projections by 1/sqrt(2 * layers): each layer adds two.
         out_std = c.init_std / math.sqrt(2 * c.num_layers) if c.scale_residual_init else c.init_std
+        norm = lambda name: Norm(c.norm, c.norm_eps, c.use_bias, dtype, name=name)  # noqa: E731
         self.embed = nn.Embed(c.vocab_size, c.d_model, embedding_init=init, dtype=dtype, name="embed")
         if c.position == "learned":
             self.position_embed = nn.Embed(c.max_len, c.d_model, embedding_init=init, dtype=dtype)
+        if c.type_vocab_size:
+            self.type_embed = nn.Embed(c.type_vocab_size, c.d_model, embedding_init=init, dtype=dtype)
+        if c.embedding_norm:
+            self.embed_norm = norm("embed_norm")
         self.embed_dropout = nn.Dropout(c.embedding_dropout)
         self.blocks = [
             Block(
-                c.num_heads,
-                c.d_ff,
-                c.mlp,
-                c.gelu_approximate,
-                c.norm,
-                c.norm_eps,
-                c.use_bias,
-                c.dropout,
-                c.attention_dropout,
-                c.position == "rotary",
-                c.rope_base,
-                c.init_std,
-                out_std,
-                dtype,
+                num_heads=c.num_heads,
+                d_ff=c.d_ff,
+                mlp=c.mlp,
+                gelu_approximate=c.gelu_approximate,
+                norm=c.norm,
+                norm_eps=c.norm_eps,
+                use_bias=c.use_bias,
+                dropout=c.dropout,
+                attention_dropout=c.attention_dropout,
+                rotary=c.position == "rotary",
+                rope_base=c.rope_base,
+                init_std=c.init_std,
+                out_std=out_std,
+                post_norm=c.norm_position == "post",
+                dtype=dtype,
                 name=f"block_{i}",
             )
             for i in range(c.num_layers)
         ]
-        self.final_norm = Norm(c.norm, c.norm_eps, c.use_bias, dtype)
+        if c.norm_position == "pre":  # post-norm blocks end normalised already
+            self.final_norm = norm("final_norm")
+        if c.mlm_transform:  # BERT's prediction head: dense + activation + norm before the decoder
+            self.mlm_dense = nn.Dense(c.d_model, use_bias=c.use_bias, kernel_init=init, dtype=dtype)
+            self.mlm_norm = norm("mlm_norm")
         if not c.tie_embeddings:
             self.head = nn.Dense(c.vocab_size, use_bias=False, kernel_init=init, dtype=dtype)
+        if c.head_bias:
+            self.head_bias = self.param("head_bias", nn.initializers.zeros, (c.vocab_size,))
+        if c.num_classes:
+            if c.pooler_dense:  # BERT's pooler: dense + tanh on the pooled vector
+                self.pooler = nn.Dense(c.d_model, kernel_init=init, dtype=dtype)
+            self.classifier_dropout = nn.Dropout(c.dropout)
+            self.classifier = nn.Dense(c.num_classes, kernel_init=init, dtype=dtype)
 
-    def __call__(self, tokens, positions=None, segment_ids=None, valid=None, deterministic=True):
-        """Logits for every position.
+    def encode(self, tokens, positions=None, segment_ids=None, valid=None, token_types=None, deterministic=True):
+        """Hidden states of the last layer.
 
         Args:
           tokens: [B, T] int token ids.
           positions: [B, T] positions (default 0..T-1; packed rows restart them per segment).
           segment_ids: [B, T] ids of packed documents; tokens attend only within their segment.
           valid: [B, T] bool, False at padding.
+          token_types: [B, T] int token-type (sentence A / B) ids, with type_vocab_size > 0.
           deterministic: False enables dropout (needs a 'dropout' rng).
         Returns:
-          [B, T, V] float32 logits.
+          [B, T, D].
         """
         B, T = tokens.shape
         if positions is None:
             positions = jnp.broadcast_to(jnp.arange(T), (B, T))
-        mask = attention.causal_mask(positions, positions)
+        mask = attention.causal_mask(positions, positions) if self.config.causal else None
         if segment_ids is not None:
-            mask = mask & attention.segment_mask(segment_ids, segment_ids)
+            mask = _and(mask, attention.segment_mask(segment_ids, segment_ids))
         if valid is not None:
-            mask = mask & attention.padding_mask(valid, valid)
-        x = self._embed(tokens, positions, deterministic)
+            mask = _and(mask, attention.padding_mask(valid, valid))
+        x = self._embed(tokens, positions, token_types, deterministic)
         for block in self.blocks:
             x, _ = block(x, mask, positions, deterministic=deterministic)
-        return self._logits(x)
+        return self.final_norm(x) if self.config.norm_position == "pre" else x
+
+    def __call__(self, tokens, positions=None, segment_ids=None, valid=None, token_types=None, deterministic=True):
+        """[B, T, V] float32 logits over the vocabulary at every position (arguments as `encode`)."""
+        return self._logits(self.encode(tokens, positions, segment_ids, valid, token_types, deterministic))
+
+    def classify(self, tokens, positions=None, segment_ids=None, valid=None, token_types=None, deterministic=True):
+        """[B, C] float32 logits of one label per sequence.
+
+        Pooling: "first" token ([CLS]), "last" valid token (what a causal model has read everything
+        by), or "mean" over valid tokens.
+        """
+        h = self.encode(tokens, positions, segment_ids, valid, token_types, deterministic)  # [B, T, D]
+        if valid is None:
+            valid = jnp.ones(tokens.shape, bool)
+        if self.config.pooling == "first":
+            pooled = h[:, 0]
+        elif self.config.pooling == "last":
+            last = jnp.maximum(valid.sum(axis=1) - 1, 0)  # [B]
+            pooled = jnp.take_along_axis(h, last[:, None, None], axis=1)[:, 0]
+        else:
+            w = valid[..., None].astype(h.dtype)
+            pooled = (h * w).sum(axis=1) / jnp.maximum(w.sum(axis=1), 1.0)  # [B, D]
+        if self.config.pooler_dense:
+            pooled = jnp.tanh(self.pooler(pooled))
+        pooled = self.classifier_dropout(pooled, deterministic)
+        return self.classifier(pooled).astype(jnp.float32)
+
+    def tag(self, tokens, positions=None, segment_ids=None, valid=None, token_types=None, deterministic=True):
+        """[B, T, C] float32 logits of one label per token."""
+        h = self.encode(tokens, positions, segment_ids, valid, token_types, deterministic)
+        return self.classifier(self.classifier_dropout(h, deterministic)).astype(jnp.float32)
 
     def decode(self, tokens, cache, cache_index):
         """Runs new tokens against the KV cache (prefill when T > 1, one step when T == 1).
@@ -134,25 +196,40 @@ class TransformerLM(nn.Module):
         query_positions = cache_index + jnp.broadcast_to(jnp.arange(T), (B, T))
         key_positions = jnp.broadcast_to(jnp.arange(S), (B, S))
         mask = attention.causal_mask(query_positions, key_positions)  # hides the unwritten slots too
-        x = self._embed(tokens, query_positions, deterministic=True)
+        x = self._embed(tokens, query_positions, None, deterministic=True)
         new_cache = []
         for block, layer_cache in zip(self.blocks, cache, strict=True):
             x, layer_cache = block(x, mask, query_positions, cache=layer_cache, cache_index=cache_index)
             new_cache.append(layer_cache)
+        if self.config.norm_position == "pre":
+            x = self.final_norm(x)
         return self._logits(x), new_cache
 
-    def _embed(self, tokens, positions, deterministic):
+    def _embed(self, tokens, positions, token_types, deterministic):
+        c = self.config
         x = self.embed(tokens)  # [B, T, D]
-        if self.config.position == "learned":
+        if c.position == "learned":
             x = x + self.position_embed(positions)
-        elif self.config.position == "sinusoidal":
-            x = x + sinusoidal(positions, self.config.d_model).astype(x.dtype)
+        elif c.position == "sinusoidal":
+            x = x + sinusoidal(positions, c.d_model).astype(x.dtype)
+        if c.type_vocab_size:
+            x = x + self.type_embed(jnp.zeros_like(tokens) if token_types is None else token_types)
+        if c.embedding_norm:
+            x = self.embed_norm(x)
         return self.embed_dropout(x, deterministic)
 
     def _logits(self, x):
-        x = self.final_norm(x)
-        logits = self.embed.attend(x) if self.config.tie_embeddings else self.head(x)  # [B, T, V]
+        c = self.config
+        if c.mlm_transform:
+            x = self.mlm_norm(nn.gelu(self.mlm_dense(x), approximate=c.gelu_approximate))
+        logits = self.embed.attend(x) if c.tie_embeddings else self.head(x)  # [B, T, V]
+        if c.head_bias:
+            logits = logits + self.head_bias
         return logits.astype(jnp.float32)
+
+
+def _and(mask, other):
+    return other if mask is None else mask & other
 
 
 def init_cache(config: ModelConfig, batch_size: int, max_len: int) -> list[dict[str, jax.Array]]:
