@@ -26,7 +26,9 @@ CHOICES = {
     "model.mlp": ("gelu", "relu", "swiglu"),
     "model.norm": ("layernorm", "rmsnorm"),
     "model.dtype": ("float32", "bfloat16"),
-    "objective": ("causal",),
+    "model.norm_position": ("pre", "post"),
+    "model.pooling": ("first", "last", "mean"),
+    "objective": ("causal", "masked"),
     "data.tokenizer": ("byte", "char", "sentencepiece"),
     "data.sentencepiece_model": ("bpe", "unigram"),
 }
@@ -36,7 +38,7 @@ def default_config() -> ml_collections.ConfigDict:
     """The defaults every experiment starts from."""
     c = ml_collections.ConfigDict()
     c.seed = 0  # everything random (init, batches, dropout) derives from (seed, step)
-    c.objective = "causal"
+    c.objective = "causal"  # causal (next token) | masked (BERT's masked LM)
 
     c.model = ml_collections.ConfigDict()
     c.model.size = "tiny"  # a row of SIZES, or "custom"; the four shape fields below override it when set
@@ -46,14 +48,23 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.d_ff = config_dict.placeholder(int)
     c.model.vocab_size = config_dict.placeholder(int)  # default: the tokenizer's vocabulary
     c.model.max_len = config_dict.placeholder(int)  # position table size; default data.seq_len
+    c.model.causal = config_dict.placeholder(bool)  # causal attention mask; default: objective == causal
     c.model.position = "learned"  # learned | sinusoidal | rotary
     c.model.rope_base = 10000.0
     c.model.mlp = "gelu"  # gelu | relu | swiglu
     c.model.gelu_approximate = True  # tanh GELU as GPT-2; False is the exact erf form
     c.model.norm = "layernorm"  # layernorm | rmsnorm
     c.model.norm_eps = 1e-5
+    c.model.norm_position = "pre"  # pre (GPT-2: x + f(norm(x))) | post (BERT: norm(x + f(x)))
+    c.model.embedding_norm = False  # a norm on the summed embeddings (BERT)
+    c.model.type_vocab_size = 0  # token-type (segment A / B) embeddings; BERT: 2
     c.model.use_bias = True  # biases in dense layers and LayerNorm
     c.model.tie_embeddings = True  # output projection = input embedding transposed
+    c.model.mlm_transform = False  # BERT's dense + activation + norm before the output projection
+    c.model.head_bias = False  # a bias on the output projection (BERT's MLM decoder has one)
+    c.model.pooling = "first"  # classification: first ([CLS]) | last (valid token) | mean
+    c.model.pooler_dense = True  # classification: BERT's dense + tanh on the pooled vector
+    c.model.num_classes = 0  # classification head size; fine-tuning sets it from the labels
     c.model.dropout = 0.0  # on residual branches
     c.model.attention_dropout = 0.0  # on attention probabilities
     c.model.embedding_dropout = 0.0  # on token + position embeddings
@@ -90,6 +101,12 @@ def default_config() -> ml_collections.ConfigDict:
     c.optim.decay_embeddings = False  # also decay embedding tables (nanoGPT does)
     c.optim.grad_clip = 1.0  # global-norm clipping; 0 disables
     c.optim.grad_accum_steps = 1  # micro-batches per update; batch_size is split among them
+
+    c.masking = ml_collections.ConfigDict()  # the masked objective (Devlin et al., 2019)
+    c.masking.rate = 0.15  # fraction of non-special, non-padding tokens selected for prediction
+    c.masking.mask_fraction = 0.8  # of the selected: replaced by [MASK]
+    c.masking.random_fraction = 0.1  # of the selected: replaced by a random token (the rest stay)
+    c.masking.whole_word = False  # select whole words (SentencePiece vocabularies only)
 
     c.train = ml_collections.ConfigDict()
     c.train.num_steps = 1000
@@ -145,6 +162,9 @@ def resolve(config: ml_collections.ConfigDict, vocab_size: int) -> ml_collection
         )
     if m.max_len is None:
         m.max_len = c.data.seq_len
+    if m.causal is None:
+        m.causal = c.objective == "causal"
+    _check(m.causal or c.objective != "causal", "model.causal", m.causal, "must be True for the causal objective")
     if c.optim.decay_steps is None:
         c.optim.decay_steps = c.train.num_steps
     _check(m.d_model % m.num_heads == 0, "model.d_model", m.d_model, f"must divide by model.num_heads={m.num_heads}")
@@ -182,6 +202,22 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "data.batch_size",
         config.data.batch_size,
         f"must divide into optim.grad_accum_steps={config.optim.grad_accum_steps} micro-batches",
+    )
+    masking = config.masking
+    _check(0.0 < masking.rate < 1.0, "masking.rate", masking.rate, "must be in (0, 1)")
+    _check(
+        masking.mask_fraction >= 0
+        and masking.random_fraction >= 0
+        and masking.mask_fraction + masking.random_fraction <= 1,
+        "masking.mask_fraction",
+        masking.mask_fraction,
+        f"and masking.random_fraction={masking.random_fraction} must be >= 0 and add up to at most 1",
+    )
+    _check(
+        not masking.whole_word or config.data.tokenizer == "sentencepiece",
+        "masking.whole_word",
+        True,
+        "needs word pieces: use it with --config.data.tokenizer=sentencepiece",
     )
     _check(config.sample.temperature >= 0, "sample.temperature", config.sample.temperature, "must be >= 0")
     _check(0.0 < config.sample.top_p <= 1.0, "sample.top_p", config.sample.top_p, "must be in (0, 1]")

@@ -32,13 +32,16 @@ class Dataset:
     optimal_loss: float | None = None  # nats per token of the true generator (built-in corpus only)
 
 
-def load(data: ml_collections.ConfigDict, tokenizer: tokenizers.Tokenizer | None = None) -> Dataset:
+def load(
+    data: ml_collections.ConfigDict, tokenizer: tokenizers.Tokenizer | None = None, specials: bool = False
+) -> Dataset:
     """Reads the configured source and tokenizes it; learns a tokenizer unless one is given.
 
     Args:
       data: the `config.data` section.
       tokenizer: the workdir's saved tokenizer (eval, sample, resume), or None to learn one from
         the training split.
+      specials: give a new byte / char tokenizer the special tokens ([CLS], [MASK], ...).
     """
     nats = None
     if data.path:
@@ -54,7 +57,7 @@ def load(data: ml_collections.ConfigDict, tokenizer: tokenizers.Tokenizer | None
         train_text, eval_text = split_text(text, data.val_fraction)
         nats = nats[len(train_text) :]
     if tokenizer is None:
-        tokenizer = tokenizers.build(data.tokenizer, train_text, data.vocab_size, data.sentencepiece_model)
+        tokenizer = tokenizers.build(data.tokenizer, train_text, data.vocab_size, data.sentencepiece_model, specials)
     train_ids, eval_ids = tokenizer.encode(train_text), tokenizer.encode(eval_text)
     for split, ids in (("training", train_ids), ("validation", eval_ids)):
         if len(ids) < data.seq_len + 1:
@@ -162,12 +165,13 @@ def train_batch(ids: np.ndarray, step: int, seed: int, batch_size: int, seq_len:
     """Random windows (nanoGPT's get_batch), drawn from a generator seeded by (seed, step).
 
     Returns:
-      {"inputs": [B, T], "targets": [B, T]}: targets are inputs shifted left by one token.
+      {"inputs": [B, T], "targets": [B, T], "rows": [B]}: targets are inputs shifted left by one token;
+      rows number the windows (objectives draw per-row randomness from them).
     """
     rng = np.random.default_rng([seed, step])
     starts = rng.integers(0, len(ids) - seq_len, size=batch_size)  # [B]
     windows = ids[starts[:, None] + np.arange(seq_len + 1)]  # [B, T + 1]
-    return {"inputs": windows[:, :-1], "targets": windows[:, 1:]}
+    return {"inputs": windows[:, :-1], "targets": windows[:, 1:], "rows": np.arange(batch_size, dtype=np.int32)}
 
 
 def eval_batches(ids: np.ndarray, batch_size: int, seq_len: int):
@@ -176,7 +180,7 @@ def eval_batches(ids: np.ndarray, batch_size: int, seq_len: int):
     The last window and the last batch are padded with weight 0, so every batch has the same shape.
 
     Yields:
-      {"inputs": [B, T], "targets": [B, T], "weights": [B, T] float32}.
+      {"inputs": [B, T], "targets": [B, T], "weights": [B, T] float32, "rows": [B] window numbers}.
     """
     num_targets = len(ids) - 1
     num_windows = -(-num_targets // seq_len)
@@ -196,4 +200,5 @@ def eval_batches(ids: np.ndarray, batch_size: int, seq_len: int):
         rows = len(batch["inputs"])
         if rows < batch_size:
             batch = {k: np.concatenate([v, np.zeros((batch_size - rows, seq_len), v.dtype)]) for k, v in batch.items()}
+        batch["rows"] = np.arange(start, start + batch_size, dtype=np.int32)
         yield batch

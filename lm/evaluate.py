@@ -19,7 +19,9 @@ def evaluate(run: Run, state) -> dict[str, float]:
       state: the train state as the runner holds it (replicated under pmap).
     """
     if run.eval_fn is None:
-        run.eval_fn = run.runner.compile(step.eval_step, donate_state=False, objective=run.config.objective)
+        run.eval_fn = run.runner.compile(
+            step.eval_step, donate_state=False, seed=run.config.seed, objective=run.objective
+        )
     c = run.config
     totals = None
     for batch in data_lib.eval_batches(run.data.eval, c.train.eval_batch_size, c.data.seq_len):
@@ -55,6 +57,11 @@ def encode_prompt(run: Run, sample: ml_collections.ConfigDict) -> np.ndarray:
       ValueError: an empty prompt, characters the tokenizer cannot encode, or prompt plus new
         tokens longer than the model's context.
     """
+    if not run.config.model.causal:
+        raise ValueError(
+            "Sampling generates left to right and needs a causal model; this workdir holds a model trained with "
+            f"objective={run.config.objective!r} (bidirectional attention). Evaluate it with --mode=eval instead."
+        )
     if not sample.prompt:
         raise ValueError("The prompt is empty. Pass at least one character, e.g. --prompt='\\n'.")
     prompt = run.data.tokenizer.encode(sample.prompt)

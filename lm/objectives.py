@@ -1,41 +1,138 @@
-"""Objectives: how a batch becomes (inputs, targets, weights), and the loss over weighted targets.
+"""Objectives: how a batch becomes (model inputs, targets, weights), and the loss over weighted targets.
 
-The model never knows which objective trains it. Losses are returned as sums with the total weight,
-so micro-batches and devices combine exactly: mean = sum of sums / sum of weights.
+The model never knows which objective trains it: an objective is a data + mask transform and the name
+of the model method that scores its inputs. Losses are returned as sums with the total weight, so
+micro-batches and devices combine exactly: mean = sum of sums / sum of weights.
+
+Randomness (which tokens the masked objective selects) comes from the step's key folded with each
+row's global index in the batch (`batch["rows"]`), so the masks are the same whether a batch runs on
+one device, is split across eight, or is accumulated in micro-batches.
 """
+
+import dataclasses
+import functools
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import ml_collections
+import numpy as np
 import optax
 
 
-def causal_lm(batch: dict) -> tuple[jax.Array, jax.Array, jax.Array]:
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """prepare(batch, rng) -> (model inputs, targets, weights); `method` names the model method."""
+
+    name: str
+    prepare: Callable
+    method: str | None = None  # None: the model's __call__ (token logits)
+
+
+def causal_lm(batch: dict, rng: jax.Array):
     """Next-token prediction: every position predicts the token after it.
 
     Args:
       batch: {"inputs": [B, T], "targets": [B, T], optional "weights": [B, T]}.
+      rng: unused.
     Returns:
-      (inputs [B, T], targets [B, T], weights [B, T] float32).
+      ({"tokens": [B, T]}, targets [B, T], weights [B, T] float32).
     """
-    weights = batch.get("weights")
-    if weights is None:
-        weights = jnp.ones(batch["targets"].shape, jnp.float32)
-    return batch["inputs"], batch["targets"], weights
+    del rng
+    return {"tokens": batch["inputs"]}, batch["targets"], _weights(batch)
 
 
-OBJECTIVES = {"causal": causal_lm}
+CAUSAL = Objective("causal", causal_lm)
+
+
+def masked_lm(
+    batch: dict,
+    rng: jax.Array,
+    *,
+    mask_id: int,
+    cls_id: int,
+    special_ids: np.ndarray,
+    regular_ids: np.ndarray,
+    word_starts: np.ndarray | None = None,
+    rate: float = 0.15,
+    mask_fraction: float = 0.8,
+    random_fraction: float = 0.1,
+):
+    """BERT's masked LM (Devlin et al., 2019): predict selected tokens from both sides.
+
+    A window of text gets [CLS] at position 0. Each non-special, non-padding token (or whole word,
+    with `word_starts`) is selected with probability `rate`; a selected token becomes [MASK] with
+    probability mask_fraction, a random regular token with probability random_fraction, and stays
+    itself otherwise. Only selected positions carry loss.
+
+    Args:
+      batch: {"inputs": [B, T] token windows, "rows": [B] global row ids, optional "weights": [B, T]
+        (0 at padding)}.
+      rng: the step's key; each row folds in its id.
+    Returns:
+      ({"tokens": [B, T] corrupted, "valid": [B, T]}, original tokens [B, T], selected [B, T] float32).
+    """
+    tokens = batch["inputs"].at[:, 0].set(cls_id)
+    valid = _weights(batch) > 0
+    candidates = valid & ~jnp.isin(tokens, jnp.asarray(special_ids))
+
+    def draws(row, row_tokens):
+        k_select, k_action, k_random = jax.random.split(jax.random.fold_in(rng, row), 3)
+        T = row_tokens.shape[0]
+        u = jax.random.uniform(k_select, (T + 1,))
+        if word_starts is not None:  # one draw per word: every piece of a word shares its word's draw
+            word = jnp.cumsum(jnp.asarray(word_starts)[row_tokens])  # [T], word index of each piece, <= T
+            u = u[word]
+        else:
+            u = u[:T]
+        action = jax.random.uniform(k_action, (T,))
+        random_tokens = jnp.asarray(regular_ids)[jax.random.randint(k_random, (T,), 0, len(regular_ids))]
+        return u, action, random_tokens
+
+    u, action, random_tokens = jax.vmap(draws)(batch["rows"], tokens)  # [B, T] each
+    selected = candidates & (u < rate)
+    corrupted = jnp.where(selected & (action < mask_fraction), mask_id, tokens)
+    replace = selected & (action >= mask_fraction) & (action < mask_fraction + random_fraction)
+    corrupted = jnp.where(replace, random_tokens, corrupted)
+    return {"tokens": corrupted, "valid": valid}, tokens, selected.astype(jnp.float32)
+
+
+def make(config: ml_collections.ConfigDict, tokenizer) -> Objective:
+    """The configured objective, bound to the tokenizer's special tokens."""
+    if config.objective == "causal":
+        return CAUSAL
+    m = config.masking
+    prepare = functools.partial(
+        masked_lm,
+        mask_id=tokenizer.special_ids["[MASK]"],
+        cls_id=tokenizer.special_ids["[CLS]"],
+        special_ids=np.asarray(sorted(tokenizer.special_ids.values()), np.int32),
+        regular_ids=tokenizer.regular_ids(),
+        word_starts=tokenizer.word_starts() if m.whole_word else None,
+        rate=m.rate,
+        mask_fraction=m.mask_fraction,
+        random_fraction=m.random_fraction,
+    )
+    return Objective("masked", prepare)
 
 
 def cross_entropy_sums(logits: jax.Array, targets: jax.Array, weights: jax.Array) -> dict[str, jax.Array]:
     """Summed cross-entropy, correct predictions and weight over the weighted targets.
 
     Args:
-      logits: [B, T, V] float32.
-      targets: [B, T] int.
-      weights: [B, T] float, 0 where a position carries no loss.
+      logits: [..., V] float32.
+      targets: [...] int.
+      weights: [...] float, 0 where a position carries no loss.
     Returns:
       {"loss": sum of nats, "correct": sum of argmax hits, "weight": sum of weights} (scalars).
     """
-    nats = optax.softmax_cross_entropy_with_integer_labels(logits, targets)  # [B, T]
+    nats = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
     correct = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32)
     return {"loss": (nats * weights).sum(), "correct": (correct * weights).sum(), "weight": weights.sum()}
+
+
+def _weights(batch):
+    weights = batch.get("weights")
+    if weights is None:
+        return jnp.ones(batch["inputs"].shape, jnp.float32)
+    return weights

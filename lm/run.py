@@ -12,7 +12,7 @@ from typing import Callable
 import jax
 import ml_collections
 
-from lm import checkpoint, optim, parallel, step, tokenizers
+from lm import checkpoint, objectives, optim, parallel, step, tokenizers
 from lm import config as config_lib
 from lm import data as data_lib
 from lm.model import ModelConfig, TransformerLM, count_params, init_params
@@ -25,6 +25,7 @@ class Run:
     config: ml_collections.ConfigDict  # resolved
     workdir: str
     data: data_lib.Dataset
+    objective: objectives.Objective
     model: TransformerLM
     state: step.TrainState  # on the host's first device, not yet replicated
     runner: parallel.Runner
@@ -48,7 +49,7 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, restore: str = "if_
             f"--workdir={workdir} was trained with data.tokenizer={saved_config['data']['tokenizer']!r}, not "
             f"{config.data.tokenizer!r}. Use the config that trained it, or a fresh --workdir."
         )
-    data = data_lib.load(config.data, tokenizer)
+    data = data_lib.load(config.data, tokenizer, specials=config.objective != "causal")
     config = config_lib.resolve(config, data.tokenizer.vocab_size)
     if saved_config:
         check_same_model(config, saved_config, workdir)
@@ -64,7 +65,8 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, restore: str = "if_
     checkpointer = checkpoint.Checkpointer(workdir, config.train.keep_checkpoints, create=False)
     if restore == "required" or checkpointer.latest_step() is not None:
         state = checkpointer.restore(state)
-    return Run(config, workdir, data, model, state, runner, checkpointer)
+    objective = objectives.make(config, data.tokenizer)
+    return Run(config, workdir, data, objective, model, state, runner, checkpointer)
 
 
 def read_config(workdir: str) -> dict | None:

@@ -19,12 +19,14 @@ class TrainState(train_state.TrainState):
     """step, params, opt_state (and apply_fn / tx, which are static)."""
 
 
-def _stats_and_grads(state: TrainState, batch: dict, rng: jax.Array, objective: str):
+def _stats_and_grads(state: TrainState, batch: dict, objective_rng, dropout_rng, objective: objectives.Objective):
     """Summed loss statistics of one (micro-)batch and the gradient of the summed loss."""
-    inputs, targets, weights = objectives.OBJECTIVES[objective](batch)
+    inputs, targets, weights = objective.prepare(batch, objective_rng)
 
     def loss_fn(params):
-        logits = state.apply_fn({"params": params}, inputs, deterministic=False, rngs={"dropout": rng})
+        logits = state.apply_fn(
+            {"params": params}, **inputs, deterministic=False, rngs={"dropout": dropout_rng}, method=objective.method
+        )
         stats = objectives.cross_entropy_sums(logits, targets, weights)
         return stats["loss"], stats
 
@@ -38,7 +40,7 @@ def train_step(
     *,
     seed: int,
     learning_rate: Callable[[jax.Array], jax.Array],
-    objective: str = "causal",
+    objective: objectives.Objective = objectives.CAUSAL,
     grad_accum_steps: int = 1,
     axis_name: str | None = None,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
@@ -47,26 +49,29 @@ def train_step(
     Args:
       state: the train state (replicated under pmap).
       batch: arrays with a leading batch dim divisible by grad_accum_steps.
-      seed: the run's seed; dropout uses fold_in(seed, step, device, micro-batch).
+      seed: the run's seed. The objective's randomness is fold_in(seed, step) (and the row id, see
+        lm/objectives.py); dropout's is fold_in(seed, step, device, micro-batch).
       learning_rate: the schedule, only to report the rate of this step.
-      objective: a key of objectives.OBJECTIVES.
+      objective: what the batch trains (lm/objectives.py).
       grad_accum_steps: micro-batches the batch is split into, one gradient each, summed.
       axis_name: the pmap axis to sum gradients and statistics over, or None on one device.
     Returns:
       (new state, metrics: loss, accuracy, learning_rate, grad_norm, tokens).
     """
-    rng = jax.random.fold_in(jax.random.PRNGKey(seed), state.step)
+    objective_rng, rng = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), state.step))
     if axis_name is not None:
         rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
 
     if grad_accum_steps == 1:
-        stats, grads = _stats_and_grads(state, batch, rng, objective)
+        stats, grads = _stats_and_grads(state, batch, objective_rng, rng, objective)
     else:
         micro = jax.tree.map(lambda x: x.reshape(grad_accum_steps, -1, *x.shape[1:]), batch)  # [K, B/K, ...]
 
         def accumulate(carry, xs):
             index, micro_batch = xs
-            stats, grads = _stats_and_grads(state, micro_batch, jax.random.fold_in(rng, index), objective)
+            stats, grads = _stats_and_grads(
+                state, micro_batch, objective_rng, jax.random.fold_in(rng, index), objective
+            )
             return jax.tree.map(jnp.add, carry, (stats, grads)), None
 
         zero_stats = {k: jnp.zeros((), jnp.float32) for k in ("loss", "correct", "weight")}
@@ -87,10 +92,20 @@ def train_step(
     return state.apply_gradients(grads=grads), metrics
 
 
-def eval_step(state: TrainState, batch: dict, *, objective: str = "causal", axis_name: str | None = None):
-    """Summed statistics (loss, correct, weight) of one eval batch, over all devices of the axis."""
-    inputs, targets, weights = objectives.OBJECTIVES[objective](batch)
-    logits = state.apply_fn({"params": state.params}, inputs, deterministic=True)
+def eval_step(
+    state: TrainState,
+    batch: dict,
+    *,
+    seed: int = 0,
+    objective: objectives.Objective = objectives.CAUSAL,
+    axis_name: str | None = None,
+):
+    """Summed statistics (loss, correct, weight) of one eval batch, over all devices of the axis.
+
+    The objective's randomness is fixed by the seed (and row ids), so every eval sees the same masks.
+    """
+    inputs, targets, weights = objective.prepare(batch, jax.random.PRNGKey(seed))
+    logits = state.apply_fn({"params": state.params}, **inputs, deterministic=True, method=objective.method)
     stats = objectives.cross_entropy_sums(logits, targets, weights)
     if axis_name is not None:
         stats = jax.lax.psum(stats, axis_name)

@@ -1,8 +1,13 @@
-"""Tokenizers: byte-level, character-level, SentencePiece (BPE or unigram).
+"""Tokenizers: byte-level, character-level, SentencePiece (BPE or unigram), with special tokens.
 
 The character vocabulary and the SentencePiece model are learned from the training split only, and
 saved in the workdir (`tokenizer.json`, plus `tokenizer.model` for SentencePiece) so that eval and
 sampling reuse exactly the tokenizer training used.
+
+Special tokens ([PAD], [UNK], [CLS], [SEP], [MASK], [BOS], [EOS]) never come out of `encode`; objectives
+and the data pipeline insert them. Byte and char tokenizers add them after the regular ids only when
+asked (a causal LM on characters needs none, and nanoGPT's 65-symbol vocabulary stays 65); SentencePiece
+models always have them, at ids 0-6.
 """
 
 import io
@@ -14,35 +19,64 @@ import sentencepiece as spm
 
 TOKENIZER_FILE = "tokenizer.json"
 SENTENCEPIECE_FILE = "tokenizer.model"
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[BOS]", "[EOS]")
 
 
-class ByteTokenizer:
-    """UTF-8 bytes; vocabulary 256; every text encodes."""
+class _AppendedSpecials:
+    """Special tokens at ids num_regular .. num_regular + 6 (byte and char tokenizers)."""
+
+    def _init_specials(self, num_regular: int, specials: bool):
+        self.num_regular = num_regular
+        self.specials = specials
+        names = SPECIAL_TOKENS if specials else ()
+        self.special_ids = {name: num_regular + i for i, name in enumerate(names)}
+        self.vocab_size = num_regular + len(names)
+
+    def regular_ids(self) -> np.ndarray:
+        return np.arange(self.num_regular, dtype=np.int32)
+
+    def word_starts(self) -> np.ndarray | None:
+        return None  # whole-word masking needs word pieces (SentencePiece)
+
+    def _decode_special(self, i: int) -> str:
+        return SPECIAL_TOKENS[i - self.num_regular]
+
+
+class ByteTokenizer(_AppendedSpecials):
+    """UTF-8 bytes (ids 0-255); every text encodes."""
 
     kind = "byte"
-    vocab_size = 256
+
+    def __init__(self, specials: bool = False):
+        self._init_specials(256, specials)
 
     def encode(self, text: str) -> np.ndarray:
         return np.frombuffer(text.encode("utf-8"), np.uint8).astype(np.int32)
 
     def decode(self, ids) -> str:
-        return bytes(int(i) for i in ids).decode("utf-8", errors="replace")
+        out, pending = [], []
+        for i in map(int, ids):
+            if i < 256:
+                pending.append(i)
+                continue
+            out.append(bytes(pending).decode("utf-8", errors="replace") + self._decode_special(i))
+            pending = []
+        return "".join(out) + bytes(pending).decode("utf-8", errors="replace")
 
     def to_json(self) -> dict:
-        return {"kind": self.kind}
+        return {"kind": self.kind, "specials": self.specials}
 
 
-class CharTokenizer:
+class CharTokenizer(_AppendedSpecials):
     """One id per character of the training text (nanoGPT's shakespeare_char vocabulary)."""
 
     kind = "char"
 
-    def __init__(self, chars: str):
+    def __init__(self, chars: str, specials: bool = False):
         self.chars = "".join(sorted(set(chars)))
-        self.vocab_size = len(self.chars)
-        self._ids = {ch: i for i, ch in enumerate(self.chars)}
+        self._init_specials(len(self.chars), specials)
         self._lookup = np.full(max(map(ord, self.chars), default=0) + 1, -1, np.int32)
-        self._lookup[[ord(ch) for ch in self.chars]] = np.arange(self.vocab_size)
+        self._lookup[[ord(ch) for ch in self.chars]] = np.arange(len(self.chars))
 
     def encode(self, text: str) -> np.ndarray:
         codes = np.frombuffer(text.encode("utf-32-le"), np.uint32)
@@ -57,10 +91,10 @@ class CharTokenizer:
         return ids.astype(np.int32)
 
     def decode(self, ids) -> str:
-        return "".join(self.chars[int(i)] for i in ids)
+        return "".join(self.chars[i] if i < self.num_regular else self._decode_special(i) for i in map(int, ids))
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "chars": self.chars}
+        return {"kind": self.kind, "chars": self.chars, "specials": self.specials}
 
 
 class SentencePieceTokenizer:
@@ -72,6 +106,7 @@ class SentencePieceTokenizer:
         self.model_proto = model_proto
         self._sp = spm.SentencePieceProcessor(model_proto=model_proto)
         self.vocab_size = self._sp.get_piece_size()
+        self.special_ids = {name: self._sp.piece_to_id(name) for name in SPECIAL_TOKENS}
 
     @classmethod
     def train(cls, text: str, vocab_size: int, model_type: str = "bpe") -> "SentencePieceTokenizer":
@@ -82,12 +117,22 @@ class SentencePieceTokenizer:
             model_writer=model,
             vocab_size=vocab_size,
             model_type=model_type,
+            hard_vocab_limit=False,  # a small text may support fewer pieces than asked for
             character_coverage=1.0,
             byte_fallback=True,  # newlines and unseen characters become byte pieces, never <unk>
             normalization_rule_name="identity",  # decode(encode(text)) == text
             add_dummy_prefix=False,
             remove_extra_whitespaces=False,
             split_by_whitespace=True,
+            pad_id=0,
+            unk_id=1,
+            bos_id=5,
+            eos_id=6,
+            pad_piece="[PAD]",
+            unk_piece="[UNK]",
+            bos_piece="[BOS]",
+            eos_piece="[EOS]",
+            control_symbols=["[CLS]", "[SEP]", "[MASK]"],  # ids 2, 3, 4
             input_sentence_size=2_000_000,
             shuffle_input_sentence=True,
             num_threads=os.cpu_count() or 1,
@@ -101,6 +146,14 @@ class SentencePieceTokenizer:
     def decode(self, ids) -> str:
         return self._sp.decode([int(i) for i in ids])
 
+    def regular_ids(self) -> np.ndarray:
+        special = set(self.special_ids.values())
+        return np.array([i for i in range(self.vocab_size) if i not in special], np.int32)
+
+    def word_starts(self) -> np.ndarray:
+        """[V] bool: pieces that begin a word (a leading "▁", i.e. after whitespace)."""
+        return np.array([self._sp.id_to_piece(i).startswith("▁") for i in range(self.vocab_size)])
+
     def to_json(self) -> dict:
         return {"kind": self.kind, "model": SENTENCEPIECE_FILE}
 
@@ -108,12 +161,14 @@ class SentencePieceTokenizer:
 Tokenizer = ByteTokenizer | CharTokenizer | SentencePieceTokenizer
 
 
-def build(kind: str, train_text: str, vocab_size: int = 1000, sentencepiece_model: str = "bpe") -> Tokenizer:
+def build(
+    kind: str, train_text: str, vocab_size: int = 1000, sentencepiece_model: str = "bpe", specials: bool = False
+) -> Tokenizer:
     """A tokenizer of `kind` learned from `train_text` (the training split only)."""
     if kind == "byte":
-        return ByteTokenizer()
+        return ByteTokenizer(specials)
     if kind == "char":
-        return CharTokenizer(train_text)
+        return CharTokenizer(train_text, specials)
     if vocab_size < 300:
         raise ValueError(
             f"data.vocab_size={vocab_size} is too small for SentencePiece with byte fallback (256 byte pieces "
@@ -138,8 +193,8 @@ def load(workdir: str) -> Tokenizer | None:
     with open(path) as f:
         spec = json.load(f)
     if spec["kind"] == "byte":
-        return ByteTokenizer()
+        return ByteTokenizer(spec.get("specials", False))
     if spec["kind"] == "char":
-        return CharTokenizer(spec["chars"])
+        return CharTokenizer(spec["chars"], spec.get("specials", False))
     with open(os.path.join(workdir, spec["model"]), "rb") as f:
         return SentencePieceTokenizer(f.read())

@@ -24,7 +24,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     """
     run = prepare(config, workdir)
     config = run.config
-    encode_prompt(run, config.sample)  # a bad prompt fails now, not after training
+    if config.model.causal:
+        encode_prompt(run, config.sample)  # a bad prompt fails now, not after training
     os.makedirs(workdir, exist_ok=True)
     write_config(config, workdir)
     tokenizers.save(run.data.tokenizer, workdir)
@@ -37,7 +38,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
         step.train_step,
         seed=config.seed,
         learning_rate=optim.schedule(config.optim),
-        objective=config.objective,
+        objective=run.objective,
         grad_accum_steps=config.optim.grad_accum_steps,
     )
     state = run.runner.put_state(run.state)
@@ -64,7 +65,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
         eval_metrics = _evaluate(run, state, writer, start)
     run.checkpointer.close()
     writer.close()
-    print_samples(run, run.runner.get_state(state).params)
+    if config.model.causal:
+        print_samples(run, run.runner.get_state(state).params)
     return eval_metrics
 
 
