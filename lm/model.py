@@ -239,10 +239,10 @@ def init_cache(config: ModelConfig, batch_size: int, max_len: int) -> list[dict[
     return [{"k": zeros, "v": zeros} for _ in range(config.num_layers)]
 
 
-def init_params(model: TransformerLM, rng: jax.Array, seq_len: int = 8):
-    """Parameters from `rng` (shapes do not depend on seq_len)."""
+def init_params(model: TransformerLM, rng: jax.Array, seq_len: int = 8, method: str | None = None):
+    """Parameters from `rng` for the trunk and the heads that `method` uses (shapes do not depend on seq_len)."""
     tokens = jnp.zeros((1, min(seq_len, model.config.max_len)), jnp.int32)
-    return model.init(rng, tokens)["params"]
+    return model.init(rng, tokens, method=method)["params"]
 
 
 def count_params(params) -> int:

@@ -59,13 +59,15 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, restore: str = "if_
     )
     runner.check_batch_size(config.train.eval_batch_size, "train.eval_batch_size")
 
+    objective = objectives.make(config, data.tokenizer)
     model = TransformerLM(ModelConfig.from_config(config.model))
-    params = jax.jit(init_params, static_argnums=(0, 2))(model, jax.random.PRNGKey(config.seed), config.data.seq_len)
+    params = jax.jit(init_params, static_argnums=(0, 2, 3))(
+        model, jax.random.PRNGKey(config.seed), config.data.seq_len, objective.method
+    )
     state = step.TrainState.create(apply_fn=model.apply, params=params, tx=optim.make(config.optim))
     checkpointer = checkpoint.Checkpointer(workdir, config.train.keep_checkpoints, create=False)
     if restore == "required" or checkpointer.latest_step() is not None:
         state = checkpointer.restore(state)
-    objective = objectives.make(config, data.tokenizer)
     return Run(config, workdir, data, objective, model, state, runner, checkpointer)
 
 

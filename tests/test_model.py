@@ -114,3 +114,87 @@ def test_residual_projections_are_initialised_smaller():
     std_out = float(params["block_0"]["mlp"]["down"]["kernel"].std())
     np.testing.assert_allclose(std_in, 0.02, rtol=0.1)
     np.testing.assert_allclose(std_out, 0.02 / np.sqrt(16), rtol=0.1)
+
+
+def bert_like(**overrides) -> ModelConfig:
+    fields = dict(
+        causal=False,
+        norm_position="post",
+        embedding_norm=True,
+        type_vocab_size=2,
+        mlm_transform=True,
+        head_bias=True,
+        gelu_approximate=False,
+        num_classes=3,
+    )
+    return small(**{**fields, **overrides})
+
+
+def test_bidirectional_encoder_sees_both_sides():
+    model = TransformerLM(bert_like())
+    params = init_params(model, jax.random.PRNGKey(0))
+    tokens = jax.random.randint(jax.random.PRNGKey(1), (2, 10), 0, 13)
+    changed = tokens.at[:, 6].set((tokens[:, 6] + 1) % 13)
+    a, b = model.apply({"params": params}, tokens), model.apply({"params": params}, changed)
+    assert jnp.abs(a[:, :6] - b[:, :6]).max() > 1e-4  # earlier positions see the later token
+    assert jnp.abs(a[:, 7:] - b[:, 7:]).max() > 1e-4
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_padding_changes_no_output_at_valid_positions_in_either_family(causal):
+    model = TransformerLM(bert_like(causal=causal, norm_position="pre"))
+    params = {
+        **init_params(model, jax.random.PRNGKey(0)),
+        **init_params(model, jax.random.PRNGKey(0), method="classify"),
+    }
+    tokens = jax.random.randint(jax.random.PRNGKey(5), (2, 8), 0, 13)
+    valid = jnp.arange(8)[None].repeat(2, 0) < jnp.array([[5], [8]])
+    junk = jnp.where(valid, tokens, 7)
+    for method in (None, "classify"):
+        kwargs = {} if method is None else {"method": method}
+        a = model.apply({"params": params}, tokens, valid=valid, **kwargs)
+        b = model.apply({"params": params}, junk, valid=valid, **kwargs)
+        if method is None:
+            np.testing.assert_allclose(a[0, :5], b[0, :5], atol=1e-5)
+            np.testing.assert_allclose(a[1], b[1], atol=1e-5)
+        else:
+            np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_post_norm_block_outputs_are_normalised():
+    model = TransformerLM(bert_like(mlm_transform=False, head_bias=False))
+    params = init_params(model, jax.random.PRNGKey(0))
+    tokens = jax.random.randint(jax.random.PRNGKey(2), (2, 8), 0, 13)
+    h = model.apply({"params": params}, tokens, method="encode")
+    np.testing.assert_allclose(h.mean(-1), 0.0, atol=1e-5)  # LayerNorm with zero bias at init, unit scale
+    np.testing.assert_allclose(h.std(-1), 1.0, atol=1e-2)
+    assert "final_norm" not in params and "embed_norm" in params and "type_embed" in params
+
+
+def test_token_types_change_the_output():
+    model = TransformerLM(bert_like())
+    params = init_params(model, jax.random.PRNGKey(0))
+    tokens = jax.random.randint(jax.random.PRNGKey(3), (1, 6), 0, 13)
+    types = jnp.array([[0, 0, 0, 1, 1, 1]])
+    a = model.apply({"params": params}, tokens)
+    b = model.apply({"params": params}, tokens, token_types=types)
+    np.testing.assert_allclose(a, model.apply({"params": params}, tokens, token_types=jnp.zeros_like(types)))
+    assert jnp.abs(a - b).max() > 1e-4
+
+
+@pytest.mark.parametrize("pooling", ["first", "last", "mean"])
+def test_classification_heads(pooling):
+    model = TransformerLM(bert_like(pooling=pooling))
+    tokens = jax.random.randint(jax.random.PRNGKey(4), (2, 7), 0, 13)
+    params = model.init(jax.random.PRNGKey(0), tokens, method="classify")["params"]
+    assert "classifier" in params and "pooler" in params
+    assert model.apply({"params": params}, tokens, method="classify").shape == (2, 3)
+    assert model.apply({"params": params}, tokens, method="tag").shape == (2, 7, 3)
+    if pooling == "last":  # the pooled vector is the last valid token's hidden state
+        valid = jnp.arange(7)[None].repeat(2, 0) < 4
+        h = model.apply({"params": params}, tokens, valid=valid, method="encode")
+        pooled = jnp.tanh(h[:, 3] @ params["pooler"]["kernel"] + params["pooler"]["bias"])
+        expected = pooled @ params["classifier"]["kernel"] + params["classifier"]["bias"]
+        np.testing.assert_allclose(
+            model.apply({"params": params}, tokens, valid=valid, method="classify"), expected, atol=1e-5
+        )

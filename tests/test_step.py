@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lm import config as config_lib
-from lm import optim, parallel, step
+from lm import objectives, optim, parallel, step, tokenizers
 from lm.model import ModelConfig, TransformerLM, init_params
 
 # No biases: the key bias has an exactly-zero gradient, which Adam turns into noise-sized updates.
@@ -30,16 +30,31 @@ def make_state(optim_overrides=None):
 def batches(n, batch_size=16, seed=0):
     rng = np.random.default_rng(seed)
     return [
-        {"inputs": rng.integers(0, 17, (batch_size, 8)), "targets": rng.integers(0, 17, (batch_size, 8))}
+        {
+            "inputs": rng.integers(0, 10, (batch_size, 8)),
+            "targets": rng.integers(0, 10, (batch_size, 8)),
+            "rows": np.arange(batch_size, dtype=np.int32),
+        }
         for _ in range(n)
     ]
 
 
-def run_steps(num_devices, grad_accum_steps=1, data=None):
+def masked_objective():
+    c = config_lib.default_config()
+    c.objective = "masked"
+    c.masking.rate = 0.3
+    return objectives.make(c, tokenizers.CharTokenizer("abcdefghij", specials=True))  # vocab 17 = 10 + 7 specials
+
+
+def run_steps(num_devices, grad_accum_steps=1, data=None, objective=objectives.CAUSAL):
     state, c = make_state()
     runner = parallel.Runner(num_devices)
     fn = runner.compile(
-        step.train_step, seed=0, learning_rate=optim.schedule(c.optim), grad_accum_steps=grad_accum_steps
+        step.train_step,
+        seed=0,
+        learning_rate=optim.schedule(c.optim),
+        grad_accum_steps=grad_accum_steps,
+        objective=objective,
     )
     state = runner.put_state(state)
     history = []
@@ -72,11 +87,22 @@ def test_pmap_on_8_devices_equals_one_device_on_the_same_global_batch():
     assert float(jnp.abs(single.params["embed"]["embedding"] - initial.params["embed"]["embedding"]).max()) > 1e-3
 
 
-@pytest.mark.parametrize("num_devices", [1, 2])
-def test_gradient_accumulation_equals_one_k_times_larger_batch(num_devices):
+def test_pmap_equals_one_device_for_the_masked_objective():
+    single, single_metrics = run_steps(1, objective=masked_objective())
+    multi, multi_metrics = run_steps(8, objective=masked_objective())
+    assert_trees_close(single.params, multi.params, atol=2e-5)
+    for a, b in zip(single_metrics, multi_metrics, strict=True):
+        for key in a:
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-5, err_msg=key)
+    assert 0 < single_metrics[0]["tokens"] < 16 * 8  # only the selected positions carry loss
+
+
+@pytest.mark.parametrize("num_devices,objective", [(1, "causal"), (2, "causal"), (2, "masked")])
+def test_gradient_accumulation_equals_one_k_times_larger_batch(num_devices, objective):
     data = batches(2)
-    big, big_metrics = run_steps(num_devices, grad_accum_steps=1, data=data)
-    accumulated, acc_metrics = run_steps(num_devices, grad_accum_steps=4, data=data)
+    chosen = objectives.CAUSAL if objective == "causal" else masked_objective()
+    big, big_metrics = run_steps(num_devices, grad_accum_steps=1, data=data, objective=chosen)
+    accumulated, acc_metrics = run_steps(num_devices, grad_accum_steps=4, data=data, objective=chosen)
     assert_trees_close(big.params, accumulated.params, atol=2e-5)
     np.testing.assert_allclose(big_metrics[-1]["grad_norm"], acc_metrics[-1]["grad_norm"], rtol=1e-5)
     np.testing.assert_allclose(big_metrics[-1]["loss"], acc_metrics[-1]["loss"], rtol=1e-5)

@@ -1,0 +1,116 @@
+"""The masked-LM objective: statistics, what it never touches, determinism; the causal objective."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lm import config as config_lib
+from lm import objectives, tokenizers
+
+VOCAB = 50  # regular ids 0..49, specials appended at 50..56 (as the byte / char tokenizers do)
+
+
+def masked(tokens, weights=None, rows=None, seed=0, **overrides):
+    tok = tokenizers.CharTokenizer("".join(chr(65 + i) for i in range(VOCAB)), specials=True)
+    c = config_lib.default_config()
+    c.objective = "masked"
+    for k, v in overrides.items():
+        c.masking[k] = v
+    objective = objectives.make(c, tok)
+    B = tokens.shape[0]
+    batch = {"inputs": jnp.asarray(tokens), "rows": jnp.arange(B) if rows is None else jnp.asarray(rows)}
+    if weights is not None:
+        batch["weights"] = jnp.asarray(weights)
+    inputs, targets, selected = objective.prepare(batch, jax.random.PRNGKey(seed))
+    return tok, np.asarray(inputs["tokens"]), np.asarray(targets), np.asarray(selected) > 0, inputs
+
+
+def test_masking_statistics_match_15_percent_times_80_10_10():
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, VOCAB, (256, 128))
+    tok, inputs, targets, selected, _ = masked(tokens)
+    n = tokens[:, 1:].size  # position 0 becomes [CLS]
+    rate = selected.sum() / n
+    assert abs(rate - 0.15) < 4 * np.sqrt(0.15 * 0.85 / n)
+    mask_id = tok.special_ids["[MASK]"]
+    k = selected.sum()
+    as_mask = (inputs[selected] == mask_id).mean()
+    kept = (inputs[selected] == targets[selected]).mean()
+    # A random replacement equals the original with probability 1/VOCAB: count it as kept.
+    random = 1.0 - as_mask - kept
+    for observed, expected in ((as_mask, 0.8), (random, 0.1 * (1 - 1 / VOCAB)), (kept, 0.1 + 0.1 / VOCAB)):
+        assert abs(observed - expected) < 4 * np.sqrt(expected * (1 - expected) / k), (observed, expected)
+    assert inputs[selected & (inputs != mask_id) & (inputs != targets)].max() < VOCAB  # random ids are regular
+
+
+def test_masking_never_touches_specials_or_padding_and_labels_only_selected():
+    rng = np.random.default_rng(1)
+    tokens = rng.integers(0, VOCAB, (64, 32))
+    tokens[:, 10] = VOCAB + 3  # a [SEP] in every row
+    weights = np.ones((64, 32), np.float32)
+    weights[:, 24:] = 0.0  # padding
+    tok, inputs, targets, selected, model_inputs = masked(tokens, weights, rate=0.5)
+    assert not selected[:, 0].any() and not selected[:, 10].any() and not selected[:, 24:].any()
+    assert (inputs[:, 0] == tok.special_ids["[CLS]"]).all()
+    np.testing.assert_array_equal(inputs[:, 10], VOCAB + 3)
+    np.testing.assert_array_equal(inputs[~selected], targets[~selected])  # unselected inputs are untouched
+    np.testing.assert_array_equal(np.asarray(model_inputs["valid"]), weights > 0)
+
+
+def test_original_token_never_leaks_at_mask_positions():
+    rng = np.random.default_rng(2)
+    tokens = rng.integers(0, VOCAB, (32, 64))
+    tok, inputs, targets, selected, _ = masked(tokens)
+    at_mask = inputs == tok.special_ids["[MASK]"]
+    assert at_mask.any()
+    assert (selected[at_mask]).all()  # every [MASK] carries loss ...
+    assert not np.isin(targets[at_mask], [tok.special_ids["[MASK]"]]).any()  # ... on the original token
+    assert (inputs[at_mask] != targets[at_mask]).all()
+
+
+def test_masks_depend_on_seed_and_row_id_only():
+    tokens = np.random.default_rng(3).integers(0, VOCAB, (8, 32))
+    _, a, _, _, _ = masked(tokens, seed=0)
+    _, b, _, _, _ = masked(tokens, seed=0)
+    _, c, _, _, _ = masked(tokens, seed=1)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    # Rows 4..7 alone, with their global ids, get exactly the masks they got inside the full batch.
+    _, half, _, _, _ = masked(tokens[4:], rows=np.arange(4, 8))
+    np.testing.assert_array_equal(half, a[4:])
+
+
+def test_whole_word_masking_selects_all_pieces_of_a_word():
+    text = "the quick brown fox jumps over the lazy dog and keeps running far away\n" * 200
+    tok = tokenizers.build("sentencepiece", text, vocab_size=300)
+    c = config_lib.default_config()
+    c.objective, c.data.tokenizer, c.masking.whole_word, c.masking.rate = "masked", "sentencepiece", True, 0.3
+    objective = objectives.make(c, tok)
+    ids = np.tile(tok.encode(" " + text.split("\n")[0]), (16, 1))
+    _, targets, selected = objective.prepare(
+        {"inputs": jnp.asarray(ids), "rows": jnp.arange(16)}, jax.random.PRNGKey(0)
+    )
+    starts = tok.word_starts()[ids]
+    word = np.cumsum(starts, axis=1)
+    selected = np.asarray(selected) > 0
+    for r in range(16):
+        for w in np.unique(word[r, 1:]):
+            members = selected[r, 1:][word[r, 1:] == w]
+            assert members.all() or not members.any()
+    assert selected.any() and not selected.all()
+
+
+def test_whole_word_needs_sentencepiece():
+    c = config_lib.default_config()
+    c.masking.whole_word = True
+    with pytest.raises(ValueError, match="masking.whole_word.*sentencepiece"):
+        config_lib.validate(c)
+
+
+def test_causal_objective_passes_the_shifted_batch_through():
+    batch = {"inputs": jnp.arange(6).reshape(2, 3), "targets": jnp.arange(1, 7).reshape(2, 3)}
+    inputs, targets, weights = objectives.CAUSAL.prepare(batch, None)
+    np.testing.assert_array_equal(inputs["tokens"], batch["inputs"])
+    np.testing.assert_array_equal(targets, batch["targets"])
+    np.testing.assert_array_equal(weights, 1.0)
