@@ -51,6 +51,16 @@ class Checkpointer:
         restored = self._manager.restore(step, args=ocp.args.StandardRestore(target))
         return serialization.from_state_dict(state, restored)
 
+    def restore_params(self, step: int | None = None) -> dict:
+        """The parameters of a checkpoint as saved (numpy arrays), whatever model or optimizer made them."""
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise ValueError(
+                f"No checkpoint in {self.directory}: --config.init_from must name a workdir that has "
+                "trained (pretraining writes checkpoints there)."
+            )
+        return self._manager.restore(step, args=ocp.args.StandardRestore())["params"]
+
     def close(self) -> None:
         self._manager.wait_until_finished()
         self._manager.close()

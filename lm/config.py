@@ -19,6 +19,8 @@ SIZES = {
     "medium": (24, 16, 1024, 4096),  # GPT-2 medium, 355M
     "large": (36, 20, 1280, 5120),  # GPT-2 large, 774M
     "xl": (48, 25, 1600, 6400),  # GPT-2 XL, 1.5B
+    "bert-base": (12, 12, 768, 3072),  # Devlin et al. (2019): 110M with vocab 30522, context 512
+    "bert-large": (24, 16, 1024, 4096),  # 340M
 }
 
 CHOICES = {
@@ -27,8 +29,7 @@ CHOICES = {
     "model.norm": ("layernorm", "rmsnorm"),
     "model.dtype": ("float32", "bfloat16"),
     "model.norm_position": ("pre", "post"),
-    "model.pooling": ("first", "last", "mean"),
-    "objective": ("causal", "masked"),
+    "objective": ("causal", "masked", "classify", "tag"),
     "data.tokenizer": ("byte", "char", "sentencepiece"),
     "data.sentencepiece_model": ("bpe", "unigram"),
 }
@@ -38,7 +39,13 @@ def default_config() -> ml_collections.ConfigDict:
     """The defaults every experiment starts from."""
     c = ml_collections.ConfigDict()
     c.seed = 0  # everything random (init, batches, dropout) derives from (seed, step)
-    c.objective = "causal"  # causal (next token) | masked (BERT's masked LM)
+    c.objective = "causal"  # causal (next token) | masked (BERT's masked LM) | classify | tag (fine-tuning)
+    c.init_from = ""  # fine-tuning: a pretraining workdir; its architecture, tokenizer and weights are used
+
+    c.finetune = ml_collections.ConfigDict()
+    c.finetune.load_weights = True  # False: init_from's architecture and tokenizer, fresh weights (scratch)
+    c.finetune.freeze_encoder = False  # train only the head
+    c.finetune.encoder_lr_scale = 1.0  # the encoder's learning rate relative to the head's
 
     c.model = ml_collections.ConfigDict()
     c.model.size = "tiny"  # a row of SIZES, or "custom"; the four shape fields below override it when set
@@ -62,7 +69,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.tie_embeddings = True  # output projection = input embedding transposed
     c.model.mlm_transform = False  # BERT's dense + activation + norm before the output projection
     c.model.head_bias = False  # a bias on the output projection (BERT's MLM decoder has one)
-    c.model.pooling = "first"  # classification: first ([CLS]) | last (valid token) | mean
+    c.model.pooling = config_dict.placeholder(str)  # first ([CLS]) | last (token) | mean; default by causal
     c.model.pooler_dense = True  # classification: BERT's dense + tanh on the pooled vector
     c.model.num_classes = 0  # classification head size; fine-tuning sets it from the labels
     c.model.dropout = 0.0  # on residual branches
@@ -85,6 +92,15 @@ def default_config() -> ml_collections.ConfigDict:
     c.data.synthetic_chars = 400_000  # size of the built-in corpus
     c.data.tokenizer = "char"  # byte | char | sentencepiece
     c.data.vocab_size = 1000  # sentencepiece only
+    # Labelled data (objective classify / tag), see lm/labelled.py: a .csv / .tsv / .jsonl data.path,
+    # a TFDS dataset, or an offline task.
+    c.data.task = ""  # "" | shakespeare_speakers
+    c.data.num_speakers = 4  # shakespeare_speakers: the most frequent speakers of the held-out text
+    c.data.text_field = "text"
+    c.data.text_pair_field = ""  # a second text (sentence pairs): [CLS] a [SEP] b [SEP], token types 0 / 1
+    c.data.label_field = "label"
+    c.data.eval_path = ""  # a separate labelled eval file; default: hold out examples of data.path
+    c.data.eval_fraction = 0.2  # labelled data without an eval split: every (1 / eval_fraction)-th example
     c.data.sentencepiece_model = "bpe"  # bpe | unigram
     c.data.seq_len = 64  # tokens per training window
     c.data.batch_size = 32  # global batch (all devices, all micro-batches)
@@ -164,6 +180,8 @@ def resolve(config: ml_collections.ConfigDict, vocab_size: int) -> ml_collection
         m.max_len = c.data.seq_len
     if m.causal is None:
         m.causal = c.objective == "causal"
+    if m.pooling is None:  # a causal model has read the whole text only at its last token
+        m.pooling = "last" if m.causal else "first"
     _check(m.causal or c.objective != "causal", "model.causal", m.causal, "must be True for the causal objective")
     if c.optim.decay_steps is None:
         c.optim.decay_steps = c.train.num_steps
@@ -193,6 +211,21 @@ def validate(config: ml_collections.ConfigDict) -> None:
         _check(value is None or value > 0, key, value, "must be > 0 (or unset to use model.size)")
     for key in "model.dropout model.attention_dropout model.embedding_dropout".split():
         _check(0.0 <= _get(config, key) < 1.0, key, _get(config, key), "must be in [0, 1)")
+    pooling = config.model.pooling
+    _check(pooling in (None, "first", "last", "mean"), "model.pooling", pooling, "choose one of first, last, mean")
+    _check(
+        config.data.task in ("", "shakespeare_speakers"),
+        "data.task",
+        config.data.task,
+        "choose shakespeare_speakers or leave empty",
+    )
+    _check(
+        config.finetune.encoder_lr_scale >= 0,
+        "finetune.encoder_lr_scale",
+        config.finetune.encoder_lr_scale,
+        "must be >= 0",
+    )
+    _check(0.0 < config.data.eval_fraction < 1.0, "data.eval_fraction", config.data.eval_fraction, "must be in (0, 1)")
     _check(0.0 < config.data.val_fraction < 1.0, "data.val_fraction", config.data.val_fraction, "must be in (0, 1)")
     _check(config.optim.learning_rate > 0, "optim.learning_rate", config.optim.learning_rate, "must be > 0")
     _check(config.optim.warmup_steps >= 0, "optim.warmup_steps", config.optim.warmup_steps, "must be >= 0")

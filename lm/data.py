@@ -31,6 +31,15 @@ class Dataset:
     eval_chars_per_token: float
     optimal_loss: float | None = None  # nats per token of the true generator (built-in corpus only)
 
+    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int) -> dict[str, np.ndarray]:
+        return train_batch(self.train, step, seed, batch_size, seq_len)
+
+    def eval_batches(self, batch_size: int, seq_len: int):
+        return eval_batches(self.eval, batch_size, seq_len)
+
+    def describe(self) -> str:
+        return f"{len(self.train):,} train / {len(self.eval):,} eval tokens"
+
 
 def load(
     data: ml_collections.ConfigDict, tokenizer: tokenizers.Tokenizer | None = None, specials: bool = False
@@ -117,32 +126,11 @@ def read_text_files(path: str) -> str:
 
 
 def read_tfds(name: str, split: str, data_dir: str, text_key: str) -> str:
-    """All examples of a TFDS split, joined by newlines.
+    """All examples of a TFDS split, joined by newlines."""
+    import tensorflow_datasets as tfds
 
-    Looks on disk first (download=False, instant); downloads only when the network answers, so an
-    offline machine gets a clear error in seconds instead of minutes of download retries.
-    """
-    import tensorflow_datasets as tfds  # ~5 s of import: only runs that use TFDS pay it
-
-    kwargs = dict(split=split, data_dir=data_dir or None, shuffle_files=False)
-    try:
-        ds = tfds.load(name, download=False, **kwargs)
-    except tfds.core.registered.DatasetNotFoundError as e:
-        raise ValueError(
-            f"data.tfds_name={name!r} is not a TFDS dataset ({str(e).splitlines()[0]}). Check the name in the TFDS "
-            "catalog, or use a local file with --config.data.path=FILE."
-        ) from e
-    except (AssertionError, FileNotFoundError) as e:  # not prepared on disk
-        if not _network_available():
-            raise ValueError(
-                f"TFDS dataset {name!r} (split {split!r}) is not on disk ({data_dir or '~/tensorflow_datasets'}) "
-                "and this machine cannot reach the internet to download it. Either prepare it on a machine "
-                "with internet and copy the data_dir here (--config.data.tfds_dir=DIR), or train on a local "
-                "text file instead: --config.data.path=FILE.txt."
-            ) from e
-        ds = tfds.load(name, download=True, **kwargs)
     texts = []
-    for example in tfds.as_numpy(ds):
+    for example in tfds.as_numpy(load_tfds(name, split, data_dir)):
         if text_key not in example:
             raise ValueError(
                 f"TFDS dataset {name!r} has no feature {text_key!r} (it has {sorted(example)}). Set "
@@ -151,6 +139,33 @@ def read_tfds(name: str, split: str, data_dir: str, text_key: str) -> str:
         value = example[text_key]
         texts.append(value.decode("utf-8") if isinstance(value, bytes) else str(value))
     return "\n".join(texts)
+
+
+def load_tfds(name: str, split: str, data_dir: str):
+    """A TFDS split as a tf.data.Dataset.
+
+    Looks on disk first (download=False, instant); downloads only when the network answers, so an
+    offline machine gets a clear error in seconds instead of minutes of download retries.
+    """
+    import tensorflow_datasets as tfds  # ~5 s of import: only runs that use TFDS pay it
+
+    kwargs = dict(split=split, data_dir=data_dir or None, shuffle_files=False)
+    try:
+        return tfds.load(name, download=False, **kwargs)
+    except tfds.core.registered.DatasetNotFoundError as e:
+        raise ValueError(
+            f"data.tfds_name={name!r} is not a TFDS dataset ({str(e).splitlines()[0]}). Check the name in the "
+            "TFDS catalog, or use a local file with --config.data.path=FILE."
+        ) from e
+    except (AssertionError, FileNotFoundError) as e:  # not prepared on disk
+        if not _network_available():
+            raise ValueError(
+                f"TFDS dataset {name!r} (split {split!r}) is not on disk ({data_dir or '~/tensorflow_datasets'}) "
+                "and this machine cannot reach the internet to download it. Either prepare it on a machine "
+                "with internet and copy the data_dir here (--config.data.tfds_dir=DIR), or use a local "
+                "file instead: --config.data.path=FILE."
+            ) from e
+        return tfds.load(name, download=True, **kwargs)
 
 
 def _network_available(host: str = "storage.googleapis.com", port: int = 443, timeout: float = 2.0) -> bool:

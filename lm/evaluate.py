@@ -5,7 +5,6 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from lm import data as data_lib
 from lm import metrics as metrics_lib
 from lm import sampling, step
 from lm.run import Run, describe, prepare
@@ -24,10 +23,13 @@ def evaluate(run: Run, state) -> dict[str, float]:
         )
     c = run.config
     totals = None
-    for batch in data_lib.eval_batches(run.data.eval, c.train.eval_batch_size, c.data.seq_len):
+    for batch in run.data.eval_batches(c.train.eval_batch_size, c.data.seq_len):
         sums = run.eval_fn(state, run.runner.put_batch(batch))
         totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)  # stays on device
-    totals = {k: float(v) for k, v in run.runner.get_metrics(totals).items()}
+    totals = run.runner.get_metrics(totals)
+    if "confusion" in totals:
+        return metrics_lib.classification_metrics(totals, run.data.label_names)
+    totals = {k: float(v) for k, v in totals.items()}
     return metrics_lib.eval_metrics(totals, run.data.eval_bytes_per_token, run.data.eval_chars_per_token)
 
 
@@ -39,7 +41,7 @@ def evaluate_workdir(config: ml_collections.ConfigDict, workdir: str) -> dict[st
     print(f"eval of the checkpoint at step {int(run.state.step)}:")
     for k, v in results.items():
         print(f"  eval/{k}: {v:.6g}")
-    if run.data.optimal_loss is not None:
+    if getattr(run.data, "optimal_loss", None) is not None:
         print(f"  optimal loss (the generator's own): {run.data.optimal_loss:.6g}")
     return results
 

@@ -11,10 +11,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
+from flax import traverse_util
 
 from lm import attention
 from lm.layers import Block, Norm
 from lm.positions import sinusoidal
+
+HEAD_MODULES = ("pooler", "classifier")  # fine-tuning heads: initialised fresh, never taken from pretraining
 
 
 @dataclasses.dataclass(frozen=True)
@@ -243,6 +246,37 @@ def init_params(model: TransformerLM, rng: jax.Array, seq_len: int = 8, method: 
     """Parameters from `rng` for the trunk and the heads that `method` uses (shapes do not depend on seq_len)."""
     tokens = jnp.zeros((1, min(seq_len, model.config.max_len)), jnp.int32)
     return model.init(rng, tokens, method=method)["params"]
+
+
+def transplant(fresh: dict, pretrained: dict) -> tuple[dict, int]:
+    """`fresh` with every non-head parameter taken from `pretrained` (the heads stay fresh).
+
+    Returns:
+      (params, how many arrays were copied).
+    Raises:
+      ValueError: a trunk parameter is missing from `pretrained` or has another shape.
+    """
+    old = traverse_util.flatten_dict(pretrained)
+    new = traverse_util.flatten_dict(fresh)
+    problems, copied = [], 0
+    for path, value in new.items():
+        if path[0] in HEAD_MODULES:
+            continue
+        if path not in old:
+            problems.append(f"{'/'.join(path)} is missing")
+        elif tuple(old[path].shape) != tuple(value.shape):
+            problems.append(
+                f"{'/'.join(path)} has shape {tuple(old[path].shape)}, the model needs {tuple(value.shape)}"
+            )
+        else:
+            new[path] = jnp.asarray(old[path], value.dtype)
+            copied += 1
+    if problems:
+        raise ValueError(
+            f"The pretrained checkpoint does not fit this model: {'; '.join(problems[:4])}. Fine-tune with the "
+            "architecture that pretrained it (init_from's config.json), or pretrain this one first."
+        )
+    return traverse_util.unflatten_dict(new), copied
 
 
 def count_params(params) -> int:

@@ -97,10 +97,25 @@ def masked_lm(
     return {"tokens": corrupted, "valid": valid}, tokens, selected.astype(jnp.float32)
 
 
+def labelled(batch: dict, rng: jax.Array):
+    """Fine-tuning: a label per sequence ([B] labels) or per token ([B, T]), weights where they count.
+
+    Args:
+      batch: from lm/labelled.py: inputs, valid, token_types, labels, weights.
+    Returns:
+      ({"tokens", "valid", "token_types"}, labels, weights).
+    """
+    del rng
+    inputs = {"tokens": batch["inputs"], "valid": batch["valid"], "token_types": batch["token_types"]}
+    return inputs, batch["labels"], batch["weights"]
+
+
 def make(config: ml_collections.ConfigDict, tokenizer) -> Objective:
     """The configured objective, bound to the tokenizer's special tokens."""
     if config.objective == "causal":
         return CAUSAL
+    if config.objective in ("classify", "tag"):
+        return Objective(config.objective, labelled, method=config.objective)
     m = config.masking
     prepare = functools.partial(
         masked_lm,
@@ -129,6 +144,14 @@ def cross_entropy_sums(logits: jax.Array, targets: jax.Array, weights: jax.Array
     nats = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
     correct = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32)
     return {"loss": (nats * weights).sum(), "correct": (correct * weights).sum(), "weight": weights.sum()}
+
+
+def confusion_matrix(logits: jax.Array, labels: jax.Array, weights: jax.Array) -> jax.Array:
+    """[C, C] weighted counts: row = true label, column = predicted label."""
+    C = logits.shape[-1]
+    true = jax.nn.one_hot(labels, C) * weights[..., None]  # [..., C]
+    predicted = jax.nn.one_hot(jnp.argmax(logits, axis=-1), C)
+    return jnp.einsum("...i,...j->ij", true, predicted)
 
 
 def _weights(batch):

@@ -6,6 +6,8 @@ import ml_collections
 import optax
 from flax import traverse_util
 
+from lm.model import HEAD_MODULES
+
 
 def schedule(optim: ml_collections.ConfigDict) -> optax.Schedule:
     """Linear warmup to learning_rate, then cosine decay to min_learning_rate at decay_steps, then flat.
@@ -36,8 +38,12 @@ def decay_mask(params, decay_embeddings: bool):
     return traverse_util.unflatten_dict(mask)
 
 
-def make(optim: ml_collections.ConfigDict) -> optax.GradientTransformation:
-    """The full update: clip, then AdamW with the schedule and the decay mask."""
+def make(optim: ml_collections.ConfigDict, encoder_lr_scale: float = 1.0) -> optax.GradientTransformation:
+    """The full update: clip, then AdamW with the schedule and the decay mask.
+
+    encoder_lr_scale scales the updates of everything but the fine-tuning heads (a smaller encoder
+    learning rate; 0 freezes the encoder).
+    """
     adamw = optax.adamw(
         schedule(optim),
         b1=optim.b1,
@@ -46,9 +52,18 @@ def make(optim: ml_collections.ConfigDict) -> optax.GradientTransformation:
         weight_decay=optim.weight_decay,
         mask=lambda params: decay_mask(params, optim.decay_embeddings),
     )
-    if optim.grad_clip > 0:
-        return optax.chain(optax.clip_by_global_norm(optim.grad_clip), adamw)
-    return adamw
+    parts = [optax.clip_by_global_norm(optim.grad_clip)] if optim.grad_clip > 0 else []
+    parts.append(adamw)
+    if encoder_lr_scale != 1.0:
+        parts.append(optax.masked(optax.scale(encoder_lr_scale), _encoder_mask))
+    return optax.chain(*parts)
+
+
+def _encoder_mask(params):
+    """True for every parameter outside the fine-tuning heads."""
+    return {
+        key: jax.tree.map(lambda _, encoder=key not in HEAD_MODULES: encoder, value) for key, value in params.items()
+    }
 
 
 def num_decayed(params, decay_embeddings: bool) -> int:

@@ -12,10 +12,10 @@ from typing import Callable
 import jax
 import ml_collections
 
-from lm import checkpoint, objectives, optim, parallel, step, tokenizers
+from lm import checkpoint, labelled, objectives, optim, parallel, step, tokenizers
 from lm import config as config_lib
 from lm import data as data_lib
-from lm.model import ModelConfig, TransformerLM, count_params, init_params
+from lm.model import ModelConfig, TransformerLM, count_params, init_params, transplant
 
 CONFIG_FILE = "config.json"
 
@@ -36,6 +36,9 @@ class Run:
 def prepare(config: ml_collections.ConfigDict, workdir: str, restore: str = "if_present") -> Run:
     """Loads data, builds the model and state, and restores the latest checkpoint of `workdir`.
 
+    Fine-tuning (objective classify / tag) with `init_from` takes the pretraining workdir's
+    architecture and tokenizer, and its weights for everything but the new head.
+
     Args:
       config: the experiment config with command-line overrides (not yet resolved).
       workdir: the run's directory; its saved tokenizer and config are reused.
@@ -43,13 +46,27 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, restore: str = "if_
     """
     config_lib.validate(config)
     saved_config = read_config(workdir)
-    tokenizer = tokenizers.load(workdir)
+    finetuning = config.objective in ("classify", "tag")
+    pretrained = None
+    if finetuning and config.init_from:
+        pretrained = read_config(config.init_from)
+        if pretrained is None:
+            raise ValueError(
+                f"--config.init_from={config.init_from!r} has no config.json: point it at the workdir of a "
+                "pretraining run (launch.py --mode=train wrote it there)."
+            )
+        config = adopt_architecture(config, pretrained)
+    tokenizer = tokenizers.load(workdir) or (tokenizers.load(config.init_from) if pretrained else None)
     if saved_config and tokenizer and saved_config["data"]["tokenizer"] != config.data.tokenizer:
         raise ValueError(
             f"--workdir={workdir} was trained with data.tokenizer={saved_config['data']['tokenizer']!r}, not "
             f"{config.data.tokenizer!r}. Use the config that trained it, or a fresh --workdir."
         )
-    data = data_lib.load(config.data, tokenizer, specials=config.objective != "causal")
+    if finetuning:
+        data = labelled.load(config.data, tokenizer, config.objective == "tag", labelled.load_labels(workdir))
+        config.model.num_classes = len(data.label_names)
+    else:
+        data = data_lib.load(config.data, tokenizer, specials=config.objective != "causal")
     config = config_lib.resolve(config, data.tokenizer.vocab_size)
     if saved_config:
         check_same_model(config, saved_config, workdir)
@@ -64,11 +81,35 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, restore: str = "if_
     params = jax.jit(init_params, static_argnums=(0, 2, 3))(
         model, jax.random.PRNGKey(config.seed), config.data.seq_len, objective.method
     )
-    state = step.TrainState.create(apply_fn=model.apply, params=params, tx=optim.make(config.optim))
     checkpointer = checkpoint.Checkpointer(workdir, config.train.keep_checkpoints, create=False)
-    if restore == "required" or checkpointer.latest_step() is not None:
+    resume = restore == "required" or checkpointer.latest_step() is not None
+    if pretrained and config.finetune.load_weights and not resume:
+        params, copied = transplant(params, checkpoint.Checkpointer(config.init_from, create=False).restore_params())
+        print(f"init_from {config.init_from}: {copied} pretrained arrays restored; the head is new", flush=True)
+    scale = 0.0 if config.finetune.freeze_encoder else config.finetune.encoder_lr_scale
+    tx = optim.make(config.optim, scale if finetuning else 1.0)
+    state = step.TrainState.create(apply_fn=model.apply, params=params, tx=tx)
+    if resume:
         state = checkpointer.restore(state)
     return Run(config, workdir, data, objective, model, state, runner, checkpointer)
+
+
+# Fields that fix the shapes and the function of a pretrained model; fine-tuning may change the rest
+# (dropout, pooling, the head, the compute dtype).
+ARCHITECTURE = (
+    "vocab_size num_layers num_heads d_model d_ff max_len causal position rope_base mlp gelu_approximate norm "
+    "norm_eps norm_position embedding_norm type_vocab_size use_bias tie_embeddings mlm_transform head_bias"
+).split()
+
+
+def adopt_architecture(config: ml_collections.ConfigDict, pretrained: dict) -> ml_collections.ConfigDict:
+    """config with the pretrained model's architecture and tokenizer kind."""
+    config = config.copy_and_resolve_references()
+    for field in ARCHITECTURE:
+        config.model[field] = pretrained["model"][field]
+    config.model.size = pretrained["model"]["size"]
+    config.data.tokenizer = pretrained["data"]["tokenizer"]
+    return config
 
 
 def read_config(workdir: str) -> dict | None:
@@ -109,15 +150,16 @@ def describe(run: Run) -> str:
     n = count_params(run.state.params)
     lines = [
         f"data: {run.data.name} | {run.data.tokenizer.kind} tokenizer, vocab {run.data.tokenizer.vocab_size} | "
-        f"{len(run.data.train):,} train / {len(run.data.eval):,} eval tokens",
-        f"model: {m.size} | {m.num_layers} layers, {m.num_heads} heads, d_model {m.d_model}, d_ff {m.d_ff}, "
+        f"{run.data.describe()}",
+        f"objective: {c.objective} | model: {m.size}, {'causal' if m.causal else 'bidirectional'} | "
+        f"{m.num_layers} layers, {m.num_heads} heads, d_model {m.d_model}, d_ff {m.d_ff}, "
         f"context {m.max_len}, {m.position} positions | {n:,} parameters "
         f"({optim.num_decayed(run.state.params, c.optim.decay_embeddings):,} with weight decay) | {m.dtype}",
         f"devices: {run.runner.num_devices} x {jax.devices()[0].platform} "
         f"({'pmap data parallel' if run.runner.pmap else 'jit'}) | batch {c.data.batch_size} x {c.data.seq_len} "
         f"tokens" + (f" in {c.optim.grad_accum_steps} micro-batches" if c.optim.grad_accum_steps > 1 else ""),
     ]
-    if run.data.optimal_loss is not None:
+    if getattr(run.data, "optimal_loss", None) is not None:
         lines.append(
             f"built-in corpus: the generator's own loss on the eval split is {run.data.optimal_loss:.4f} "
             "nats/token (the best any model can do)"

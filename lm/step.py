@@ -107,6 +107,8 @@ def eval_step(
     inputs, targets, weights = objective.prepare(batch, jax.random.PRNGKey(seed))
     logits = state.apply_fn({"params": state.params}, **inputs, deterministic=True, method=objective.method)
     stats = objectives.cross_entropy_sums(logits, targets, weights)
+    if objective.method in ("classify", "tag"):
+        stats["confusion"] = objectives.confusion_matrix(logits, targets, weights)
     if axis_name is not None:
         stats = jax.lax.psum(stats, axis_name)
     return stats

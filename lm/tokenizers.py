@@ -169,10 +169,12 @@ def build(
         return ByteTokenizer(specials)
     if kind == "char":
         return CharTokenizer(train_text, specials)
-    if vocab_size < 300:
+    required = 256 + len(SPECIAL_TOKENS) + len(set(train_text) - {"\n"})  # bytes, specials, characters
+    if vocab_size < required:
         raise ValueError(
-            f"data.vocab_size={vocab_size} is too small for SentencePiece with byte fallback (256 byte pieces "
-            "plus specials). Set --config.data.vocab_size=1000 or more."
+            f"data.vocab_size={vocab_size} is too small for SentencePiece on this text: byte fallback needs 256 "
+            f"pieces, plus {len(SPECIAL_TOKENS)} special tokens and one per distinct character, {required} in all. "
+            f"Set --config.data.vocab_size={max(required, 1000)} or more."
         )
     return SentencePieceTokenizer.train(train_text, vocab_size, sentencepiece_model)
 

@@ -9,9 +9,8 @@ import os
 import ml_collections
 import numpy as np
 
-from lm import data as data_lib
+from lm import labelled, optim, step, tokenizers
 from lm import metrics as metrics_lib
-from lm import optim, step, tokenizers
 from lm.evaluate import encode_prompt, evaluate, print_samples
 from lm.run import Run, describe, prepare, write_config
 
@@ -29,6 +28,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     os.makedirs(workdir, exist_ok=True)
     write_config(config, workdir)
     tokenizers.save(run.data.tokenizer, workdir)
+    if hasattr(run.data, "label_names"):
+        labelled.save_labels(run.data.label_names, workdir)
     print(describe(run), flush=True)
 
     start = int(run.state.step)
@@ -47,7 +48,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     pending = []  # device-side metrics since the last log: read only when logged, no sync per step
     eval_metrics = {}
     for s in range(start, config.train.num_steps):
-        batch = data_lib.train_batch(run.data.train, s, config.seed, config.data.batch_size, config.data.seq_len)
+        batch = run.data.train_batch(s, config.seed, config.data.batch_size, config.data.seq_len)
         state, metrics = train_fn(state, run.runner.put_batch(batch))
         pending.append(metrics)
         done = s + 1
@@ -75,7 +76,8 @@ def _evaluate(run: Run, state, writer, step_number: int) -> dict[str, float]:
     scalars = {f"eval/{k}": v for k, v in results.items()}
     writer.write(step_number, scalars)
     shown = " | ".join(f"{k} {v:.4f}" for k, v in results.items() if k != "tokens")
-    optimal = f" | optimal loss {run.data.optimal_loss:.4f}" if run.data.optimal_loss is not None else ""
+    optimal_loss = getattr(run.data, "optimal_loss", None)
+    optimal = f" | optimal loss {optimal_loss:.4f}" if optimal_loss is not None else ""
     print(f"eval at step {step_number}: {shown}{optimal}", flush=True)
     return scalars
 

@@ -80,7 +80,7 @@ def test_tokenizers_round_trip(kind, tmp_path):
         "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n" * 30
         + "naïve café — ünïcödé\n"
     )
-    tok = tokenizers.build(kind, train, vocab_size=320)
+    tok = tokenizers.build(kind, train, vocab_size=340)
     for text in ["To be, or not to be", "question:\nWhether", "café — ü"]:
         ids = tok.encode(text)
         assert ids.dtype == np.int32 and ids.max() < tok.vocab_size
