@@ -111,7 +111,8 @@ class SentencePieceTokenizer:
     @classmethod
     def train(cls, text: str, vocab_size: int, model_type: str = "bpe") -> "SentencePieceTokenizer":
         model = io.BytesIO()
-        lines = [line for line in text.split("\n") if line.strip()]
+        # SentencePiece trains on sentences of at most 4192 bytes: cut longer lines into chunks.
+        lines = [line[i : i + 1000] for line in text.split("\n") if line.strip() for i in range(0, len(line), 1000)]
         spm.SentencePieceTrainer.train(
             sentence_iterator=iter(lines),
             model_writer=model,

@@ -1,0 +1,121 @@
+"""Fine-tuning from a pretrained workdir: what is restored, what is new, what is frozen; metrics."""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+from flax import traverse_util
+
+from lm import checkpoint, metrics, train
+from lm.model import HEAD_MODULES
+from lm.run import prepare
+
+
+def labelled_csv(tmp_path):
+    path = tmp_path / "labels.csv"
+    words = ["cat dog", "dog cat", "owl pig", "pig owl", "sun tree", "tree sun"]
+    path.write_text("text,label\n" + "".join(f"{words[i % 6]},{'ab'[i % 6 // 3]}\n" for i in range(48)))
+    return str(path)
+
+
+def finetune_config(base, init_from, csv):
+    c = base.copy_and_resolve_references()
+    c.objective = "classify"
+    c.init_from = init_from
+    c.data.path = csv
+    c.model.size = "tiny"  # differs from the pretrained nano: the architecture must come from init_from
+    return c
+
+
+@pytest.fixture(params=["masked", "causal"])
+def pretrained(request, tiny_config, tmp_path):
+    c = tiny_config.copy_and_resolve_references()
+    c.objective = request.param
+    workdir = str(tmp_path / f"pretrain_{request.param}")
+    train.train(c, workdir)
+    return request.param, workdir
+
+
+def test_init_from_restores_every_encoder_weight_and_only_the_head_is_new(pretrained, tiny_config, tmp_path):
+    objective, workdir = pretrained
+    run = prepare(finetune_config(tiny_config, workdir, labelled_csv(tmp_path)), str(tmp_path / "ft"))
+    assert run.config.model.size == "nano" and run.config.model.causal == (objective == "causal")
+    assert run.config.model.pooling == ("last" if objective == "causal" else "first")
+    saved = traverse_util.flatten_dict(checkpoint.Checkpointer(workdir).restore_params())
+    ours = traverse_util.flatten_dict(jax.device_get(run.state.params))
+    heads = {p for p in ours if p[0] in HEAD_MODULES}
+    assert {p[0] for p in heads} == {"pooler", "classifier"}
+    for path, value in ours.items():
+        if path in heads:
+            assert path not in saved
+        else:
+            np.testing.assert_array_equal(value, saved[path], err_msg="/".join(path))
+    assert run.data.tokenizer.vocab_size == run.config.model.vocab_size
+
+
+def test_scratch_run_takes_architecture_and_tokenizer_but_not_weights(tiny_config, tmp_path):
+    workdir = str(tmp_path / "pre")
+    c = tiny_config.copy_and_resolve_references()
+    c.objective = "masked"
+    train.train(c, workdir)
+    ft = finetune_config(tiny_config, workdir, labelled_csv(tmp_path))
+    ft.finetune.load_weights = False
+    run = prepare(ft, str(tmp_path / "scratch"))
+    saved = checkpoint.Checkpointer(workdir).restore_params()
+    assert run.config.model.num_layers == 2
+    assert not np.array_equal(
+        jax.device_get(run.state.params["block_0"]["mlp"]["up"]["kernel"]), saved["block_0"]["mlp"]["up"]["kernel"]
+    )
+
+
+def test_incompatible_checkpoint_is_a_clear_error(tiny_config, tmp_path):
+    workdir = str(tmp_path / "pre")
+    c = tiny_config.copy_and_resolve_references()
+    c.objective = "masked"
+    train.train(c, workdir)
+    with open(os.path.join(workdir, "config.json")) as f:
+        saved = json.load(f)
+    saved["model"]["d_ff"] = 64  # the config now disagrees with the checkpoint's arrays
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+        json.dump(saved, f)
+    with pytest.raises(ValueError, match="does not fit this model.*shape"):
+        prepare(finetune_config(tiny_config, workdir, labelled_csv(tmp_path)), str(tmp_path / "ft"))
+    with pytest.raises(ValueError, match="has no config.json"):
+        prepare(finetune_config(tiny_config, str(tmp_path / "nowhere"), labelled_csv(tmp_path)), str(tmp_path / "x"))
+
+
+def test_frozen_encoder_trains_only_the_head(tiny_config, tmp_path):
+    workdir = str(tmp_path / "pre")
+    c = tiny_config.copy_and_resolve_references()
+    c.objective = "masked"
+    train.train(c, workdir)
+    ft = finetune_config(tiny_config, workdir, labelled_csv(tmp_path))
+    ft.finetune.freeze_encoder = True
+    ft.optim.warmup_steps = 0
+    final = train.train(ft, str(tmp_path / "ft"))
+    trained = traverse_util.flatten_dict(checkpoint.Checkpointer(str(tmp_path / "ft")).restore_params())
+    before = traverse_util.flatten_dict(checkpoint.Checkpointer(workdir).restore_params())
+    fresh = traverse_util.flatten_dict(jax.device_get(prepare(ft, str(tmp_path / "fresh")).state.params))
+    for path, value in trained.items():
+        if path[0] in HEAD_MODULES:
+            assert not np.allclose(value, fresh[path])  # the head moved
+        else:
+            np.testing.assert_array_equal(value, before[path])  # the encoder did not
+    assert {"eval/accuracy", "eval/macro_f1", "eval/f1/a", "eval/f1/b"} <= set(final)
+
+
+def test_classification_metrics_match_hand_computed():
+    sums = {"loss": 3.0, "correct": 5.0, "weight": 6.0, "confusion": np.array([[3.0, 1.0], [0.0, 2.0]])}
+    out = metrics.classification_metrics(sums, ["x", "y"])
+    # x: precision 3/3, recall 3/4 -> F1 6/7; y: precision 2/3, recall 2/2 -> F1 4/5
+    np.testing.assert_allclose(out["f1/x"], 6 / 7)
+    np.testing.assert_allclose(out["f1/y"], 4 / 5)
+    np.testing.assert_allclose(out["macro_f1"], (6 / 7 + 4 / 5) / 2)
+    np.testing.assert_allclose(out["accuracy"], 5 / 6)
+    np.testing.assert_allclose(out["loss"], 0.5)
+    absent = metrics.classification_metrics(
+        dict(sums, confusion=np.array([[3.0, 0, 0], [0, 3.0, 0], [0, 0, 0]])), ["x", "y", "z"]
+    )
+    np.testing.assert_allclose(absent["macro_f1"], 2 / 3)  # a class never seen nor predicted scores 0
