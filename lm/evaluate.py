@@ -30,7 +30,10 @@ def evaluate(run: Run, state) -> dict[str, float]:
     if "confusion" in totals:
         return metrics_lib.classification_metrics(totals, run.data.label_names)
     totals = {k: float(v) for k, v in totals.items()}
-    return metrics_lib.eval_metrics(totals, run.data.eval_bytes_per_token, run.data.eval_chars_per_token)
+    results = metrics_lib.eval_metrics(totals, run.data.eval_bytes_per_token, run.data.eval_chars_per_token)
+    if run.objective.name != "causal":  # the masked loss covers only the selected tokens: no per-byte rate
+        del results["bits_per_byte"], results["bits_per_char"]
+    return results
 
 
 def evaluate_workdir(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:

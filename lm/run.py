@@ -24,7 +24,7 @@ CONFIG_FILE = "config.json"
 class Run:
     config: ml_collections.ConfigDict  # resolved
     workdir: str
-    data: data_lib.Dataset
+    data: data_lib.Dataset | labelled.LabelledDataset
     objective: objectives.Objective
     model: TransformerLM
     state: step.TrainState  # on the host's first device, not yet replicated

@@ -68,3 +68,10 @@ def test_prompt_errors(tiny_config, tmp_path):
     sample.prompt, sample.max_new_tokens = "cat", 13
     texts = generate_text(run, run.state.params, sample)
     assert len(texts) == sample.num_samples and all(t.startswith("cat") and len(t) == 16 for t in texts)
+
+
+def test_sampling_an_encoder_is_refused(tiny_config, tmp_path):
+    tiny_config.objective = "masked"
+    run = prepare(tiny_config, str(tmp_path))
+    with pytest.raises(ValueError, match="needs a causal model"):
+        generate_text(run, run.state.params, tiny_config.sample)
