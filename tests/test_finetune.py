@@ -29,6 +29,14 @@ def finetune_config(base, init_from, csv):
     return c
 
 
+def pretrain_masked(tiny_config, tmp_path) -> str:
+    workdir = str(tmp_path / "pre")
+    c = tiny_config.copy_and_resolve_references()
+    c.objective = "masked"
+    train.train(c, workdir)
+    return workdir
+
+
 @pytest.fixture(params=["masked", "causal"])
 def pretrained(request, tiny_config, tmp_path):
     c = tiny_config.copy_and_resolve_references()
@@ -56,10 +64,7 @@ def test_init_from_restores_every_encoder_weight_and_only_the_head_is_new(pretra
 
 
 def test_scratch_run_takes_architecture_and_tokenizer_but_not_weights(tiny_config, tmp_path):
-    workdir = str(tmp_path / "pre")
-    c = tiny_config.copy_and_resolve_references()
-    c.objective = "masked"
-    train.train(c, workdir)
+    workdir = pretrain_masked(tiny_config, tmp_path)
     ft = finetune_config(tiny_config, workdir, labelled_csv(tmp_path))
     ft.finetune.load_weights = False
     run = prepare(ft, str(tmp_path / "scratch"))
@@ -71,10 +76,7 @@ def test_scratch_run_takes_architecture_and_tokenizer_but_not_weights(tiny_confi
 
 
 def test_incompatible_checkpoint_is_a_clear_error(tiny_config, tmp_path):
-    workdir = str(tmp_path / "pre")
-    c = tiny_config.copy_and_resolve_references()
-    c.objective = "masked"
-    train.train(c, workdir)
+    workdir = pretrain_masked(tiny_config, tmp_path)
     with open(os.path.join(workdir, "config.json")) as f:
         saved = json.load(f)
     saved["model"]["d_ff"] = 64  # the config now disagrees with the checkpoint's arrays
@@ -87,10 +89,7 @@ def test_incompatible_checkpoint_is_a_clear_error(tiny_config, tmp_path):
 
 
 def test_frozen_encoder_trains_only_the_head(tiny_config, tmp_path):
-    workdir = str(tmp_path / "pre")
-    c = tiny_config.copy_and_resolve_references()
-    c.objective = "masked"
-    train.train(c, workdir)
+    workdir = pretrain_masked(tiny_config, tmp_path)
     ft = finetune_config(tiny_config, workdir, labelled_csv(tmp_path))
     ft.finetune.freeze_encoder = True
     ft.optim.warmup_steps = 0
