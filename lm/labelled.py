@@ -97,16 +97,14 @@ def load(data: ml_collections.ConfigDict, tokenizer, tag: bool, label_names: lis
 
 def read_rows(data: ml_collections.ConfigDict, tag: bool):
     """(name, train rows, eval rows); a row is (text, label, pair) or (words, tags, None)."""
-    if data.task == "shakespeare_speakers":
-        text = (
-            data_lib.read_text_files(data.path)
-            if data.path
-            else data_lib.read_tfds(
-                data.tfds_name or "tiny_shakespeare", data.train_split, data.tfds_dir, data.tfds_text_key
-            )
-        )
-        rows = speaker_rows(data_lib.split_text(text, data.val_fraction)[1], data.num_speakers)
-        return "shakespeare_speakers", *_hold_out(rows, data.val_fraction)
+    if data.task == "shakespeare_speakers":  # the text a language model on this corpus never trains on
+        if data.path:
+            held_out = data_lib.split_text(data_lib.read_text_files(data.path), data.val_fraction)[1]
+        else:
+            name = data.tfds_name or "tiny_shakespeare"
+            held_out = data_lib.read_tfds(name, data.eval_split, data.tfds_dir, data.tfds_text_key)
+        rows = speaker_rows(held_out, data.num_speakers)
+        return "shakespeare_speakers", *_hold_out(rows, data.eval_fraction)
     if data.path:
         rows = read_file(data.path, data, tag)
         if data.eval_path:
