@@ -110,3 +110,22 @@ def test_eval_batches_cover_every_example_once(char_tok, tmp_path):
     batches = list(ds.eval_batches(4, 12))
     assert sum(b["weights"].sum() for b in batches) == len(ds.eval) == 10
     assert all(b["inputs"].shape == (4, 12) for b in batches)
+
+
+def test_tfds_labelled_source_under_mock_data(char_tok):
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    def fake_sst2(self, split, **kwargs):
+        n = {"train": 10, "validation": 4}[split]
+        return tf.data.Dataset.from_tensor_slices(
+            {"sentence": [f"a{'b' * i}" for i in range(n)], "label": [i % 2 for i in range(n)], "idx": list(range(n))}
+        )
+
+    c = data_config(tfds_name="glue/sst2", text_field="sentence", eval_split="validation")
+    with tfds.testing.mock_data(as_dataset_fn=fake_sst2):
+        ds = labelled.load(c, char_tok, tag=False)
+    assert ds.name == "glue/sst2" and ds.label_names == ["0", "1"]
+    assert len(ds.train) == 10 and len(ds.eval) == 4
+    np.testing.assert_array_equal(ds.eval.labels, [0, 1, 0, 1])
+    assert ds.eval.valid[3].sum() == len("abbb") + 2  # [CLS] abbb [SEP]
