@@ -2,7 +2,12 @@
 token-type embeddings, exact GELU, the MLM head's dense + LayerNorm transform and output bias.
 
 Config arguments:
-  tiny   4 layers, d_model 128, SentencePiece (BPE, 2000 pieces) on tiny Shakespeare; CPU-sized.
+  tiny   4 layers, d_model 128, characters, tiny Shakespeare; CPU-sized. It keeps BERT's objective,
+         token types, exact GELU and output bias but uses pre-norm blocks without the embedding
+         LayerNorm and the MLM transform: with BERT's exact layout a model this small learns far too
+         slowly for a minutes-long run (measured on the built-in corpus, 300 steps, masked loss:
+         1.54 pre-norm; 2.59 post-norm; 2.67 with the embedding LayerNorm; 1.94 with the MLM transform;
+         BERT's full layout 2.65 at lr 1e-3, 2.72 at 3e-4, 2.81 at 1e-4).
   base   BERT-base shape (12 layers, 12 heads, 768, 3072; 512 positions; batch 256 x 128, 1M steps in
          the paper; lr 1e-4, warmup 10k, weight decay 0.01). Needs an accelerator and a large corpus
          (e.g. --config.data.tfds_name=wikipedia/20230601.en ...).
@@ -42,6 +47,8 @@ def get_config(arg: str = "tiny") -> "ml_collections.ConfigDict":  # noqa: F821
     c.sample.prompt = ""  # an encoder does not generate
     if arg == "tiny":
         m.size = "mini"
+        m.norm_position, m.embedding_norm, m.mlm_transform = "pre", False, False
+        c.data.tokenizer = "char"
         m.dropout = m.attention_dropout = 0.1
         c.data.seq_len = 128
         c.data.batch_size = 32
