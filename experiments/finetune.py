@@ -45,6 +45,7 @@ def get_config(arg: str = "speakers") -> "ml_collections.ConfigDict":  # noqa: F
         c.data.tfds_name = "tiny_shakespeare"
         c.data.num_speakers = 4
         c.data.eval_fraction = 0.25
+        c.model.pooling = "mean"  # the char-level MLM never trains a [CLS] summary; every position it does
     elif arg == "sst2":
         c.data.tfds_name = "glue/sst2"
         c.data.text_field = "sentence"
