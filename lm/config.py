@@ -96,6 +96,7 @@ def default_config() -> ml_collections.ConfigDict:
     # a TFDS dataset, or an offline task.
     c.data.task = ""  # "" | shakespeare_speakers
     c.data.num_speakers = 4  # shakespeare_speakers: the most frequent speakers of the held-out text
+    c.data.speakers = ""  # shakespeare_speakers: comma-separated names instead (e.g. PETRUCHIO,PROSPERO)
     c.data.text_field = "text"
     c.data.text_pair_field = ""  # a second text (sentence pairs): [CLS] a [SEP] b [SEP], token types 0 / 1
     c.data.label_field = "label"

@@ -103,7 +103,8 @@ def read_rows(data: ml_collections.ConfigDict, tag: bool):
         else:
             name = data.tfds_name or "tiny_shakespeare"
             held_out = data_lib.read_tfds(name, data.eval_split, data.tfds_dir, data.tfds_text_key)
-        rows = speaker_rows(held_out, data.num_speakers)
+        names = [n.strip() for n in data.speakers.split(",") if n.strip()] or None
+        rows = speaker_rows(held_out, data.num_speakers, names)
         return "shakespeare_speakers", *_hold_out(rows, data.eval_fraction)
     if data.path:
         rows = read_file(data.path, data, tag)
@@ -119,14 +120,21 @@ def read_rows(data: ml_collections.ConfigDict, tag: bool):
     )
 
 
-def speaker_rows(text: str, num_speakers: int) -> list[tuple]:
-    """Speeches ("NAME:\\nlines") of the num_speakers most frequent speakers, labelled by speaker."""
+def speaker_rows(text: str, num_speakers: int, names: list[str] | None = None) -> list[tuple]:
+    """Speeches ("NAME:\\nlines") of the named speakers, or of the num_speakers most frequent ones."""
     speeches = []
     for block in text.split("\n\n"):
         head, _, body = block.strip("\n").partition("\n")
         if head.endswith(":") and body.strip():
             speeches.append((body, head[:-1], None))
-    top = [name for name, _ in collections.Counter(s[1] for s in speeches).most_common(num_speakers)]
+    counts = collections.Counter(s[1] for s in speeches)
+    top = names or [name for name, _ in counts.most_common(num_speakers)]
+    missing = [name for name in top if name not in counts]
+    if missing:
+        raise ValueError(
+            f"No speeches by {missing} in the held-out text (its most frequent speakers: "
+            f"{[n for n, _ in counts.most_common(8)]}). Fix --config.data.speakers."
+        )
     return [s for s in speeches if s[1] in top]
 
 

@@ -90,6 +90,9 @@ def test_speaker_rows_take_the_most_frequent_speakers():
     text = "A:\nhi\n\nB:\nyo\n\nA:\nho\n\nC:\nno\n\nB:\nme\n\nA:\nlo"
     rows = labelled.speaker_rows(text, 2)
     assert [(t, s) for t, s, _ in rows] == [("hi", "A"), ("yo", "B"), ("ho", "A"), ("me", "B"), ("lo", "A")]
+    assert [s for _, s, _ in labelled.speaker_rows(text, 2, ["C", "B"])] == ["B", "C", "B"]
+    with pytest.raises(ValueError, match="No speeches by"):
+        labelled.speaker_rows(text, 2, ["Z"])
 
 
 def test_train_batches_are_epochs_of_a_permutation_and_deterministic(char_tok, tmp_path):
