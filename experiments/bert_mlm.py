@@ -19,7 +19,8 @@ Pretrain tiny on this machine (2 CPU cores), then see experiments/finetune.py:
     python launch.py --config=experiments/bert_mlm.py:tiny --workdir=workdirs/mlm_tiny \\
         --config.data.path=../shared/data/tinyshakespeare.txt
 
-Measured (2 CPU cores): see the README "Experiments" table.
+Measured (2 CPU cores, 13 min): eval masked loss 2.125 and masked-token accuracy 0.410 at step 1500
+(the character unigram entropy is 3.31 nats); the loss sits near 3.1 until about step 500, then falls.
 """
 
 from lm.config import default_config, shrink_to_smoke

@@ -1,8 +1,11 @@
 """Fine-tuning a pretrained encoder (or decoder) for sequence classification.
 
 Config arguments:
-  speakers  offline: which of the 4 most frequent speakers of held-out tiny Shakespeare says a speech
-            (lm/labelled.py). Initialise from a bert_mlm.py:tiny workdir with --config.init_from.
+  speakers  offline: which of two speakers, PETRUCHIO or PROSPERO, says a speech of held-out tiny
+            Shakespeare (lm/labelled.py; 146 train / 48 eval speeches, text no pretraining run saw).
+            Initialise from a bert_mlm.py:tiny workdir with --config.init_from.
+            --config.data.speakers= --config.data.num_speakers=4 asks instead for the 4 most
+            frequent speakers of the held-out text, all from one play (a much harder task).
   sst2      TFDS glue/sst2 (sentence -> positive / negative); needs the dataset on disk or a network.
   imdb      TFDS imdb_reviews (train / test).
   smoke     seconds on a CPU (tests); give it an init_from and a labelled file.
@@ -18,7 +21,13 @@ The pretrained-beats-scratch demonstration (2 CPU cores):
         --config.data.path=../shared/data/tinyshakespeare.txt
 
 The scratch run takes the same architecture and tokenizer from init_from but not its weights.
-Measured (2 CPU cores): see the README "Experiments" table.
+Measured on 2 CPU cores (~70 s per fine-tuning run), eval at step 300, seeds 0 / 1 / 2:
+  pretrained  accuracy 0.854 / 0.750 / 0.792   macro-F1 0.820 / 0.719 / 0.722
+  scratch     accuracy 0.729 / 0.708 / 0.729   macro-F1 0.700 / 0.681 / 0.649
+Pretraining wins on every seed, by 7.7 points of accuracy and 7.7 of macro-F1 on average (always
+answering PETRUCHIO scores 0.69 accuracy, 0.41 macro-F1). On the 4 most frequent speakers of the held-out
+text (all from The Taming of the Shrew) both stay near the majority class: accuracy 0.35 pretrained vs
+0.39 scratch, macro-F1 0.30 vs 0.20 (means of 3 seeds).
 """
 
 from lm.config import default_config, shrink_to_smoke
@@ -43,7 +52,7 @@ def get_config(arg: str = "speakers") -> "ml_collections.ConfigDict":  # noqa: F
     if arg == "speakers":
         c.data.task = "shakespeare_speakers"
         c.data.tfds_name = "tiny_shakespeare"
-        c.data.num_speakers = 4
+        c.data.speakers = "PETRUCHIO,PROSPERO"  # The Taming of the Shrew vs The Tempest
         c.data.eval_fraction = 0.25
         c.model.pooling = "mean"  # the char-level MLM never trains a [CLS] summary; every position it does
     elif arg == "sst2":
