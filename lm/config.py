@@ -101,6 +101,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.data.text_pair_field = ""  # a second text (sentence pairs): [CLS] a [SEP] b [SEP], token types 0 / 1
     c.data.label_field = "label"
     c.data.eval_path = ""  # a separate labelled eval file; default: hold out examples of data.path
+    c.data.pack = False  # classify: pack several short texts per row (segment ids), saving padding
     c.data.eval_fraction = 0.2  # labelled data without an eval split: every (1 / eval_fraction)-th example
     c.data.sentencepiece_model = "bpe"  # bpe | unigram
     c.data.seq_len = 64  # tokens per training window
@@ -183,6 +184,12 @@ def resolve(config: ml_collections.ConfigDict, vocab_size: int) -> ml_collection
         m.causal = c.objective == "causal"
     if m.pooling is None:  # a causal model has read the whole text only at its last token
         m.pooling = "last" if m.causal else "first"
+    _check(
+        not c.data.pack or (m.pooling == "first" and not m.causal),
+        "data.pack",
+        True,
+        "needs an encoder with model.pooling=first (each packed text is read from its own [CLS])",
+    )
     _check(m.causal or c.objective != "causal", "model.causal", m.causal, "must be True for the causal objective")
     if c.optim.decay_steps is None:
         c.optim.decay_steps = c.train.num_steps
@@ -225,6 +232,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "finetune.encoder_lr_scale",
         config.finetune.encoder_lr_scale,
         "must be >= 0",
+    )
+    _check(
+        not config.data.pack or config.objective == "classify",
+        "data.pack",
+        True,
+        "packs texts for objective=classify only",
     )
     _check(0.0 < config.data.eval_fraction < 1.0, "data.eval_fraction", config.data.eval_fraction, "must be in (0, 1)")
     _check(0.0 < config.data.val_fraction < 1.0, "data.val_fraction", config.data.val_fraction, "must be in (0, 1)")

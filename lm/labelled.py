@@ -37,8 +37,10 @@ class Examples:
     tokens: np.ndarray  # [E, T] int32
     valid: np.ndarray  # [E, T] bool
     token_types: np.ndarray  # [E, T] int32
-    labels: np.ndarray  # [E] int32 (classify) or [E, T] int32 (tag)
+    labels: np.ndarray  # [E] int32 (classify) or [E, T] int32 (tag, packed)
     weights: np.ndarray  # [E] or [E, T] float32: 1 where a label counts
+    segment_ids: np.ndarray | None = None  # packed rows: [E, T], 1, 2, ... per text, 0 at padding
+    positions: np.ndarray | None = None  # packed rows: [E, T], restarting at each text
 
     def __len__(self):
         return len(self.tokens)
@@ -59,7 +61,16 @@ class LabelledDataset:
         return eval_batches(self.eval, batch_size)
 
     def describe(self) -> str:
-        return f"{len(self.train):,} train / {len(self.eval):,} eval examples, {len(self.label_names)} labels"
+        counts = [
+            int(split.weights.sum()) if split.segment_ids is not None else len(split)
+            for split in (self.train, self.eval)
+        ]
+        packed = (
+            f" (packed into {len(self.train):,} / {len(self.eval):,} rows)"
+            if self.train.segment_ids is not None
+            else ""
+        )
+        return f"{counts[0]:,} train / {counts[1]:,} eval examples{packed}, {len(self.label_names)} labels"
 
 
 def load(data: ml_collections.ConfigDict, tokenizer, tag: bool, label_names: list[str] | None = None):
@@ -86,13 +97,54 @@ def load(data: ml_collections.ConfigDict, tokenizer, tag: bool, label_names: lis
         )
     index = {label: i for i, label in enumerate(label_names)}
     encode = _encode_tags if tag else _encode_texts
-    return LabelledDataset(
-        name,
-        tokenizer,
-        label_names,
-        encode(train_rows, tokenizer, index, data.seq_len, name),
-        encode(eval_rows, tokenizer, index, data.seq_len, name),
-    )
+    splits = [encode(rows, tokenizer, index, data.seq_len, name) for rows in (train_rows, eval_rows)]
+    if data.pack and not tag:
+        pad_id = getattr(tokenizer, "special_ids", {}).get("[PAD]", 0)
+        splits = [pack(split, pad_id) for split in splits]
+    return LabelledDataset(name, tokenizer, label_names, *splits)
+
+
+def pack(examples: Examples, pad_id: int) -> Examples:
+    """Several texts per row, in order, each with its own segment id and positions from 0; a row
+    takes texts until the next does not fit. Labels and weights move to each text's first token."""
+    T = examples.tokens.shape[1]
+    rows, current, used = [], [], 0
+    for i, length in enumerate(examples.valid.sum(axis=1)):
+        if current and used + length > T:
+            rows.append(current)
+            current, used = [], 0
+        current.append(i)
+        used += length
+    if current:
+        rows.append(current)
+    R = len(rows)
+    out = {
+        name: np.zeros((R, T), dtype)
+        for name, dtype in (
+            ("tokens", np.int32),
+            ("valid", bool),
+            ("token_types", np.int32),
+            ("labels", np.int32),
+            ("weights", np.float32),
+            ("segment_ids", np.int32),
+            ("positions", np.int32),
+        )
+    }
+    out["tokens"][:] = pad_id
+    for r, members in enumerate(rows):
+        start = 0
+        for segment, i in enumerate(members, start=1):
+            L = int(examples.valid[i].sum())
+            span = slice(start, start + L)
+            out["tokens"][r, span] = examples.tokens[i, :L]
+            out["token_types"][r, span] = examples.token_types[i, :L]
+            out["valid"][r, span] = True
+            out["segment_ids"][r, span] = segment
+            out["positions"][r, span] = np.arange(L)
+            out["labels"][r, start] = examples.labels[i]
+            out["weights"][r, start] = examples.weights[i]
+            start += L
+    return Examples(**out)
 
 
 def read_rows(data: ml_collections.ConfigDict, tag: bool):
@@ -281,7 +333,7 @@ def eval_batches(examples: Examples, batch_size: int):
 
 
 def _batch(examples: Examples, picks: np.ndarray) -> dict[str, np.ndarray]:
-    return {
+    batch = {
         "inputs": examples.tokens[picks],
         "valid": examples.valid[picks],
         "token_types": examples.token_types[picks],
@@ -289,6 +341,9 @@ def _batch(examples: Examples, picks: np.ndarray) -> dict[str, np.ndarray]:
         "weights": examples.weights[picks],
         "rows": picks.astype(np.int32),
     }
+    if examples.segment_ids is not None:
+        batch["segment_ids"], batch["positions"] = examples.segment_ids[picks], examples.positions[picks]
+    return batch
 
 
 def save_labels(label_names: list[str], workdir: str) -> None:

@@ -179,6 +179,19 @@ class TransformerLM(nn.Module):
         pooled = self.classifier_dropout(pooled, deterministic)
         return self.classifier(pooled).astype(jnp.float32)
 
+    def classify_packed(
+        self, tokens, positions=None, segment_ids=None, valid=None, token_types=None, deterministic=True
+    ):
+        """[B, T, C] float32: `classify` with "first" pooling at every position of packed rows.
+
+        Several texts share a row (segment_ids keep their attention apart, positions restart), each
+        starting with its [CLS]; the objective reads the logits at those starts.
+        """
+        h = self.encode(tokens, positions, segment_ids, valid, token_types, deterministic)  # [B, T, D]
+        if self.config.pooler_dense:
+            h = jnp.tanh(self.pooler(h))
+        return self.classifier(self.classifier_dropout(h, deterministic)).astype(jnp.float32)
+
     def tag(self, tokens, positions=None, segment_ids=None, valid=None, token_types=None, deterministic=True):
         """[B, T, C] float32 logits of one label per token."""
         h = self.encode(tokens, positions, segment_ids, valid, token_types, deterministic)

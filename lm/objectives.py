@@ -107,6 +107,9 @@ def labelled(batch: dict, rng: jax.Array):
     """
     del rng
     inputs = {"tokens": batch["inputs"], "valid": batch["valid"], "token_types": batch["token_types"]}
+    for key in ("segment_ids", "positions"):  # packed rows
+        if key in batch:
+            inputs[key] = batch[key]
     return inputs, batch["labels"], batch["weights"]
 
 
@@ -115,7 +118,8 @@ def make(config: ml_collections.ConfigDict, tokenizer) -> Objective:
     if config.objective == "causal":
         return CAUSAL
     if config.objective in ("classify", "tag"):
-        return Objective(config.objective, labelled, method=config.objective)
+        packed = config.objective == "classify" and config.data.pack
+        return Objective(config.objective, labelled, method="classify_packed" if packed else config.objective)
     m = config.masking
     prepare = functools.partial(
         masked_lm,

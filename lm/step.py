@@ -107,7 +107,7 @@ def eval_step(
     inputs, targets, weights = objective.prepare(batch, jax.random.PRNGKey(seed))
     logits = state.apply_fn({"params": state.params}, **inputs, deterministic=True, method=objective.method)
     stats = objectives.cross_entropy_sums(logits, targets, weights)
-    if objective.method in ("classify", "tag"):
+    if objective.method in ("classify", "classify_packed", "tag"):
         stats["confusion"] = objectives.confusion_matrix(logits, targets, weights)
     if axis_name is not None:
         stats = jax.lax.psum(stats, axis_name)

@@ -132,3 +132,45 @@ def test_tfds_labelled_source_under_mock_data(char_tok):
     assert len(ds.train) == 10 and len(ds.eval) == 4
     np.testing.assert_array_equal(ds.eval.labels, [0, 1, 0, 1])
     assert ds.eval.valid[3].sum() == len("abbb") + 2  # [CLS] abbb [SEP]
+
+
+def test_packing_fills_rows_and_gives_the_same_logits_as_one_text_per_row(char_tok, tmp_path):
+    import jax
+
+    from lm.model import ModelConfig, TransformerLM
+
+    path = tmp_path / "x.csv"
+    write_examples(path, [{"text": "abcdefg"[: 1 + i % 4], "label": i % 3} for i in range(24)], "csv")
+    plain = labelled.load(data_config(path=str(path), eval_fraction=0.5, seq_len=16), char_tok, tag=False)
+    packed = labelled.load(data_config(path=str(path), eval_fraction=0.5, seq_len=16, pack=True), char_tok, tag=False)
+    assert len(packed.train) < len(plain.train) / 2  # texts of 3-6 tokens: several per row of 16
+    assert packed.train.weights.sum() == len(plain.train)
+    np.testing.assert_array_equal(np.sort(packed.train.labels[packed.train.weights > 0]), np.sort(plain.train.labels))
+
+    config = ModelConfig(
+        vocab_size=char_tok.vocab_size,
+        num_layers=2,
+        num_heads=2,
+        d_model=16,
+        d_ff=32,
+        max_len=16,
+        causal=False,
+        num_classes=3,
+    )
+    model = TransformerLM(config)
+    params = model.init(jax.random.PRNGKey(0), plain.train.tokens[:1], method="classify")["params"]
+    expected = model.apply({"params": params}, plain.train.tokens, valid=plain.train.valid, method="classify")
+    p = packed.train
+    logits = model.apply({"params": params}, p.tokens, p.positions, p.segment_ids, p.valid, method="classify_packed")
+    np.testing.assert_allclose(np.asarray(logits)[p.weights > 0], np.asarray(expected), atol=1e-5)
+
+
+def test_packing_trains_end_to_end(tiny_config, tmp_path):
+    from lm import train
+
+    path = tmp_path / "x.csv"
+    write_examples(path, [{"text": "cat dog owl"[: 2 + i % 9], "label": i % 2} for i in range(64)], "csv")
+    c = tiny_config.copy_and_resolve_references()
+    c.objective, c.data.path, c.data.pack = "classify", str(path), True
+    final = train.train(c, str(tmp_path / "run"))
+    assert final["eval/examples"] == 64 // 5  # every 5th held out, each counted once
