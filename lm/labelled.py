@@ -99,7 +99,7 @@ def load(data: ml_collections.ConfigDict, tokenizer, tag: bool, label_names: lis
     encode = _encode_tags if tag else _encode_texts
     splits = [encode(rows, tokenizer, index, data.seq_len, name) for rows in (train_rows, eval_rows)]
     if data.pack and not tag:
-        pad_id = getattr(tokenizer, "special_ids", {}).get("[PAD]", 0)
+        pad_id = _pad_id(tokenizer)
         splits = [pack(split, pad_id) for split in splits]
     return LabelledDataset(name, tokenizer, label_names, *splits)
 
@@ -249,7 +249,7 @@ def _hold_out(rows: list, fraction: float) -> tuple[list, list]:
 
 def _frame(tokenizer, first: np.ndarray, second: np.ndarray | None, seq_len: int):
     """[CLS] first [SEP] (second [SEP]) with token types, truncated to seq_len."""
-    specials = getattr(tokenizer, "special_ids", {})
+    specials = tokenizer.special_ids
     cls, sep = ([specials["[CLS]"]], [specials["[SEP]"]]) if "[CLS]" in specials else ([], [])
     ids = cls + list(first) + sep
     types = [0] * len(ids)
@@ -257,6 +257,10 @@ def _frame(tokenizer, first: np.ndarray, second: np.ndarray | None, seq_len: int
         ids += list(second) + sep
         types += [1] * (len(second) + len(sep))
     return ids[:seq_len], types[:seq_len]
+
+
+def _pad_id(tokenizer) -> int:
+    return tokenizer.special_ids.get("[PAD]", 0)  # without specials, padding is masked out anyway
 
 
 def _pad(seqs: list[list[int]], seq_len: int, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -282,7 +286,7 @@ def _encode_texts(rows, tokenizer, index, seq_len, name) -> Examples:
     framed = [
         _frame(tokenizer, tokenizer.encode(t), None if p is None else tokenizer.encode(p), seq_len) for t, _, p in rows
     ]
-    pad_id = getattr(tokenizer, "special_ids", {}).get("[PAD]", 0)
+    pad_id = _pad_id(tokenizer)
     tokens, valid = _pad([f[0] for f in framed], seq_len, pad_id)
     types, _ = _pad([f[1] for f in framed], seq_len, 0)
     labels = np.asarray(_labels([r[1] for r in rows], index, name), np.int32)
@@ -292,10 +296,10 @@ def _encode_texts(rows, tokenizer, index, seq_len, name) -> Examples:
 def _encode_tags(rows, tokenizer, index, seq_len, name) -> Examples:
     """Each word's pieces; its tag on the first piece (the others carry no loss)."""
     seqs, tags, weights = [], [], []
+    offset = 1 if "[CLS]" in tokenizer.special_ids else 0  # the first word follows [CLS]
     for words, word_tags, _ in rows:
         pieces = [tokenizer.encode(w if i == 0 else " " + w) for i, w in enumerate(words)]
         ids, types = _frame(tokenizer, np.concatenate(pieces) if pieces else np.zeros(0, np.int32), None, seq_len)
-        offset = 1 if "[CLS]" in getattr(tokenizer, "special_ids", {}) else 0
         label_row, weight_row = np.zeros(seq_len, np.int32), np.zeros(seq_len, np.float32)
         position = offset
         for piece, t in zip(pieces, _labels(word_tags, index, name), strict=True):
@@ -305,7 +309,7 @@ def _encode_tags(rows, tokenizer, index, seq_len, name) -> Examples:
         seqs.append(ids)
         tags.append(label_row)
         weights.append(weight_row)
-    pad_id = getattr(tokenizer, "special_ids", {}).get("[PAD]", 0)
+    pad_id = _pad_id(tokenizer)
     tokens, valid = _pad(seqs, seq_len, pad_id)
     return Examples(tokens, valid, np.zeros_like(tokens), np.stack(tags), np.stack(weights) * valid)
 
