@@ -1,9 +1,13 @@
-"""The one entry point: train, evaluate or sample an experiment.
+"""The one entry point: train, evaluate, sample from or score with an experiment.
 
     python launch.py                                         # the default experiment, built-in corpus
     python launch.py --config=experiments/shakespeare_char.py:cpu --workdir=/tmp/sc
     python launch.py --config=experiments/shakespeare_char.py:cpu --config.data.path=input.txt
     python launch.py --config=... --workdir=/tmp/sc --mode=sample --prompt="ROMEO:" --num_samples=3
+    python launch.py --config=experiments/gpt2.py --config.init_from=~/models/gpt2 --mode=sample \\
+        --prompt="Hello, my name is" --num_samples=5
+    python launch.py --config=... --workdir=/tmp/sc --mode=score --text="To be, or not to be"
+    python launch.py --config=... --workdir=/tmp/sc --mode=export --out=/tmp/sc_hf   # GPT-2 family -> HF files
 
 An experiment is a Python file whose get_config(arg) returns an ml_collections ConfigDict (fields and
 defaults in lm/config.py); `--config.a.b=V` overrides any field. Re-running a train command with the
@@ -22,14 +26,23 @@ DEFAULT_CONFIG = os.path.join(HERE, "experiments", "default.py")
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiment file[:arg], default experiments/default.py")
 _WORKDIR = flags.DEFINE_string("workdir", None, "run directory (default: workdirs/<experiment>[_<arg>])")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "eval", "sample"], "what to do with the workdir")
-_PROMPT = flags.DEFINE_string("prompt", None, "sample: text to continue (default: config.sample.prompt)")
-_NUM_SAMPLES = flags.DEFINE_integer("num_samples", None, "sample: how many continuations")
+_MODE = flags.DEFINE_enum(
+    "mode", "train", ["train", "eval", "sample", "score", "export"], "what to do with the workdir"
+)
+_PROMPT = flags.DEFINE_multi_string(
+    "prompt", None, "sample: text to continue (default: config.sample.prompt); repeat for a batch of prompts"
+)
+_NUM_SAMPLES = flags.DEFINE_integer("num_samples", None, "sample: how many continuations of each prompt")
 _MAX_NEW_TOKENS = flags.DEFINE_integer("max_new_tokens", None, "sample: tokens to generate")
 _TEMPERATURE = flags.DEFINE_float("temperature", None, "sample: softmax temperature; 0 is greedy")
 _TOP_K = flags.DEFINE_integer("top_k", None, "sample: keep the k most likely tokens (0: all)")
 _TOP_P = flags.DEFINE_float("top_p", None, "sample: keep the smallest set with this probability (1: all)")
+_REPETITION_PENALTY = flags.DEFINE_float("repetition_penalty", None, "sample: > 1 discourages repeated tokens")
+_STOP = flags.DEFINE_multi_string("stop", None, "sample: a string that ends a continuation (repeatable)")
 _SEED = flags.DEFINE_integer("seed", None, "sample: random seed of the samples")
+_TEXT = flags.DEFINE_string("text", None, "score: the text whose log-likelihood to compute")
+_TEXT_FILE = flags.DEFINE_string("text_file", None, "score: a file holding that text")
+_OUT = flags.DEFINE_string("out", None, "export: the directory for the Hugging Face files")
 _TRACEBACK = flags.DEFINE_bool("traceback", False, "show the full traceback of input errors")
 
 
@@ -66,29 +79,51 @@ def main(argv):
 
     config = _CONFIG.value
     sample_flags = dict(
-        prompt=_PROMPT,
         num_samples=_NUM_SAMPLES,
         max_new_tokens=_MAX_NEW_TOKENS,
         temperature=_TEMPERATURE,
         top_k=_TOP_K,
         top_p=_TOP_P,
+        repetition_penalty=_REPETITION_PENALTY,
         seed=_SEED,
     )
     for key, flag in sample_flags.items():
         if flag.value is not None:
             config.sample[key] = flag.value
+    if _STOP.value:
+        config.sample.stop = tuple(_STOP.value)
+    if _PROMPT.value:
+        config.sample.prompt = _PROMPT.value[0]
     workdir = _WORKDIR.value or default_workdir(config_spec(sys.argv))
     try:
         if _MODE.value == "train":
             train.train(config, workdir)
         elif _MODE.value == "eval":
             evaluate.evaluate_workdir(config, workdir)
+        elif _MODE.value == "sample":
+            evaluate.sample_workdir(config, workdir, _PROMPT.value)
+        elif _MODE.value == "score":
+            evaluate.score_workdir(config, workdir, read_text(_TEXT.value, _TEXT_FILE.value))
         else:
-            evaluate.sample_workdir(config, workdir)
+            if not _OUT.value:
+                raise ValueError("--mode=export needs --out=DIR, the directory for the Hugging Face files.")
+            evaluate.export_workdir(config, workdir, _OUT.value)
     except ValueError as e:  # lm raises ValueError for bad input, with the problem and the fix
         if _TRACEBACK.value:
             raise
         sys.exit(f"error: {e}")
+
+
+def read_text(text: str | None, path: str | None) -> str:
+    """--text, or the contents of --text_file (exactly one of them)."""
+    if (text is None) == (path is None):
+        raise ValueError("--mode=score needs the text to score: pass exactly one of --text=... or --text_file=FILE.")
+    if text is not None:
+        return text
+    if not os.path.isfile(path):
+        raise ValueError(f"--text_file={path} does not exist. Pass the path of a UTF-8 text file.")
+    with open(path, encoding="utf-8") as f:
+        return f.read()
 
 
 def config_spec(argv: list[str]) -> str:

@@ -30,7 +30,7 @@ CHOICES = {
     "model.dtype": ("float32", "bfloat16"),
     "model.norm_position": ("pre", "post"),
     "objective": ("causal", "masked", "classify", "tag"),
-    "data.tokenizer": ("byte", "char", "sentencepiece"),
+    "data.tokenizer": ("byte", "char", "sentencepiece", "hf"),
     "data.sentencepiece_model": ("bpe", "unigram"),
 }
 
@@ -40,7 +40,10 @@ def default_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.seed = 0  # everything random (init, batches, dropout) derives from (seed, step)
     c.objective = "causal"  # causal (next token) | masked (BERT's masked LM) | classify | tag (fine-tuning)
-    c.init_from = ""  # fine-tuning: a pretraining workdir; its architecture, tokenizer and weights are used
+    # A pretraining workdir, or a Hugging Face GPT-2 / BERT directory (config.json, model.safetensors and the
+    # tokenizer's files): its architecture, tokenizer and weights are used (train continues from them; eval,
+    # sample and score use them while the workdir has no checkpoint).
+    c.init_from = ""
 
     c.finetune = ml_collections.ConfigDict()
     c.finetune.load_weights = True  # False: init_from's architecture and tokenizer, fresh weights (scratch)
@@ -90,7 +93,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.data.eval_split = "validation"
     c.data.val_fraction = 0.1  # path / built-in: the last fraction of the text is validation
     c.data.synthetic_chars = 400_000  # size of the built-in corpus
-    c.data.tokenizer = "char"  # byte | char | sentencepiece
+    c.data.tokenizer = "char"  # byte | char | sentencepiece | hf (a Hugging Face model's, from init_from)
     c.data.vocab_size = 1000  # sentencepiece only
     # Labelled data (objective classify / tag), see lm/labelled.py: a .csv / .tsv / .jsonl data.path,
     # a TFDS dataset, or an offline task.
@@ -142,6 +145,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.sample.temperature = 0.8
     c.sample.top_k = 0  # 0: off
     c.sample.top_p = 1.0  # 1.0: off
+    c.sample.repetition_penalty = 1.0  # > 1 makes tokens already in the prompt or output less likely; 1: off
+    c.sample.stop_at_eos = True  # end a sample at the tokenizer's EOS token, when it has one (GPT-2's)
+    c.sample.stop = ()  # strings that end a sample (not included); launch.py --stop=... sets them
     c.sample.seed = 0  # the same seed gives the same samples
     return c
 
@@ -266,8 +272,20 @@ def validate(config: ml_collections.ConfigDict) -> None:
         True,
         "needs word pieces: use it with --config.data.tokenizer=sentencepiece",
     )
+    _check(
+        config.data.tokenizer != "hf" or config.init_from,
+        "data.tokenizer",
+        "hf",
+        "comes with a pretrained model: set --config.init_from=DIR (a Hugging Face model directory)",
+    )
     _check(config.sample.temperature >= 0, "sample.temperature", config.sample.temperature, "must be >= 0")
     _check(0.0 < config.sample.top_p <= 1.0, "sample.top_p", config.sample.top_p, "must be in (0, 1]")
+    _check(
+        config.sample.repetition_penalty > 0,
+        "sample.repetition_penalty",
+        config.sample.repetition_penalty,
+        "must be > 0 (1 is off)",
+    )
     _check(config.sample.top_k >= 0, "sample.top_k", config.sample.top_k, "must be >= 0 (0 is off)")
 
 

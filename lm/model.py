@@ -197,25 +197,31 @@ class TransformerLM(nn.Module):
         h = self.encode(tokens, positions, segment_ids, valid, token_types, deterministic)
         return self.classifier(self.classifier_dropout(h, deterministic)).astype(jnp.float32)
 
-    def decode(self, tokens, cache, cache_index):
+    def decode(self, tokens, cache, cache_index, positions=None, key_valid=None):
         """Runs new tokens against the KV cache (prefill when T > 1, one step when T == 1).
 
         Args:
-          tokens: [B, T] the tokens at positions cache_index .. cache_index + T - 1.
-          cache: from `init_cache`, holding keys and values of positions < cache_index.
-          cache_index: int scalar, where the new keys and values are written.
+          tokens: [B, T] the tokens for cache slots cache_index .. cache_index + T - 1.
+          cache: from `init_cache`, holding keys and values of the slots < cache_index.
+          cache_index: int scalar, the slot where the new keys and values are written.
+          positions: [B, T] the tokens' positions (default: their slots). Left-padded prompts of
+            different lengths start each row's positions at its first real token.
+          key_valid: [B, S_max] bool, False at the cache slots of padding (default: all valid).
         Returns:
           ([B, T, V] float32 logits, updated cache).
         """
         B, T = tokens.shape
         S = cache[0]["k"].shape[1]
-        query_positions = cache_index + jnp.broadcast_to(jnp.arange(T), (B, T))
-        key_positions = jnp.broadcast_to(jnp.arange(S), (B, S))
-        mask = attention.causal_mask(query_positions, key_positions)  # hides the unwritten slots too
-        x = self._embed(tokens, query_positions, None, deterministic=True)
+        query_slots = cache_index + jnp.broadcast_to(jnp.arange(T), (B, T))
+        if positions is None:
+            positions = query_slots
+        mask = attention.causal_mask(query_slots, jnp.broadcast_to(jnp.arange(S), (B, S)))  # hides unwritten slots
+        if key_valid is not None:
+            mask = mask & key_valid[:, None, None, :]
+        x = self._embed(tokens, positions, None, deterministic=True)
         new_cache = []
         for block, layer_cache in zip(self.blocks, cache, strict=True):
-            x, layer_cache = block(x, mask, query_positions, cache=layer_cache, cache_index=cache_index)
+            x, layer_cache = block(x, mask, positions, cache=layer_cache, cache_index=cache_index)
             new_cache.append(layer_cache)
         if self.config.norm_position == "pre":
             x = self.final_norm(x)

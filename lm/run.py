@@ -12,7 +12,7 @@ from typing import Callable
 import jax
 import ml_collections
 
-from lm import checkpoint, labelled, objectives, optim, parallel, step, tokenizers
+from lm import checkpoint, hf, labelled, objectives, optim, parallel, step, tokenizers
 from lm import config as config_lib
 from lm import data as data_lib
 from lm.model import ModelConfig, TransformerLM, count_params, init_params, transplant
@@ -24,7 +24,8 @@ CONFIG_FILE = "config.json"
 class Run:
     config: ml_collections.ConfigDict  # resolved
     workdir: str
-    data: data_lib.Dataset | labelled.LabelledDataset
+    data: data_lib.Dataset | labelled.LabelledDataset | None  # None when sampling or scoring
+    tokenizer: tokenizers.Tokenizer
     objective: objectives.Objective
     model: TransformerLM
     state: step.TrainState  # on the host's first device, not yet replicated
@@ -33,41 +34,82 @@ class Run:
     eval_fn: Callable | None = None  # the compiled eval step, made on first use
 
 
-def prepare(config: ml_collections.ConfigDict, workdir: str, restore: str = "if_present") -> Run:
+@dataclasses.dataclass
+class Pretrained:
+    """What `init_from` names: a pretraining workdir of ours, or a Hugging Face model directory."""
+
+    path: str
+    model: dict  # the architecture fields (ARCHITECTURE) and size
+    tokenizer: tokenizers.Tokenizer
+    load_params: Callable[[], dict]  # read on demand: a resumed run never needs them
+
+
+def load_pretrained(path: str) -> Pretrained:
+    """The architecture, tokenizer and (lazily) weights of a workdir or a Hugging Face directory."""
+    path = os.path.expanduser(path)
+    if hf.is_hf_directory(path):
+        fields, params = hf.read_model(path)
+        tokenizer = tokenizers.HFTokenizer.from_directory(path)
+        defaults = {f.name: f.default for f in dataclasses.fields(ModelConfig) if f.name in ARCHITECTURE}
+        model = {**defaults, **fields, "size": "custom"}
+        if tokenizer.vocab_size > model["vocab_size"]:
+            raise ValueError(
+                f"The tokenizer in {path} has {tokenizer.vocab_size} tokens but the model's embedding only "
+                f"{model['vocab_size']}: the tokenizer files belong to another model."
+            )
+        return Pretrained(path, model, tokenizer, lambda: params)
+    saved = read_config(path)
+    if saved is None:
+        raise ValueError(
+            f"--config.init_from={path!r} is neither a workdir (no config.json from launch.py --mode=train) nor a "
+            "Hugging Face model directory (config.json with a model_type, model.safetensors and the tokenizer's "
+            "files). Point it at one of these."
+        )
+    tokenizer = tokenizers.load(path)
+    return Pretrained(path, saved["model"], tokenizer, checkpoint.Checkpointer(path, create=False).restore_params)
+
+
+def prepare(config: ml_collections.ConfigDict, workdir: str, restore: str = "if_present", data: bool = True) -> Run:
     """Loads data, builds the model and state, and restores the latest checkpoint of `workdir`.
 
-    Fine-tuning (objective classify / tag) with `init_from` takes the pretraining workdir's
-    architecture and tokenizer, and its weights for everything but the new head.
+    With `init_from` (a pretraining workdir or a Hugging Face model directory) the run takes that
+    model's architecture and tokenizer, and its weights for everything but a new fine-tuning head
+    (unless the workdir has a checkpoint of its own, which wins).
 
     Args:
       config: the experiment config with command-line overrides (not yet resolved).
       workdir: the run's directory; its saved tokenizer and config are reused.
-      restore: "if_present" (train: resume when there is a checkpoint) or "required" (eval, sample).
+      restore: "if_present" (train: resume when there is a checkpoint) or "required" (eval, sample,
+        score: the workdir's checkpoint, else init_from's weights).
+      data: False skips reading the dataset (sampling and scoring need only the tokenizer).
     """
     config_lib.validate(config)
     saved_config = read_config(workdir)
     finetuning = config.objective in ("classify", "tag")
-    pretrained = None
-    if finetuning and config.init_from:
-        pretrained = read_config(config.init_from)
-        if pretrained is None:
-            raise ValueError(
-                f"--config.init_from={config.init_from!r} has no config.json: point it at the workdir of a "
-                "pretraining run (launch.py --mode=train wrote it there)."
-            )
+    pretrained = load_pretrained(config.init_from) if config.init_from else None
+    if pretrained:
         config = adopt_architecture(config, pretrained)
-    tokenizer = tokenizers.load(workdir) or (tokenizers.load(config.init_from) if pretrained else None)
+    tokenizer = tokenizers.load(workdir) or (pretrained.tokenizer if pretrained else None)
     if saved_config and tokenizer and saved_config["data"]["tokenizer"] != config.data.tokenizer:
         raise ValueError(
             f"--workdir={workdir} was trained with data.tokenizer={saved_config['data']['tokenizer']!r}, not "
             f"{config.data.tokenizer!r}. Use the config that trained it, or a fresh --workdir."
         )
+    checkpointer = checkpoint.Checkpointer(workdir, config.train.keep_checkpoints, create=False)
+    resume = checkpointer.latest_step() is not None
+    if restore == "required" and not resume and not pretrained:
+        raise ValueError(
+            f"No checkpoint in {workdir}. Train first (--mode=train) with this --workdir, or name a pretrained "
+            "model with --config.init_from=DIR (a workdir or a Hugging Face model directory)."
+        )
+    dataset = None
     if finetuning:
-        data = labelled.load(config.data, tokenizer, config.objective == "tag", labelled.load_labels(workdir))
-        config.model.num_classes = len(data.label_names)
-    else:
-        data = data_lib.load(config.data, tokenizer, specials=config.objective != "causal")
-    config = config_lib.resolve(config, data.tokenizer.vocab_size)
+        dataset = labelled.load(config.data, tokenizer, config.objective == "tag", labelled.load_labels(workdir))
+        config.model.num_classes = len(dataset.label_names)
+    elif data:
+        dataset = data_lib.load(config.data, tokenizer, specials=config.objective != "causal")
+    tokenizer = dataset.tokenizer if dataset else tokenizer
+    config = config_lib.resolve(config, tokenizer.vocab_size)
     if saved_config:
         check_same_model(config, saved_config, workdir)
     runner = parallel.Runner.for_config(config.train.data_parallel)
@@ -76,22 +118,21 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, restore: str = "if_
     )
     runner.check_batch_size(config.train.eval_batch_size, "train.eval_batch_size")
 
-    objective = objectives.make(config, data.tokenizer)
+    objective = objectives.make(config, tokenizer)
     model = TransformerLM(ModelConfig.from_config(config.model))
     params = jax.jit(init_params, static_argnums=(0, 2, 3))(
         model, jax.random.PRNGKey(config.seed), config.data.seq_len, objective.method
     )
-    checkpointer = checkpoint.Checkpointer(workdir, config.train.keep_checkpoints, create=False)
-    resume = restore == "required" or checkpointer.latest_step() is not None
     if pretrained and config.finetune.load_weights and not resume:
-        params, copied = transplant(params, checkpoint.Checkpointer(config.init_from, create=False).restore_params())
-        print(f"init_from {config.init_from}: {copied} pretrained arrays restored; the head is new", flush=True)
+        params, copied = transplant(params, pretrained.load_params())
+        new_head = " ; the head is new" if finetuning else ""
+        print(f"init_from {pretrained.path}: {copied} pretrained arrays restored{new_head}", flush=True)
     scale = 0.0 if config.finetune.freeze_encoder else config.finetune.encoder_lr_scale
     tx = optim.make(config.optim, scale if finetuning else 1.0)
     state = step.TrainState.create(apply_fn=model.apply, params=params, tx=tx)
     if resume:
         state = checkpointer.restore(state)
-    return Run(config, workdir, data, objective, model, state, runner, checkpointer)
+    return Run(config, workdir, dataset, tokenizer, objective, model, state, runner, checkpointer)
 
 
 # Fields that fix the shapes and the function of a pretrained model; fine-tuning may change the rest
@@ -102,13 +143,26 @@ ARCHITECTURE = (
 ).split()
 
 
-def adopt_architecture(config: ml_collections.ConfigDict, pretrained: dict) -> ml_collections.ConfigDict:
-    """config with the pretrained model's architecture and tokenizer kind."""
+def adopt_architecture(config: ml_collections.ConfigDict, pretrained: Pretrained) -> ml_collections.ConfigDict:
+    """config with the pretrained model's architecture and tokenizer kind.
+
+    Raises:
+      ValueError: the objective needs the other attention direction (a causal LM from an encoder,
+        or a masked LM from a decoder).
+    """
+    causal = pretrained.model["causal"]
+    wrong = {"causal": not causal, "masked": causal}.get(config.objective, False)
+    if wrong:
+        kind = "a causal (decoder)" if causal else "a bidirectional (encoder)"
+        raise ValueError(
+            f"--config.init_from={pretrained.path} is {kind} model, which objective={config.objective!r} cannot "
+            f"train. Use objective={'causal' if causal else 'masked'} (or classify / tag to fine-tune it)."
+        )
     config = config.copy_and_resolve_references()
     for field in ARCHITECTURE:
-        config.model[field] = pretrained["model"][field]
-    config.model.size = pretrained["model"]["size"]
-    config.data.tokenizer = pretrained["data"]["tokenizer"]
+        config.model[field] = pretrained.model[field]
+    config.model.size = pretrained.model["size"]
+    config.data.tokenizer = pretrained.tokenizer.kind
     return config
 
 
@@ -148,9 +202,9 @@ def describe(run: Run) -> str:
     """What this run is, for the first lines of the console."""
     c, m = run.config, run.config.model
     n = count_params(run.state.params)
+    tokenizer = f"{run.tokenizer.kind} tokenizer, vocab {run.tokenizer.vocab_size}"
     lines = [
-        f"data: {run.data.name} | {run.data.tokenizer.kind} tokenizer, vocab {run.data.tokenizer.vocab_size} | "
-        f"{run.data.describe()}",
+        f"data: {run.data.name} | {tokenizer} | {run.data.describe()}" if run.data else f"tokenizer: {tokenizer}",
         f"objective: {c.objective} | model: {m.size}, {'causal' if m.causal else 'bidirectional'} | "
         f"{m.num_layers} layers, {m.num_heads} heads, d_model {m.d_model}, d_ff {m.d_ff}, "
         f"context {m.max_len}, {m.position} positions | {n:,} parameters "

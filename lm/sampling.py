@@ -1,16 +1,45 @@
-"""Autoregressive sampling with the KV cache: one prefill over the prompt, then one token per step.
+"""Autoregressive generation with the KV cache: one prefill over the prompts, then one token per step.
 
-`generate` is a pure function; jit it once (as `compile_generate` does) and call it for any prompt
-of the same shape. Temperature, top-k and top-p are traced values, so changing them does not
-recompile. Temperature 0 is greedy decoding.
+`generate` is a pure function; `compile_generate` jits it once per (model, batch shape, length) and
+then serves any prompts of that shape. The sampling options are traced values, so changing the
+temperature, top-k, top-p or repetition penalty does not recompile. Temperature 0 is greedy decoding.
+
+Prompts of different lengths are left-padded into one batch (`pad_left`): each row's positions start
+at its first real token and the padding's cache slots are masked, so every row decodes as it would
+alone. Rows that emit the EOS token stop (their later tokens are EOS), and the loop ends early once
+every row has. Decoding is split into `prefill` and `decode_step` so that other strategies (beam
+search: reorder the cache rows by beam after each step) reuse them.
+
+Each new token costs one forward pass of one token over a cache of fixed size (prompt + new tokens),
+whatever was generated before; `generate_uncached` recomputes the whole sequence at every step
+instead, as a reference and to measure what the cache saves.
 """
 
 import functools
 
+import flax
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from lm.model import TransformerLM, init_cache
+
+
+@flax.struct.dataclass
+class Options:
+    """How the next token is chosen (all traced: changing them does not recompile).
+
+    temperature: softmax temperature; 0 is greedy (argmax).
+    top_k: keep the k most likely tokens; 0 keeps all.
+    top_p: keep the smallest set of tokens whose probability reaches p (nucleus); 1 keeps all.
+    repetition_penalty: divide positive logits (multiply negative ones) of every token already in
+      the prompt or the output by this (Keskar et al., 2019, as transformers does); 1 is off.
+    """
+
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
 
 
 def filter_logits(logits: jax.Array, top_k: jax.Array, top_p: jax.Array) -> jax.Array:
@@ -35,42 +64,146 @@ def filter_logits(logits: jax.Array, top_k: jax.Array, top_p: jax.Array) -> jax.
     return jnp.where(logits >= threshold, logits, -jnp.inf)
 
 
-def sample_token(logits, rng, temperature, top_k, top_p):
-    """One token per row: argmax when temperature == 0, else a draw from the filtered softmax."""
+def penalize_repetition(logits: jax.Array, seen: jax.Array, penalty: jax.Array) -> jax.Array:
+    """logits [B, V] with the tokens in `seen` [B, V] made less likely by `penalty` (>= 1)."""
+    penalized = jnp.where(logits > 0, logits / penalty, logits * penalty)
+    return jnp.where(seen, penalized, logits)
+
+
+def sample_token(logits: jax.Array, rng: jax.Array, options: Options) -> jax.Array:
+    """One token per row [B]: argmax when temperature == 0, else a draw from the filtered softmax."""
     greedy = jnp.argmax(logits, axis=-1)
-    scaled = filter_logits(logits / jnp.maximum(temperature, 1e-6), top_k, top_p)
+    scaled = filter_logits(logits / jnp.maximum(options.temperature, 1e-6), options.top_k, options.top_p)
     drawn = jax.random.categorical(rng, scaled, axis=-1)
-    return jnp.where(temperature > 0, drawn, greedy).astype(jnp.int32)
+    return jnp.where(options.temperature > 0, drawn, greedy).astype(jnp.int32)
 
 
-def generate(params, prompt, rng, temperature, top_k, top_p, *, model: TransformerLM, max_new_tokens: int):
-    """Continues every row of `prompt` by max_new_tokens tokens.
+def pad_left(prompts: list[np.ndarray], pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Token-id rows of different lengths as one left-padded batch.
+
+    Returns:
+      (tokens [B, P] int32, valid [B, P] bool, False at the padding), P the longest prompt.
+    """
+    P = max(len(p) for p in prompts)
+    tokens = np.full((len(prompts), P), pad_id, np.int32)
+    valid = np.zeros((len(prompts), P), bool)
+    for row, prompt in enumerate(prompts):
+        tokens[row, P - len(prompt) :] = prompt
+        valid[row, P - len(prompt) :] = True
+    return tokens, valid
+
+
+def prefill(params, prompt, valid, *, model: TransformerLM, cache_len: int):
+    """Runs the (left-padded) prompts through a fresh cache of cache_len slots.
+
+    Returns:
+      (logits [B, V] at each prompt's last token, cache, positions [B] of the next token,
+       key_valid [B, cache_len]).
+    """
+    B, P = prompt.shape
+    positions = jnp.maximum(jnp.cumsum(valid, axis=1) - 1, 0)  # 0 at each row's first real token
+    key_valid = jnp.concatenate([valid, jnp.ones((B, cache_len - P), bool)], axis=1)
+    cache = init_cache(model.config, B, cache_len)
+    logits, cache = model.apply({"params": params}, prompt, cache, 0, positions, key_valid, method=TransformerLM.decode)
+    return logits[:, -1], cache, positions[:, -1] + 1, key_valid
+
+
+def decode_step(params, token, cache, slot, positions, key_valid, *, model: TransformerLM):
+    """One new token per row [B] into cache slot `slot` at `positions` [B]: (logits [B, V], cache)."""
+    logits, cache = model.apply(
+        {"params": params}, token[:, None], cache, slot, positions[:, None], key_valid, method=TransformerLM.decode
+    )
+    return logits[:, -1], cache
+
+
+def generate(
+    params,
+    prompt,
+    valid,
+    rng,
+    options: Options,
+    *,
+    model: TransformerLM,
+    max_new_tokens: int,
+    eos_id: int | None = None,
+):
+    """Continues every row of `prompt` by up to max_new_tokens tokens.
 
     Args:
       params: model parameters.
-      prompt: [B, P] int token ids (all rows the same length).
-      rng: PRNG key; the same key gives the same samples.
-      temperature, top_k, top_p: scalars, see `sample_token`.
+      prompt: [B, P] int token ids, left-padded (see `pad_left`).
+      valid: [B, P] bool, False at the padding.
+      rng: PRNG key; the same key gives the same tokens.
+      options: see `Options`.
       model: the TransformerLM (static).
       max_new_tokens: how many tokens to add (static); P + max_new_tokens <= model.config.max_len.
+      eos_id: a row that emits this token stops; its later tokens are eos_id (static; None: never stop).
     Returns:
-      [B, max_new_tokens] int32 new tokens.
+      (tokens [B, max_new_tokens] int32, lengths [B] int32: the tokens up to and including EOS).
     """
     B, P = prompt.shape
-    cache = init_cache(model.config, B, P + max_new_tokens)
-    logits, cache = model.apply({"params": params}, prompt, cache, 0, method=TransformerLM.decode)
-    first = sample_token(logits[:, -1], jax.random.fold_in(rng, 0), temperature, top_k, top_p)
+    logits, cache, positions, key_valid = prefill(params, prompt, valid, model=model, cache_len=P + max_new_tokens)
+    V = logits.shape[-1]
+    seen = jnp.zeros((B, V), bool).at[jnp.arange(B)[:, None], prompt].max(valid)
+    stop = -1 if eos_id is None else eos_id
+    out = jnp.full((B, max_new_tokens), max(stop, 0), jnp.int32)
+    rows = jnp.arange(B)
+
+    def choose(i, logits, seen, done):
+        logits = penalize_repetition(logits, seen, options.repetition_penalty)
+        token = sample_token(logits, jax.random.fold_in(rng, i), options)
+        token = jnp.where(done, max(stop, 0), token)
+        return token, seen.at[rows, token].set(True), done | (token == stop)
+
+    token, seen, done = choose(0, logits, seen, jnp.zeros(B, bool))
+    out = out.at[:, 0].set(token)
+    lengths = jnp.ones(B, jnp.int32)
+
+    def body(carry):
+        i, token, cache, seen, done, out, lengths = carry
+        logits, cache = decode_step(params, token, cache, P + i - 1, positions + i - 1, key_valid, model=model)
+        lengths = lengths + ~done
+        token, seen, done = choose(i, logits, seen, done)
+        return i + 1, token, cache, seen, done, out.at[:, i].set(token), lengths
+
+    def more(carry):
+        i, done = carry[0], carry[4]
+        return (i < max_new_tokens) & ~done.all()
+
+    carry = jax.lax.while_loop(more, body, (1, token, cache, seen, done, out, lengths))
+    return carry[5], carry[6]
+
+
+def generate_uncached(
+    params, prompt, valid, rng, options: Options, *, model: TransformerLM, max_new_tokens: int, eos_id=None
+):
+    """`generate` without a KV cache: every step runs the whole sequence so far (a reference; slow).
+
+    The sequence lives in a buffer of fixed length P + max_new_tokens, so each step costs a full
+    forward pass over it. Returns the tokens [B, max_new_tokens] (the lengths are not tracked).
+    """
+    B, P = prompt.shape
+    tokens = jnp.concatenate([prompt, jnp.zeros((B, max_new_tokens), prompt.dtype)], axis=1)
+    valid = jnp.concatenate([valid, jnp.ones((B, max_new_tokens), bool)], axis=1)
+    positions = jnp.maximum(jnp.cumsum(valid, axis=1) - 1, 0)
+    V = model.config.vocab_size
+    seen = jnp.zeros((B, V), bool).at[jnp.arange(B)[:, None], prompt].max(valid[:, :P])
+    stop = -1 if eos_id is None else eos_id
 
     def step(carry, i):
-        token, cache = carry
-        logits, cache = model.apply({"params": params}, token[:, None], cache, P + i, method=TransformerLM.decode)
-        token = sample_token(logits[:, -1], jax.random.fold_in(rng, i + 1), temperature, top_k, top_p)
-        return (token, cache), token
+        tokens, seen, done = carry
+        logits = model.apply({"params": params}, tokens, positions, valid=valid)  # [B, S, V]
+        logits = penalize_repetition(logits[:, P + i - 1], seen, options.repetition_penalty)
+        token = sample_token(logits, jax.random.fold_in(rng, i), options)
+        token = jnp.where(done, max(stop, 0), token)
+        tokens = jax.lax.dynamic_update_slice(tokens, token[:, None], (0, P + i))
+        return (tokens, seen.at[jnp.arange(B), token].set(True), done | (token == stop)), None
 
-    _, rest = jax.lax.scan(step, (first, cache), jnp.arange(max_new_tokens - 1))  # [max_new_tokens - 1, B]
-    return jnp.concatenate([first[:, None], rest.T], axis=1)
+    (tokens, _, _), _ = jax.lax.scan(step, (tokens, seen, jnp.zeros(B, bool)), jnp.arange(max_new_tokens))
+    return tokens[:, P:]
 
 
-def compile_generate(model: TransformerLM, max_new_tokens: int):
-    """generate, jit-compiled for this model and length."""
-    return jax.jit(functools.partial(generate, model=model, max_new_tokens=max_new_tokens))
+def compile_generate(model: TransformerLM, max_new_tokens: int, eos_id: int | None = None, cache: bool = True):
+    """generate (or generate_uncached), jit-compiled for this model, length and EOS."""
+    fn = generate if cache else generate_uncached
+    return jax.jit(functools.partial(fn, model=model, max_new_tokens=max_new_tokens, eos_id=eos_id))

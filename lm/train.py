@@ -27,7 +27,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
         encode_prompt(run, config.sample)  # a bad prompt fails now, not after training
     os.makedirs(workdir, exist_ok=True)
     write_config(config, workdir)
-    tokenizers.save(run.data.tokenizer, workdir)
+    tokenizers.save(run.tokenizer, workdir)
     if hasattr(run.data, "label_names"):
         labelled.save_labels(run.data.label_names, workdir)
     print(describe(run), flush=True)

@@ -1,5 +1,6 @@
 """Test setup: 8 fake CPU devices (set before JAX starts) and a persistent compilation cache."""
 
+import json
 import os
 
 os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
@@ -24,3 +25,35 @@ def tiny_config() -> ml_collections.ConfigDict:
     c.sample.max_new_tokens = 4
     c.sample.prompt = "cat"
     return c
+
+
+@pytest.fixture(scope="session")
+def hf_gpt2_dir(tmp_path_factory) -> str:
+    """A tiny GPT-2 directory as a Hugging Face repository serves one: config.json, model.safetensors,
+    vocab.json and merges.txt (a byte-level BPE trained on the built-in corpus, "<|endoftext|>" last)."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from tokenizers import ByteLevelBPETokenizer
+
+    from lm import corpus
+
+    directory = tmp_path_factory.mktemp("hf_gpt2")
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator([corpus.generate(20_000)[0]], vocab_size=300, min_frequency=2, show_progress=False)
+    bpe.save_model(str(directory))
+    vocab = json.loads((directory / "vocab.json").read_text())
+    vocab["<|endoftext|>"] = len(vocab)
+    (directory / "vocab.json").write_text(json.dumps(vocab))
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(
+        n_layer=2,
+        n_head=2,
+        n_embd=32,
+        vocab_size=len(vocab),
+        n_positions=64,
+        bos_token_id=len(vocab) - 1,
+        eos_token_id=len(vocab) - 1,
+        initializer_range=0.1,
+    )
+    transformers.GPT2LMHeadModel(config).save_pretrained(directory)
+    return str(directory)

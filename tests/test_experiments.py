@@ -22,10 +22,12 @@ def load_experiment(path):
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=os.path.basename)
-def test_experiment_trains_at_smoke_size(path, tmp_path):
+def test_experiment_trains_at_smoke_size(path, tmp_path, request):
     module = load_experiment(path)
     assert "python launch.py" in module.__doc__  # the docstring gives the command
     config = module.get_config("smoke")
+    if config.data.tokenizer == "hf":  # a pretrained model's experiment: a tiny GPT-2 directory of our own
+        config.init_from = request.getfixturevalue("hf_gpt2_dir")
     if config.objective in ("classify", "tag"):  # offline: a labelled file of our own
         rows = "".join(f"{'cat dog owl pig'[i % 7 :]},{i % 3}\n" for i in range(60))
         (tmp_path / "labelled.csv").write_text("text,label\n" + rows)

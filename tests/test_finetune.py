@@ -84,7 +84,7 @@ def test_incompatible_checkpoint_is_a_clear_error(tiny_config, tmp_path):
         json.dump(saved, f)
     with pytest.raises(ValueError, match="does not fit this model.*shape"):
         prepare(finetune_config(tiny_config, workdir, labelled_csv(tmp_path)), str(tmp_path / "ft"))
-    with pytest.raises(ValueError, match="has no config.json"):
+    with pytest.raises(ValueError, match="neither a workdir.*nor a Hugging Face"):
         prepare(finetune_config(tiny_config, str(tmp_path / "nowhere"), labelled_csv(tmp_path)), str(tmp_path / "x"))
 
 

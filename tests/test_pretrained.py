@@ -1,0 +1,113 @@
+"""A Hugging Face GPT-2 directory through the launcher's paths: sample, score, continue training, eval,
+export; each against transformers (PyTorch CPU) on a tiny GPT-2 with its own BPE files."""
+
+import os
+
+import numpy as np
+import pytest
+from test_experiments import ROOT, launch, load_experiment  # tests/ is on sys.path (pytest's rootdir conftest)
+
+from lm import evaluate, train
+from lm.run import prepare
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+
+def gpt2_config(init_from):
+    c = load_experiment(os.path.join(ROOT, "experiments", "gpt2.py")).get_config("smoke")
+    c.init_from = init_from
+    c.sample.temperature = 0.0
+    c.sample.max_new_tokens = 12
+    c.sample.num_samples = 1
+    return c
+
+
+def reference(directory):
+    model = transformers.GPT2LMHeadModel.from_pretrained(directory).eval()
+    return model, transformers.GPT2TokenizerFast.from_pretrained(directory)
+
+
+def test_greedy_samples_of_a_pretrained_directory_equal_transformers(hf_gpt2_dir, tmp_path):
+    config = gpt2_config(hf_gpt2_dir)
+    prompts = ["the cat", "a dog saw the"]
+    texts = evaluate.sample_workdir(config, str(tmp_path / "empty"), prompts)  # no checkpoint: init_from's weights
+    model, tokenizer = reference(hf_gpt2_dir)
+    for prompt, text in zip(prompts, texts, strict=True):
+        ids = tokenizer(prompt, return_tensors="pt").input_ids
+        with torch.no_grad():
+            out = model.generate(ids, max_new_tokens=12, do_sample=False, pad_token_id=tokenizer.eos_token_id)
+        expected = tokenizer.decode(out[0, ids.shape[1] :])
+        assert text == prompt + expected.split("<|endoftext|>")[0]
+    assert not os.path.exists(tmp_path / "empty")  # sampling writes nothing
+
+
+def test_score_equals_transformers_loss(hf_gpt2_dir, tmp_path):
+    text = "the cat saw a dog and the dog ran away from the cat"
+    result = evaluate.score_workdir(gpt2_config(hf_gpt2_dir), str(tmp_path), text)
+    model, tokenizer = reference(hf_gpt2_dir)
+    ids = torch.tensor([[tokenizer.bos_token_id, *tokenizer(text).input_ids]])  # <|endoftext|> first, as ours
+    with torch.no_grad():
+        loss = float(model(ids, labels=ids).loss)
+    assert result["num_scored"] == ids.shape[1] - 1
+    np.testing.assert_allclose(result["nll_per_token"], loss, rtol=1e-5)
+    np.testing.assert_allclose(result["perplexity"], np.exp(loss), rtol=1e-5)
+    assert "".join(piece for piece, _ in result["tokens"]) == text
+
+
+def test_continue_training_then_export_loads_in_transformers(hf_gpt2_dir, tmp_path):
+    config = gpt2_config(hf_gpt2_dir)
+    workdir = str(tmp_path / "run")
+    start = prepare(config, workdir)
+    pretrained_loss = evaluate.evaluate(start, start.runner.put_state(start.state))["loss"]
+    # The eval loss of the imported weights is transformers' loss on the same windows.
+    model, _ = reference(hf_gpt2_dir)
+    nll = count = 0.0
+    for batch in start.data.eval_batches(config.train.eval_batch_size, config.data.seq_len):
+        with torch.no_grad():
+            logits = model(torch.from_numpy(batch["inputs"]).long()).logits
+        losses = torch.nn.functional.cross_entropy(
+            logits.flatten(0, 1), torch.from_numpy(batch["targets"]).long().flatten(), reduction="none"
+        )
+        nll += float((losses * torch.from_numpy(batch["weights"]).flatten()).sum())
+        count += float(batch["weights"].sum())
+    np.testing.assert_allclose(pretrained_loss, nll / count, rtol=1e-4)
+
+    config.train.num_steps = 20
+    config.optim.learning_rate = 3e-3
+    final = train.train(config, workdir)
+    assert final["eval/loss"] < pretrained_loss - 0.1  # it learned from the pretrained start
+    out = str(tmp_path / "exported")
+    evaluate.export_workdir(config, workdir, out)
+    assert sorted(os.listdir(out)) == ["config.json", "merges.txt", "model.safetensors", "vocab.json"]
+    exported, exported_tokenizer = reference(out)
+    ids = exported_tokenizer("the cat saw a dog", return_tensors="pt").input_ids
+    run = prepare(config, workdir, restore="required", data=False)
+    ours = run.model.apply({"params": run.state.params}, ids.numpy())
+    with torch.no_grad():
+        np.testing.assert_allclose(np.asarray(ours), exported(ids).logits.numpy(), atol=1e-4)
+
+
+def test_launcher_samples_a_batch_of_prompts_with_stop_strings(hf_gpt2_dir, tmp_path):
+    args = [
+        f"--config={ROOT}/experiments/gpt2.py:smoke",
+        f"--config.init_from={hf_gpt2_dir}",
+        "--mode=sample",
+        "--prompt=the cat",
+        "--prompt=a dog saw the",
+        "--num_samples=2",
+        "--max_new_tokens=10",
+        "--stop=.",
+    ]
+    result = launch(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    samples = result.stdout.split("--- sample ")[1:]
+    assert len(samples) == 4 and "init_from" in result.stdout
+    for i, sample in enumerate(samples):
+        text = sample.split("---\n", 1)[1]
+        prompt = "the cat" if i < 2 else "a dog saw the"
+        assert text.startswith(prompt) and "." not in text[len(prompt) :]
+    scored = launch(*args[:2], "--mode=score", cwd=tmp_path)
+    assert scored.returncode == 1 and "exactly one of --text" in scored.stderr
+    wrong = launch(*args[:1], "--config.objective=masked", f"--config.init_from={hf_gpt2_dir}", cwd=tmp_path)
+    assert wrong.returncode == 1 and "causal (decoder) model" in wrong.stderr
