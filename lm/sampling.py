@@ -71,11 +71,20 @@ def penalize_repetition(logits: jax.Array, seen: jax.Array, penalty: jax.Array) 
 
 
 def sample_token(logits: jax.Array, rng: jax.Array, options: Options) -> jax.Array:
-    """One token per row [B]: argmax when temperature == 0, else a draw from the filtered softmax."""
-    greedy = jnp.argmax(logits, axis=-1)
-    scaled = filter_logits(logits / jnp.maximum(options.temperature, 1e-6), options.top_k, options.top_p)
-    drawn = jax.random.categorical(rng, scaled, axis=-1)
-    return jnp.where(options.temperature > 0, drawn, greedy).astype(jnp.int32)
+    """One token per row [B]: argmax when temperature == 0, else a draw from the filtered softmax.
+
+    The filter sorts the vocabulary; `lax.cond` skips it (and greedy decoding skips the draw) when it
+    changes nothing, which matters at GPT-2's 50257 tokens.
+    """
+
+    def draw(logits):
+        scaled = logits / jnp.maximum(options.temperature, 1e-6)
+        filtering = (options.top_k > 0) | (options.top_p < 1.0)
+        scaled = jax.lax.cond(filtering, lambda x: filter_logits(x, options.top_k, options.top_p), lambda x: x, scaled)
+        return jax.random.categorical(rng, scaled, axis=-1).astype(jnp.int32)
+
+    greedy = lambda logits: jnp.argmax(logits, axis=-1).astype(jnp.int32)  # noqa: E731
+    return jax.lax.cond(options.temperature > 0, draw, greedy, logits)
 
 
 def pad_left(prompts: list[np.ndarray], pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
