@@ -268,7 +268,8 @@ def init_params(model: TransformerLM, rng: jax.Array, seq_len: int = 8, method: 
 
 
 def transplant(fresh: dict, pretrained: dict) -> tuple[dict, int]:
-    """`fresh` with every non-head parameter taken from `pretrained` (the heads stay fresh).
+    """`fresh` with every non-head parameter taken from `pretrained` (the classifier stays fresh; the
+    pooler is taken when `pretrained` has one of the same shape, as BERT checkpoints do).
 
     Returns:
       (params, how many arrays were copied).
@@ -280,6 +281,9 @@ def transplant(fresh: dict, pretrained: dict) -> tuple[dict, int]:
     problems, copied = [], 0
     for path, value in new.items():
         if path[0] in HEAD_MODULES:
+            if path[0] == "pooler" and path in old and tuple(old[path].shape) == tuple(value.shape):
+                new[path] = jnp.asarray(old[path], value.dtype)
+                copied += 1
             continue
         if path not in old:
             problems.append(f"{'/'.join(path)} is missing")

@@ -57,3 +57,30 @@ def hf_gpt2_dir(tmp_path_factory) -> str:
     )
     transformers.GPT2LMHeadModel(config).save_pretrained(directory)
     return str(directory)
+
+
+@pytest.fixture(scope="session")
+def hf_bert_dir(tmp_path_factory) -> str:
+    """A tiny BERT directory (BertForPreTraining: MLM head and pooler) with its WordPiece vocab.txt."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from tokenizers import BertWordPieceTokenizer
+
+    from lm import corpus
+
+    directory = tmp_path_factory.mktemp("hf_bert")
+    wordpiece = BertWordPieceTokenizer(lowercase=True)
+    wordpiece.train_from_iterator([corpus.generate(20_000)[0]], vocab_size=200, show_progress=False)
+    wordpiece.save_model(str(directory))
+    vocab_size = len((directory / "vocab.txt").read_text().splitlines())
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    transformers.BertForPreTraining(config).save_pretrained(directory)
+    return str(directory)

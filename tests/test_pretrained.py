@@ -111,3 +111,23 @@ def test_launcher_samples_a_batch_of_prompts_with_stop_strings(hf_gpt2_dir, tmp_
     assert scored.returncode == 1 and "exactly one of --text" in scored.stderr
     wrong = launch(*args[:1], "--config.objective=masked", f"--config.init_from={hf_gpt2_dir}", cwd=tmp_path)
     assert wrong.returncode == 1 and "causal (decoder) model" in wrong.stderr
+
+
+@pytest.mark.parametrize("objective", ["masked", "classify"])
+def test_a_bert_directory_continues_masked_pretraining_or_fine_tunes(hf_bert_dir, tiny_config, tmp_path, objective):
+    config = tiny_config
+    config.init_from, config.objective = hf_bert_dir, objective
+    if objective == "classify":
+        rows = "".join(f"{'the cat saw a dog'[i % 5 :]},{i % 2}\n" for i in range(40))
+        (tmp_path / "labelled.csv").write_text("text,label\n" + rows)
+        config.data.path = str(tmp_path / "labelled.csv")
+    run = prepare(config, str(tmp_path / "run"))
+    assert run.config.model.norm_position == "post" and run.tokenizer.kind == "hf"
+    imported = transformers.BertForPreTraining.from_pretrained(hf_bert_dir)
+    embeddings = imported.bert.embeddings.word_embeddings.weight.detach().numpy()
+    np.testing.assert_array_equal(np.asarray(run.state.params["embed"]["embedding"]), embeddings)
+    if objective == "classify":  # BERT's pretrained pooler, as transformers' BertForSequenceClassification
+        pooler = imported.bert.pooler.dense.weight.detach().numpy().T
+        np.testing.assert_array_equal(np.asarray(run.state.params["pooler"]["kernel"]), pooler)
+    final = train.train(config, str(tmp_path / "run"))
+    assert np.isfinite(final["eval/loss"])
