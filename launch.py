@@ -8,6 +8,7 @@
         --prompt="Hello, my name is" --num_samples=5
     python launch.py --config=... --workdir=/tmp/sc --mode=score --text="To be, or not to be"
     python launch.py --config=... --workdir=/tmp/sc --mode=export --out=/tmp/sc_hf   # GPT-2 family -> HF files
+    python launch.py --config=experiments/shakespeare_char.py:cpu --mode=bench        # speed, MFU, memory
 
 An experiment is a Python file whose get_config(arg) returns an ml_collections ConfigDict (fields and
 defaults in lm/config.py); `--config.a.b=V` overrides any field. Re-running a train command with the
@@ -27,7 +28,7 @@ DEFAULT_CONFIG = os.path.join(HERE, "experiments", "default.py")
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiment file[:arg], default experiments/default.py")
 _WORKDIR = flags.DEFINE_string("workdir", None, "run directory (default: workdirs/<experiment>[_<arg>])")
 _MODE = flags.DEFINE_enum(
-    "mode", "train", ["train", "eval", "sample", "score", "export"], "what to do with the workdir"
+    "mode", "train", ["train", "eval", "sample", "score", "export", "bench"], "what to do with the workdir"
 )
 _PROMPT = flags.DEFINE_multi_string(
     "prompt", None, "sample: text to continue (default: config.sample.prompt); repeat for a batch of prompts"
@@ -43,6 +44,7 @@ _SEED = flags.DEFINE_integer("seed", None, "sample: random seed of the samples")
 _TEXT = flags.DEFINE_string("text", None, "score: the text whose log-likelihood to compute")
 _TEXT_FILE = flags.DEFINE_string("text_file", None, "score: a file holding that text")
 _OUT = flags.DEFINE_string("out", None, "export: the directory for the Hugging Face files")
+_BENCH_STEPS = flags.DEFINE_integer("bench_steps", 20, "bench: timed steps (after 3 warm-up steps)")
 _TRACEBACK = flags.DEFINE_bool("traceback", False, "show the full traceback of input errors")
 
 
@@ -71,7 +73,7 @@ def main(argv):
         logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
     import jax
 
-    from lm import evaluate, train
+    from lm import bench, evaluate, train
 
     cache = os.path.expanduser(os.environ.get("LM_COMPILATION_CACHE", "~/.cache/lm/jax"))
     jax.config.update("jax_compilation_cache_dir", cache)
@@ -102,6 +104,8 @@ def main(argv):
             evaluate.evaluate_workdir(config, workdir)
         elif _MODE.value == "sample":
             evaluate.sample_workdir(config, workdir, _PROMPT.value)
+        elif _MODE.value == "bench":
+            bench.bench(config, workdir, steps=_BENCH_STEPS.value)
         elif _MODE.value == "score":
             evaluate.score_workdir(config, workdir, read_text(_TEXT.value, _TEXT_FILE.value))
         else:

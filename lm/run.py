@@ -79,8 +79,8 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, restore: str = "if_
     Args:
       config: the experiment config with command-line overrides (not yet resolved).
       workdir: the run's directory; its saved tokenizer and config are reused.
-      restore: "if_present" (train: resume when there is a checkpoint) or "required" (eval, sample,
-        score: the workdir's checkpoint, else init_from's weights).
+      restore: "if_present" (train: resume when there is a checkpoint), "required" (eval, sample,
+        score: the workdir's checkpoint, else init_from's weights) or "never" (bench: fresh weights).
       data: False skips reading the dataset (sampling and scoring need only the tokenizer).
     """
     config_lib.validate(config)
@@ -96,7 +96,7 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, restore: str = "if_
             f"{config.data.tokenizer!r}. Use the config that trained it, or a fresh --workdir."
         )
     checkpointer = checkpoint.Checkpointer(workdir, config.train.keep_checkpoints, create=False)
-    resume = checkpointer.latest_step() is not None
+    resume = restore != "never" and checkpointer.latest_step() is not None
     if restore == "required" and not resume and not pretrained:
         raise ValueError(
             f"No checkpoint in {workdir}. Train first (--mode=train) with this --workdir, or name a pretrained "

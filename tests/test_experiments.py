@@ -2,6 +2,7 @@
 
 import glob
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -89,3 +90,22 @@ def test_launcher_train_eval_sample_and_input_errors(tmp_path):
     assert missing.returncode == 1 and "does not exist" in missing.stderr
     assert not os.path.exists(tmp_path / "new")
     assert sorted(os.listdir(workdir)) == before
+
+
+def test_bench_mode_prints_every_figure_and_writes_nothing(tmp_path):
+    result = launch(f"--config={ROOT}/experiments/default.py:smoke", "--mode=bench", "--bench_steps=3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])  # the JSON line comes last
+    for key in (
+        "step_ms_median tokens_per_s flops_per_token attention_flops_per_token achieved_tflops "
+        "peak_matmul_tflops_measured mfu_measured_peak compile_s startup_s input_ms_per_batch "
+        "peak_host_memory_mb step_memory_mb"
+    ).split():
+        assert isinstance(figures[key], (int, float)) and figures[key] > 0, key
+    assert figures["step_ms_min"] <= figures["step_ms_median"] <= figures["step_ms_max"]
+    assert 0 < figures["mfu_measured_peak"] < 1
+    assert figures["tokens_per_s"] == pytest.approx(8 * 16 / (figures["step_ms_median"] / 1000))
+    # nano: 26,880 parameters, 512 of them the position table; 12 * 2 layers * 32 * 16 for attention
+    assert figures["flops_per_token"] == 6 * (26_880 - 16 * 32) + 12 * 2 * 32 * 16
+    assert "MFU" in result.stdout and "input pipeline" in result.stdout
+    assert not (tmp_path / "workdirs").exists()

@@ -1,0 +1,188 @@
+"""--mode=bench: how fast an experiment trains on this machine, and how close to the hardware's peak.
+
+    python launch.py --config=experiments/shakespeare_char.py:cpu --mode=bench
+
+Builds the run exactly as --mode=train does (nothing is written to the workdir), compiles the train
+step ahead of time, runs warm-up steps, then times steps one by one (each waits for its result) and
+reports the median. FLOPs per token follow Kaplan et al. (2020) / PaLM's accounting, as nanoGPT's
+estimate_mfu does: 6 N for the weights (N = parameters without the position table; a tied embedding
+counts once, as the output projection) plus 12 L D T for attention scores and their weighted sum
+(forward and backward; causal models skip half of it, but it is counted whole). MFU divides the
+achieved FLOP/s by the peak matmul rate measured here in the same command (and, on GPU / TPU, by the
+vendor's dense bfloat16 peak). The input pipeline (batch making + host-to-device copy) is timed on
+its own: it must stay well below the step time. The last line is a JSON object with every figure.
+"""
+
+import json
+import resource
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import psutil
+
+from lm import optim, step
+from lm.model import count_params
+from lm.run import describe, prepare
+
+# Dense bfloat16 peaks from the vendors' data sheets (FLOP/s), by jax's device_kind.
+VENDOR_PEAK = {
+    "NVIDIA H100": 989e12,
+    "NVIDIA H200": 989e12,
+    "NVIDIA A100": 312e12,
+    "NVIDIA L4": 121e12,
+    "TPU v4": 275e12,
+    "TPU v5 lite": 197e12,
+    "TPU v5": 459e12,
+    "TPU v6 lite": 918e12,
+}
+
+
+def vendor_peak(device_kind: str) -> float | None:
+    matches = [k for k in VENDOR_PEAK if device_kind.startswith(k)]
+    return VENDOR_PEAK[max(matches, key=len)] if matches else None
+
+
+def flops_per_token(model: ml_collections.ConfigDict, seq_len: int, num_params: int) -> tuple[float, float]:
+    """(training FLOPs per token, the attention part of it), see the module docstring."""
+    n = num_params - (model.max_len * model.d_model if model.position == "learned" else 0)
+    attention = 12 * model.num_layers * model.d_model * seq_len
+    return 6 * n + attention, attention
+
+
+def peak_matmul_flops(dtype: str, size: int | None = None, repeats: int = 5) -> float:
+    """The best FLOP/s of a square matmul on the default device (2048 on CPU, 8192 on accelerators)."""
+    size = size or (2048 if jax.devices()[0].platform == "cpu" else 8192)
+    a = jax.random.normal(jax.random.PRNGKey(0), (size, size), jnp.dtype(dtype))
+    b = jax.random.normal(jax.random.PRNGKey(1), (size, size), jnp.dtype(dtype))
+    matmul = jax.jit(lambda a, b: a @ b)
+    matmul(a, b).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul(a, b).block_until_ready()
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def bench(config: ml_collections.ConfigDict, workdir: str, steps: int = 20, warmup: int = 3) -> dict:
+    """Times the experiment's train step; prints a report and returns its figures."""
+    process_start = psutil.Process().create_time()
+    start = time.perf_counter()
+    run = prepare(config, workdir, restore="never")
+    prepare_s = time.perf_counter() - start
+    print(describe(run), flush=True)
+    c = run.config
+    train_fn = run.runner.compile(
+        step.train_step,
+        seed=c.seed,
+        learning_rate=optim.schedule(c.optim),
+        objective=run.objective,
+        grad_accum_steps=c.optim.grad_accum_steps,
+    )
+    state = run.runner.put_state(run.state)
+
+    def batch(s):
+        return run.runner.put_batch(run.data.train_batch(s, c.seed, c.data.batch_size, c.data.seq_len))
+
+    start = time.perf_counter()
+    compiled = train_fn.lower(state, batch(0)).compile()
+    compile_s = time.perf_counter() - start
+    state, metrics = compiled(state, batch(0))
+    jax.block_until_ready(metrics)
+    startup_s = time.time() - process_start  # the command to the end of the first step
+
+    pipeline = []
+    for s in range(1, warmup + steps + 1):
+        t = time.perf_counter()
+        jax.block_until_ready(batch(s))
+        pipeline.append(time.perf_counter() - t)
+    batches = [batch(s) for s in range(1, warmup + steps + 1)]  # made before: the step times exclude them
+    times = []
+    for i, b in enumerate(batches):
+        t = time.perf_counter()
+        state, metrics = compiled(state, b)
+        jax.block_until_ready(metrics)
+        if i >= warmup:
+            times.append(time.perf_counter() - t)
+
+    step_s = statistics.median(times)
+    tokens = c.data.batch_size * c.data.seq_len
+    n = count_params(run.state.params)
+    per_token, attention = flops_per_token(c.model, c.data.seq_len, n)
+    achieved = per_token * tokens / step_s
+    device = jax.devices()[0]
+    peak = peak_matmul_flops(c.model.dtype)
+    vendor = vendor_peak(device.device_kind) if device.platform != "cpu" else None
+    memory = compiled.memory_analysis()
+    device_stats = device.memory_stats() or {}
+    result = {
+        "model_size": c.model.size,
+        "params": n,
+        "devices": run.runner.num_devices,
+        "device_kind": device.device_kind,
+        "platform": device.platform,
+        "dtype": c.model.dtype,
+        "batch_size": c.data.batch_size,
+        "seq_len": c.data.seq_len,
+        "step_ms_median": 1000 * step_s,
+        "step_ms_min": 1000 * min(times),
+        "step_ms_max": 1000 * max(times),
+        "tokens_per_s": tokens / step_s,
+        "flops_per_token": per_token,
+        "attention_flops_per_token": attention,
+        "achieved_tflops": achieved / 1e12,
+        "peak_matmul_tflops_measured": peak / 1e12,
+        "mfu_measured_peak": achieved / peak,
+        "vendor_peak_tflops": vendor / 1e12 if vendor else None,
+        "mfu_vendor_peak": achieved / vendor if vendor else None,
+        "compile_s": compile_s,
+        "prepare_s": prepare_s,
+        "startup_s": startup_s,
+        "input_ms_per_batch": 1000 * statistics.median(pipeline),
+        "input_fraction_of_step": statistics.median(pipeline) / step_s,
+        "peak_host_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "step_memory_mb": _step_memory(memory) / 2**20 if memory else None,
+        "peak_device_memory_mb": device_stats["peak_bytes_in_use"] / 2**20
+        if "peak_bytes_in_use" in device_stats
+        else None,
+        "timed_steps": steps,
+    }
+    _print(result)
+    print(json.dumps({k: (round(v, 6) if isinstance(v, float) else v) for k, v in result.items()}), flush=True)
+    return result
+
+
+def _step_memory(memory) -> float:
+    """Bytes the compiled step needs on the device: arguments + outputs + temporaries - donated aliases."""
+    return (
+        memory.argument_size_in_bytes
+        + memory.output_size_in_bytes
+        + memory.temp_size_in_bytes
+        - memory.alias_size_in_bytes
+    )
+
+
+def _print(r: dict) -> None:
+    mfu = (
+        f"MFU {100 * r['mfu_measured_peak']:.1f}% of the measured peak ({r['peak_matmul_tflops_measured']:.3g} TFLOP/s)"
+    )
+    if r["mfu_vendor_peak"] is not None:
+        mfu += f", {100 * r['mfu_vendor_peak']:.1f}% of the vendor's ({r['vendor_peak_tflops']:.0f} TFLOP/s)"
+    memory = f"peak host memory {r['peak_host_memory_mb']:.0f} MB"
+    if r["step_memory_mb"] is not None:
+        memory += f" | the compiled step needs {r['step_memory_mb']:.1f} MB on the device"
+    if r["peak_device_memory_mb"] is not None:
+        memory += f" | peak device memory {r['peak_device_memory_mb']:.0f} MB"
+    print(
+        f"step {r['step_ms_median']:.2f} ms median (min {r['step_ms_min']:.2f}, max {r['step_ms_max']:.2f}, "
+        f"{r['timed_steps']} steps) | {r['tokens_per_s']:,.0f} tokens/s\n"
+        f"{r['flops_per_token'] / 1e6:.2f} MFLOPs per token (6N + attention "
+        f"{r['attention_flops_per_token'] / 1e6:.2f}) | {r['achieved_tflops'] * 1e3:.2f} GFLOP/s | {mfu}\n"
+        f"start-up {r['startup_s']:.1f} s from the command to the first step done (prepare {r['prepare_s']:.1f} s, "
+        f"compile {r['compile_s']:.1f} s) | input pipeline {r['input_ms_per_batch']:.3f} ms per batch "
+        f"({100 * r['input_fraction_of_step']:.1f}% of a step)\n{memory}",
+        flush=True,
+    )
