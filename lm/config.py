@@ -28,6 +28,7 @@ CHOICES = {
     "model.mlp": ("gelu", "relu", "swiglu"),
     "model.norm": ("layernorm", "rmsnorm"),
     "model.dtype": ("float32", "bfloat16"),
+    "model.remat": ("none", "full", "dots"),
     "model.norm_position": ("pre", "post"),
     "objective": ("causal", "masked", "classify", "tag"),
     "data.tokenizer": ("byte", "char", "sentencepiece", "hf"),
@@ -81,6 +82,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.init_std = 0.02  # N(0, std) for dense and embedding weights
     c.model.scale_residual_init = True  # residual output projections get std / sqrt(2 * layers)
     c.model.dtype = "float32"  # compute dtype; parameters stay float32
+    c.model.remat = "none"  # none | full | dots: recompute block activations in the backward pass (less memory)
 
     c.data = ml_collections.ConfigDict()
     # The source is the first one set of: path (a .txt file or a directory of .txt files),

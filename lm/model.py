@@ -17,6 +17,9 @@ from lm import attention
 from lm.layers import Block, Norm
 from lm.positions import sinusoidal
 
+# model.remat: what a block keeps for the backward pass. "full" stores only its input; "dots" also keeps
+# the results of its matrix multiplications (no batch dims: not the attention scores), recomputing the rest.
+REMAT_POLICIES = {"full": None, "dots": jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims}
 HEAD_MODULES = ("pooler", "classifier")  # fine-tuning heads: initialised fresh, never taken from pretraining
 
 
@@ -53,6 +56,7 @@ class ModelConfig:
     init_std: float = 0.02
     scale_residual_init: bool = True
     dtype: str = "float32"
+    remat: str = "none"
 
     @classmethod
     def from_config(cls, model: ml_collections.ConfigDict) -> "ModelConfig":
@@ -91,8 +95,12 @@ class TransformerLM(nn.Module):
         if c.embedding_norm:
             self.embed_norm = norm("embed_norm")
         self.embed_dropout = nn.Dropout(c.embedding_dropout)
+        block = Block
+        if c.remat != "none":  # recompute each block's activations in the backward pass instead of storing them
+            # Block.__call__(self, x, mask, positions, cache, cache_index, deterministic): `deterministic` is static.
+            block = nn.remat(Block, policy=REMAT_POLICIES[c.remat], static_argnums=(6,))
         self.blocks = [
-            Block(
+            block(
                 num_heads=c.num_heads,
                 d_ff=c.d_ff,
                 mlp=c.mlp,
@@ -150,7 +158,7 @@ class TransformerLM(nn.Module):
             mask = _and(mask, attention.padding_mask(valid, valid))
         x = self._embed(tokens, positions, token_types, deterministic)
         for block in self.blocks:
-            x, _ = block(x, mask, positions, deterministic=deterministic)
+            x, _ = block(x, mask, positions, None, None, deterministic)  # positional: remat needs it so
         return self.final_norm(x) if self.config.norm_position == "pre" else x
 
     def __call__(self, tokens, positions=None, segment_ids=None, valid=None, token_types=None, deterministic=True):

@@ -1,3 +1,5 @@
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -198,3 +200,22 @@ def test_classification_heads(pooling):
         np.testing.assert_allclose(
             model.apply({"params": params}, tokens, valid=valid, method="classify"), expected, atol=1e-5
         )
+
+
+@pytest.mark.parametrize("remat", ["full", "dots"])
+def test_remat_gives_the_same_loss_and_gradients(remat):
+    base = ModelConfig(vocab_size=13, num_layers=2, num_heads=2, d_model=16, d_ff=32, max_len=8, dropout=0.1)
+    tokens = jax.random.randint(jax.random.PRNGKey(1), (2, 8), 0, 13)
+    params = init_params(TransformerLM(base), jax.random.PRNGKey(0))
+
+    def loss_and_grads(config):
+        def loss(p):
+            logits = TransformerLM(config).apply(
+                {"params": p}, tokens, deterministic=False, rngs={"dropout": jax.random.PRNGKey(2)}
+            )
+            return jnp.mean(jax.nn.log_softmax(logits)[..., 0])
+
+        return jax.jit(jax.value_and_grad(loss))(params)
+
+    plain, rematted = loss_and_grads(base), loss_and_grads(dataclasses.replace(base, remat=remat))
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), plain, rematted)
