@@ -23,9 +23,8 @@ import jax.numpy as jnp
 import ml_collections
 import psutil
 
-from lm import optim, step
 from lm.model import count_params
-from lm.run import describe, prepare
+from lm.run import compile_train_step, describe, prepare
 
 # Dense bfloat16 peaks from the vendors' data sheets (FLOP/s), by jax's device_kind.
 VENDOR_PEAK = {
@@ -75,13 +74,7 @@ def bench(config: ml_collections.ConfigDict, workdir: str, steps: int = 20, warm
     prepare_s = time.perf_counter() - start
     print(describe(run), flush=True)
     c = run.config
-    train_fn = run.runner.compile(
-        step.train_step,
-        seed=c.seed,
-        learning_rate=optim.schedule(c.optim),
-        objective=run.objective,
-        grad_accum_steps=c.optim.grad_accum_steps,
-    )
+    train_fn = compile_train_step(run)
     state = run.runner.put_state(run.state)
 
     def batch(s):

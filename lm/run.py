@@ -135,6 +135,18 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, restore: str = "if_
     return Run(config, workdir, dataset, tokenizer, objective, model, state, runner, checkpointer)
 
 
+def compile_train_step(run: Run):
+    """The run's train step, compiled by its runner (training and --mode=bench run this same step)."""
+    c = run.config
+    return run.runner.compile(
+        step.train_step,
+        seed=c.seed,
+        learning_rate=optim.schedule(c.optim),
+        objective=run.objective,
+        grad_accum_steps=c.optim.grad_accum_steps,
+    )
+
+
 # Fields that fix the shapes and the function of a pretrained model; fine-tuning may change the rest
 # (dropout, pooling, the head, the compute dtype).
 ARCHITECTURE = (

@@ -87,6 +87,24 @@ def sample_token(logits: jax.Array, rng: jax.Array, options: Options) -> jax.Arr
     return jax.lax.cond(options.temperature > 0, draw, greedy, logits)
 
 
+def choose_token(i, logits, seen, done, rng, options: Options, eos_id: int | None):
+    """Step i's token per row from logits [B, V]: penalised, drawn, and EOS for rows already done.
+
+    Returns:
+      (token [B], seen [B, V] with the token added, done [B] with rows that emitted EOS).
+    """
+    stop = -1 if eos_id is None else eos_id
+    logits = penalize_repetition(logits, seen, options.repetition_penalty)
+    token = sample_token(logits, jax.random.fold_in(rng, i), options)
+    token = jnp.where(done, max(stop, 0), token)
+    return token, seen.at[jnp.arange(len(token)), token].set(True), done | (token == stop)
+
+
+def _seen(prompt, valid, vocab_size: int):
+    """[B, V] bool: the tokens of each (left-padded) prompt, padding excluded."""
+    return jnp.zeros((prompt.shape[0], vocab_size), bool).at[jnp.arange(prompt.shape[0])[:, None], prompt].max(valid)
+
+
 def pad_left(prompts: list[np.ndarray], pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Token-id rows of different lengths as one left-padded batch.
 
@@ -152,19 +170,9 @@ def generate(
     """
     B, P = prompt.shape
     logits, cache, positions, key_valid = prefill(params, prompt, valid, model=model, cache_len=P + max_new_tokens)
-    V = logits.shape[-1]
-    seen = jnp.zeros((B, V), bool).at[jnp.arange(B)[:, None], prompt].max(valid)
-    stop = -1 if eos_id is None else eos_id
-    out = jnp.full((B, max_new_tokens), max(stop, 0), jnp.int32)
-    rows = jnp.arange(B)
-
-    def choose(i, logits, seen, done):
-        logits = penalize_repetition(logits, seen, options.repetition_penalty)
-        token = sample_token(logits, jax.random.fold_in(rng, i), options)
-        token = jnp.where(done, max(stop, 0), token)
-        return token, seen.at[rows, token].set(True), done | (token == stop)
-
-    token, seen, done = choose(0, logits, seen, jnp.zeros(B, bool))
+    out = jnp.full((B, max_new_tokens), 0 if eos_id is None else eos_id, jnp.int32)
+    choose = functools.partial(choose_token, rng=rng, options=options, eos_id=eos_id)
+    token, seen, done = choose(0, logits, _seen(prompt, valid, logits.shape[-1]), jnp.zeros(B, bool))
     out = out.at[:, 0].set(token)
     lengths = jnp.ones(B, jnp.int32)
 
@@ -195,18 +203,13 @@ def generate_uncached(
     tokens = jnp.concatenate([prompt, jnp.zeros((B, max_new_tokens), prompt.dtype)], axis=1)
     valid = jnp.concatenate([valid, jnp.ones((B, max_new_tokens), bool)], axis=1)
     positions = jnp.maximum(jnp.cumsum(valid, axis=1) - 1, 0)
-    V = model.config.vocab_size
-    seen = jnp.zeros((B, V), bool).at[jnp.arange(B)[:, None], prompt].max(valid[:, :P])
-    stop = -1 if eos_id is None else eos_id
+    seen = _seen(prompt, valid[:, :P], model.config.vocab_size)
 
     def step(carry, i):
         tokens, seen, done = carry
         logits = model.apply({"params": params}, tokens, positions, valid=valid)  # [B, S, V]
-        logits = penalize_repetition(logits[:, P + i - 1], seen, options.repetition_penalty)
-        token = sample_token(logits, jax.random.fold_in(rng, i), options)
-        token = jnp.where(done, max(stop, 0), token)
-        tokens = jax.lax.dynamic_update_slice(tokens, token[:, None], (0, P + i))
-        return (tokens, seen.at[jnp.arange(B), token].set(True), done | (token == stop)), None
+        token, seen, done = choose_token(i, logits[:, P + i - 1], seen, done, rng, options, eos_id)
+        return (jax.lax.dynamic_update_slice(tokens, token[:, None], (0, P + i)), seen, done), None
 
     (tokens, _, _), _ = jax.lax.scan(step, (tokens, seen, jnp.zeros(B, bool)), jnp.arange(max_new_tokens))
     return tokens[:, P:]

@@ -9,10 +9,10 @@ import os
 import ml_collections
 import numpy as np
 
-from lm import labelled, optim, step, tokenizers
+from lm import labelled, tokenizers
 from lm import metrics as metrics_lib
 from lm.evaluate import encode_prompt, evaluate, print_samples
-from lm.run import Run, describe, prepare, write_config
+from lm.run import Run, compile_train_step, describe, prepare, write_config
 
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
@@ -35,13 +35,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     start = int(run.state.step)
     if start:
         print(f"resuming from the checkpoint at step {start}", flush=True)
-    train_fn = run.runner.compile(
-        step.train_step,
-        seed=config.seed,
-        learning_rate=optim.schedule(config.optim),
-        objective=run.objective,
-        grad_accum_steps=config.optim.grad_accum_steps,
-    )
+    train_fn = compile_train_step(run)
     state = run.runner.put_state(run.state)
     writer = metrics_lib.MetricsWriter(workdir)
     progress = metrics_lib.Progress(start, config.train.num_steps, config.data.batch_size * config.data.seq_len)
