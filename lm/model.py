@@ -14,7 +14,7 @@ import ml_collections
 from flax import traverse_util
 
 from lm import attention
-from lm.layers import Block, Norm
+from lm.layers import Block, Norm, merge_batch_axes
 from lm.positions import sinusoidal
 
 # model.remat: what a block keeps for the backward pass. "full" stores only its input; "dots" also keeps
@@ -251,8 +251,8 @@ class TransformerLM(nn.Module):
     def _logits(self, x):
         c = self.config
         if c.mlm_transform:
-            x = self.mlm_norm(nn.gelu(self.mlm_dense(x), approximate=c.gelu_approximate))
-        logits = self.embed.attend(x) if c.tie_embeddings else self.head(x)  # [B, T, V]
+            x = self.mlm_norm(nn.gelu(merge_batch_axes(self.mlm_dense, x), approximate=c.gelu_approximate))
+        logits = merge_batch_axes(self.embed.attend if c.tie_embeddings else self.head, x)  # [B, T, V]
         if c.head_bias:
             logits = logits + self.head_bias
         return logits.astype(jnp.float32)
