@@ -83,6 +83,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.scale_residual_init = True  # residual output projections get std / sqrt(2 * layers)
     c.model.dtype = "float32"  # compute dtype; parameters stay float32
     c.model.remat = "none"  # none | full | dots: recompute block activations in the backward pass (less memory)
+    # One block scanned over stacked layer parameters (lax.scan): compile time stops growing with depth.
+    # Checkpoints hold "blocks" with a leading layer axis instead of block_0, block_1, ...
+    c.model.scan_layers = False
 
     c.data = ml_collections.ConfigDict()
     # The source is the first one set of: path (a .txt file or a directory of .txt files),

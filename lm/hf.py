@@ -18,7 +18,7 @@ import numpy as np
 from safetensors.flax import load_file
 from safetensors.numpy import save_file
 
-from lm.model import ModelConfig
+from lm.model import ModelConfig, set_layer_layout
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -253,7 +253,7 @@ def write_gpt2(directory: str, fields: dict, params) -> None:
     if differ:
         raise ValueError(f"write_gpt2 exports GPT-2-family models only; this one has {', '.join(differ)}.")
     D = c.d_model
-    p = jax.tree.map(lambda x: np.asarray(x, np.float32), params)
+    p = jax.tree.map(lambda x: np.asarray(x, np.float32), set_layer_layout(params, scan=False))
     try:
         tensors = {
             "transformer.wte.weight": p["embed"]["embedding"],

@@ -57,6 +57,7 @@ class ModelConfig:
     scale_residual_init: bool = True
     dtype: str = "float32"
     remat: str = "none"
+    scan_layers: bool = False
 
     @classmethod
     def from_config(cls, model: ml_collections.ConfigDict) -> "ModelConfig":
@@ -99,27 +100,35 @@ class TransformerLM(nn.Module):
         if c.remat != "none":  # recompute each block's activations in the backward pass instead of storing them
             # Block.__call__(self, x, mask, positions, cache, cache_index, deterministic): `deterministic` is static.
             block = nn.remat(Block, policy=REMAT_POLICIES[c.remat], static_argnums=(6,))
-        self.blocks = [
-            block(
-                num_heads=c.num_heads,
-                d_ff=c.d_ff,
-                mlp=c.mlp,
-                gelu_approximate=c.gelu_approximate,
-                norm=c.norm,
-                norm_eps=c.norm_eps,
-                use_bias=c.use_bias,
-                dropout=c.dropout,
-                attention_dropout=c.attention_dropout,
-                rotary=c.position == "rotary",
-                rope_base=c.rope_base,
-                init_std=c.init_std,
-                out_std=out_std,
-                post_norm=c.norm_position == "post",
-                dtype=dtype,
-                name=f"block_{i}",
+        if c.scan_layers:  # one block, scanned over a leading layer axis of its parameters (and of the cache)
+            block = nn.scan(
+                block,
+                variable_axes={"params": 0},
+                split_rngs={"params": True, "dropout": True},
+                in_axes=(nn.broadcast, nn.broadcast, 0, nn.broadcast, nn.broadcast),
+                length=c.num_layers,
             )
-            for i in range(c.num_layers)
-        ]
+        kwargs = dict(
+            num_heads=c.num_heads,
+            d_ff=c.d_ff,
+            mlp=c.mlp,
+            gelu_approximate=c.gelu_approximate,
+            norm=c.norm,
+            norm_eps=c.norm_eps,
+            use_bias=c.use_bias,
+            dropout=c.dropout,
+            attention_dropout=c.attention_dropout,
+            rotary=c.position == "rotary",
+            rope_base=c.rope_base,
+            init_std=c.init_std,
+            out_std=out_std,
+            post_norm=c.norm_position == "post",
+            dtype=dtype,
+        )
+        if c.scan_layers:
+            self.blocks = block(**kwargs, name="blocks")
+        else:
+            self.blocks = [block(**kwargs, name=f"block_{i}") for i in range(c.num_layers)]
         if c.norm_position == "pre":  # post-norm blocks end normalised already
             self.final_norm = norm("final_norm")
         if c.mlm_transform:  # BERT's prediction head: dense + activation + norm before the decoder
@@ -157,8 +166,12 @@ class TransformerLM(nn.Module):
         if valid is not None:
             mask = _and(mask, attention.padding_mask(valid, valid))
         x = self._embed(tokens, positions, token_types, deterministic)
-        for block in self.blocks:
-            x, _ = block(x, mask, positions, None, None, deterministic)  # positional: remat needs it so
+        # Arguments positional: remat and scan need them so.
+        if self.config.scan_layers:
+            x, _ = self.blocks(x, mask, positions, None, None, deterministic)
+        else:
+            for block in self.blocks:
+                x, _ = block(x, mask, positions, None, None, deterministic)
         return self.final_norm(x) if self.config.norm_position == "pre" else x
 
     def __call__(self, tokens, positions=None, segment_ids=None, valid=None, token_types=None, deterministic=True):
@@ -219,7 +232,7 @@ class TransformerLM(nn.Module):
           ([B, T, V] float32 logits, updated cache).
         """
         B, T = tokens.shape
-        S = cache[0]["k"].shape[1]
+        S = cache["k"].shape[2] if self.config.scan_layers else cache[0]["k"].shape[1]
         query_slots = cache_index + jnp.broadcast_to(jnp.arange(T), (B, T))
         if positions is None:
             positions = query_slots
@@ -227,10 +240,13 @@ class TransformerLM(nn.Module):
         if key_valid is not None:
             mask = mask & key_valid[:, None, None, :]
         x = self._embed(tokens, positions, None, deterministic=True)
-        new_cache = []
-        for block, layer_cache in zip(self.blocks, cache, strict=True):
-            x, layer_cache = block(x, mask, positions, cache=layer_cache, cache_index=cache_index)
-            new_cache.append(layer_cache)
+        if self.config.scan_layers:
+            x, new_cache = self.blocks(x, mask, positions, cache, cache_index, True)
+        else:
+            new_cache = []
+            for block, layer_cache in zip(self.blocks, cache, strict=True):
+                x, layer_cache = block(x, mask, positions, layer_cache, cache_index, True)
+                new_cache.append(layer_cache)
         if self.config.norm_position == "pre":
             x = self.final_norm(x)
         return self._logits(x), new_cache
@@ -262,9 +278,13 @@ def _and(mask, other):
     return other if mask is None else mask & other
 
 
-def init_cache(config: ModelConfig, batch_size: int, max_len: int) -> list[dict[str, jax.Array]]:
-    """Zeroed keys and values for every layer: [B, S_max, N, H] each."""
+def init_cache(config: ModelConfig, batch_size: int, max_len: int):
+    """Zeroed keys and values for every layer: a list of {k, v} of [B, S_max, N, H] each, or with
+    scan_layers one {k, v} of [L, B, S_max, N, H]."""
     shape = (batch_size, max_len, config.num_heads, config.head_dim)
+    if config.scan_layers:
+        zeros = jnp.zeros((config.num_layers, *shape), jnp.dtype(config.dtype))
+        return {"k": zeros, "v": zeros}
     zeros = jnp.zeros(shape, jnp.dtype(config.dtype))
     return [{"k": zeros, "v": zeros} for _ in range(config.num_layers)]
 
@@ -273,6 +293,22 @@ def init_params(model: TransformerLM, rng: jax.Array, seq_len: int = 8, method: 
     """Parameters from `rng` for the trunk and the heads that `method` uses (shapes do not depend on seq_len)."""
     tokens = jnp.zeros((1, min(seq_len, model.config.max_len)), jnp.int32)
     return model.init(rng, tokens, method=method)["params"]
+
+
+def set_layer_layout(params: dict, scan: bool) -> dict:
+    """`params` with the blocks laid out per layer (block_0, block_1, ...) or scanned (one "blocks"
+    tree with a leading layer axis, model.scan_layers). Imports, exports and transplants go through
+    this, so pretrained weights and workdirs fit either layout."""
+    if scan and "block_0" in params:
+        layers = sorted((k for k in params if k.startswith("block_")), key=lambda k: int(k.split("_")[1]))
+        rest = {k: v for k, v in params.items() if not k.startswith("block_")}
+        return {**rest, "blocks": jax.tree.map(lambda *xs: jnp.stack(xs), *[params[k] for k in layers])}
+    if not scan and "blocks" in params:
+        rest = {k: v for k, v in params.items() if k != "blocks"}
+        num_layers = jax.tree.leaves(params["blocks"])[0].shape[0]
+        layers = {f"block_{i}": jax.tree.map(lambda x, i=i: x[i], params["blocks"]) for i in range(num_layers)}
+        return {**rest, **layers}
+    return params
 
 
 def transplant(fresh: dict, pretrained: dict) -> tuple[dict, int]:
@@ -284,7 +320,7 @@ def transplant(fresh: dict, pretrained: dict) -> tuple[dict, int]:
     Raises:
       ValueError: a trunk parameter is missing from `pretrained` or has another shape.
     """
-    old = traverse_util.flatten_dict(pretrained)
+    old = traverse_util.flatten_dict(set_layer_layout(pretrained, scan="blocks" in fresh))
     new = traverse_util.flatten_dict(fresh)
     problems, copied = [], 0
     for path, value in new.items():

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lm.model import ModelConfig, TransformerLM, count_params, init_cache, init_params
+from lm.model import ModelConfig, TransformerLM, count_params, init_cache, init_params, set_layer_layout, transplant
 
 
 def small(**overrides) -> ModelConfig:
@@ -219,3 +219,50 @@ def test_remat_gives_the_same_loss_and_gradients(remat):
 
     plain, rematted = loss_and_grads(base), loss_and_grads(dataclasses.replace(base, remat=remat))
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), plain, rematted)
+
+
+@pytest.mark.parametrize("remat", ["none", "full"])
+def test_scanned_layers_give_the_per_layer_model_logits_gradients_and_cache(remat):
+    config = small(num_layers=3, remat=remat)
+    scanned = dataclasses.replace(config, scan_layers=True)
+    tokens = jax.random.randint(jax.random.PRNGKey(1), (2, 9), 0, 13)
+    params = init_params(TransformerLM(config), jax.random.PRNGKey(0))
+    stacked = set_layer_layout(params, scan=True)
+    # the scanned model initialises the same tree as the conversion makes
+    fresh = jax.eval_shape(lambda: init_params(TransformerLM(scanned), jax.random.PRNGKey(0)))
+    assert jax.tree.map(jnp.shape, fresh) == jax.tree.map(jnp.shape, stacked)
+    assert stacked["blocks"]["mlp"]["up"]["kernel"].shape == (3, 16, 32)
+
+    def loss(config, p):
+        return jnp.mean(jax.nn.log_softmax(TransformerLM(config).apply({"params": p}, tokens))[..., 3])
+
+    value, grads = jax.value_and_grad(loss, argnums=1)(config, params)
+    scanned_value, scanned_grads = jax.value_and_grad(loss, argnums=1)(scanned, stacked)
+    np.testing.assert_allclose(scanned_value, value, rtol=1e-6)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+        set_layer_layout(scanned_grads, scan=False),
+        grads,
+    )
+    # decoding one token at a time over the stacked [L, B, S, N, H] cache gives the full forward logits
+    model = TransformerLM(scanned)
+    full = model.apply({"params": stacked}, tokens)
+    cache = init_cache(scanned, 2, 9)
+    assert cache["k"].shape == (3, 2, 9, 2, 8)
+    for t in range(9):
+        logits, cache = model.apply({"params": stacked}, tokens[:, t : t + 1], cache, t, method="decode")
+        np.testing.assert_allclose(logits[:, 0], full[:, t], atol=1e-5)
+
+
+def test_layer_layout_round_trips_and_transplants_across_layouts():
+    params = init_params(TransformerLM(small(num_layers=3)), jax.random.PRNGKey(0))
+    stacked = set_layer_layout(params, scan=True)
+    assert "block_0" not in stacked and set_layer_layout(stacked, scan=True) is stacked
+    jax.tree.map(np.testing.assert_array_equal, set_layer_layout(stacked, scan=False), params)
+    # per-layer weights into a scanned model, and back
+    fresh = init_params(TransformerLM(small(num_layers=3, scan_layers=True)), jax.random.PRNGKey(5))
+    moved, copied = transplant(fresh, params)
+    assert copied == len(jax.tree.leaves(fresh))  # every (stacked) array
+    jax.tree.map(np.testing.assert_array_equal, moved, stacked)
+    back, _ = transplant(init_params(TransformerLM(small(num_layers=3)), jax.random.PRNGKey(5)), moved)
+    jax.tree.map(np.testing.assert_array_equal, back, params)

@@ -14,9 +14,10 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 
-def gpt2_config(init_from):
+def gpt2_config(init_from, scan_layers=False):
     c = load_experiment(os.path.join(ROOT, "experiments", "gpt2.py")).get_config("smoke")
     c.init_from = init_from
+    c.model.scan_layers = scan_layers
     c.sample.temperature = 0.0
     c.sample.max_new_tokens = 12
     c.sample.num_samples = 1
@@ -28,8 +29,9 @@ def reference(directory):
     return model, transformers.GPT2TokenizerFast.from_pretrained(directory)
 
 
-def test_greedy_samples_of_a_pretrained_directory_equal_transformers(hf_gpt2_dir, tmp_path):
-    config = gpt2_config(hf_gpt2_dir)
+@pytest.mark.parametrize("scan_layers", [False, True])
+def test_greedy_samples_of_a_pretrained_directory_equal_transformers(hf_gpt2_dir, tmp_path, scan_layers):
+    config = gpt2_config(hf_gpt2_dir, scan_layers)
     prompts = ["the cat", "a dog saw the"]
     texts = evaluate.sample_workdir(config, str(tmp_path / "empty"), prompts)  # no checkpoint: init_from's weights
     model, tokenizer = reference(hf_gpt2_dir)
@@ -55,8 +57,9 @@ def test_score_equals_transformers_loss(hf_gpt2_dir, tmp_path):
     assert "".join(piece for piece, _ in result["tokens"]) == text
 
 
-def test_continue_training_then_export_loads_in_transformers(hf_gpt2_dir, tmp_path):
-    config = gpt2_config(hf_gpt2_dir)
+@pytest.mark.parametrize("scan_layers", [False, True])  # stacked layer weights import and export alike
+def test_continue_training_then_export_loads_in_transformers(hf_gpt2_dir, tmp_path, scan_layers):
+    config = gpt2_config(hf_gpt2_dir, scan_layers)
     workdir = str(tmp_path / "run")
     start = prepare(config, workdir)
     pretrained_loss = evaluate.evaluate(start, start.runner.put_state(start.state))["loss"]
