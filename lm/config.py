@@ -29,6 +29,7 @@ CHOICES = {
     "model.norm": ("layernorm", "rmsnorm"),
     "model.dtype": ("float32", "bfloat16"),
     "model.remat": ("none", "full", "dots"),
+    "model.attention": ("einsum", "xla", "cudnn"),
     "model.norm_position": ("pre", "post"),
     "objective": ("causal", "masked", "classify", "tag"),
     "data.tokenizer": ("byte", "char", "sentencepiece", "hf"),
@@ -86,6 +87,9 @@ def default_config() -> ml_collections.ConfigDict:
     # One block scanned over stacked layer parameters (lax.scan): compile time stops growing with depth.
     # Checkpoints hold "blocks" with a leading layer axis instead of block_0, block_1, ...
     c.model.scan_layers = False
+    # einsum: lm/attention.py (the fastest here on CPU for training, and the only one with attention dropout);
+    # xla | cudnn: jax.nn.dot_product_attention, cudnn being its fused flash kernel (GPU, bfloat16).
+    c.model.attention = "einsum"
 
     c.data = ml_collections.ConfigDict()
     # The source is the first one set of: path (a .txt file or a directory of .txt files),
@@ -230,6 +234,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
         _check(value is None or value > 0, key, value, "must be > 0 (or unset to use model.size)")
     for key in "model.dropout model.attention_dropout model.embedding_dropout".split():
         _check(0.0 <= _get(config, key) < 1.0, key, _get(config, key), "must be in [0, 1)")
+    _check(
+        config.model.attention == "einsum" or config.model.attention_dropout == 0.0,
+        "model.attention_dropout",
+        config.model.attention_dropout,
+        f"must be 0 with model.attention={config.model.attention} (jax.nn.dot_product_attention has no "
+        "dropout); use model.attention=einsum",
+    )
     pooling = config.model.pooling
     _check(pooling in (None, "first", "last", "mean"), "model.pooling", pooling, "choose one of first, last, mean")
     _check(

@@ -89,6 +89,7 @@ class MultiHeadAttention(nn.Module):
     kernel_init: Init = nn.initializers.normal(0.02)
     out_init: Init = nn.initializers.normal(0.02)
     dtype: Dtype = jnp.float32
+    implementation: str = "einsum"  # "einsum" (lm/attention.py) | "xla" | "cudnn" (jax.nn.dot_product_attention)
 
     @nn.compact
     def __call__(self, x, mask, positions=None, context=None, cache=None, cache_index=None, deterministic=True):
@@ -114,7 +115,10 @@ class MultiHeadAttention(nn.Module):
         dropout_rng = None
         if not deterministic and self.dropout_rate > 0.0:
             dropout_rng = self.make_rng("dropout")
-        out = attention.dot_product_attention(q, k, v, mask, dropout_rng, self.dropout_rate)  # [B, T, N, H]
+        if self.implementation == "einsum":
+            out = attention.dot_product_attention(q, k, v, mask, dropout_rng, self.dropout_rate)  # [B, T, N, H]
+        else:  # config validation refuses attention dropout here
+            out = attention.fused_dot_product_attention(q, k, v, mask, self.implementation)
         out = merge_batch_axes(
             nn.DenseGeneral(
                 x.shape[-1],
@@ -149,6 +153,7 @@ class Block(nn.Module):
     out_std: float = 0.02
     post_norm: bool = False
     dtype: Dtype = jnp.float32
+    attention: str = "einsum"
 
     @nn.compact
     def __call__(self, x, mask, positions, cache=None, cache_index=None, deterministic=True):
@@ -165,6 +170,7 @@ class Block(nn.Module):
             init,
             out_init,
             self.dtype,
+            self.attention,
             name="attention",
         )
         mlp = Mlp(self.d_ff, self.mlp, self.gelu_approximate, self.use_bias, init, out_init, self.dtype, name="mlp")

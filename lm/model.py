@@ -58,6 +58,7 @@ class ModelConfig:
     dtype: str = "float32"
     remat: str = "none"
     scan_layers: bool = False
+    attention: str = "einsum"
 
     @classmethod
     def from_config(cls, model: ml_collections.ConfigDict) -> "ModelConfig":
@@ -124,6 +125,7 @@ class TransformerLM(nn.Module):
             out_std=out_std,
             post_norm=c.norm_position == "post",
             dtype=dtype,
+            attention=c.attention,
         )
         if c.scan_layers:
             self.blocks = block(**kwargs, name="blocks")

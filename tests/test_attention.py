@@ -49,8 +49,15 @@ def test_segment_mask_matches_hand_written():
     np.testing.assert_array_equal(attention.segment_mask(seg, seg)[0, 0], expected)
 
 
+def attend(implementation, q, k, v, mask):
+    if implementation == "einsum":
+        return attention.dot_product_attention(q, k, v, mask)
+    return attention.fused_dot_product_attention(q, k, v, mask, implementation)
+
+
+@pytest.mark.parametrize("implementation", ["einsum", "xla"])
 @pytest.mark.parametrize("kind", ["none", "causal", "padded"])
-def test_attention_matches_naive(kind):
+def test_attention_matches_naive(kind, implementation):
     rng = np.random.default_rng(0)
     B, T, N, H = 2, 5, 3, 4
     q, k, v = (rng.normal(size=(B, T, N, H)).astype(np.float32) for _ in range(3))
@@ -60,14 +67,15 @@ def test_attention_matches_naive(kind):
         "causal": np.asarray(attention.causal_mask(pos, pos)),
         "padded": np.asarray(attention.causal_mask(pos, pos) & attention.padding_mask(pos < 3, pos < 3)),
     }[kind]
-    got = attention.dot_product_attention(jnp.asarray(q), jnp.asarray(k), jnp.asarray(v), jnp.asarray(mask))
+    got = attend(implementation, jnp.asarray(q), jnp.asarray(k), jnp.asarray(v), jnp.asarray(mask))
     np.testing.assert_allclose(got, naive_attention(q, k, v, mask), atol=1e-5)
 
 
-def test_fully_masked_query_gets_zeros_not_a_uniform_average():
+@pytest.mark.parametrize("implementation", ["einsum", "xla"])
+def test_fully_masked_query_gets_zeros_not_a_uniform_average(implementation):
     q = k = v = jnp.ones((1, 2, 1, 4))
     mask = jnp.array([[[[True, False], [False, False]]]])
-    out = attention.dot_product_attention(q, k, v, mask)
+    out = attend(implementation, q, k, v, mask)
     np.testing.assert_array_equal(out[0, 1], 0.0)
     np.testing.assert_allclose(out[0, 0], 1.0)
 

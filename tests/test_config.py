@@ -77,6 +77,15 @@ def test_bad_overrides_fail_before_anything_runs(flag, needle, tmp_path):
     assert not os.path.exists(tmp_path / "w")
 
 
+def test_attention_dropout_needs_the_einsum_attention():
+    c = config_lib.default_config()
+    c.model.attention, c.model.attention_dropout = "xla", 0.1
+    with pytest.raises(ValueError, match="model.attention_dropout.*use model.attention=einsum"):
+        config_lib.validate(c)
+    c.model.attention = "einsum"
+    config_lib.validate(c)
+
+
 def test_int_where_a_float_is_expected_is_fine():
     from ml_collections import config_flags  # noqa: F401  (the same parser launch.py uses)
 

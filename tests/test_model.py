@@ -221,6 +221,21 @@ def test_remat_gives_the_same_loss_and_gradients(remat):
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), plain, rematted)
 
 
+def test_jax_attention_gives_the_einsum_models_logits_and_gradients():
+    tokens = jax.random.randint(jax.random.PRNGKey(1), (2, 9), 0, 13)
+    valid = jnp.arange(9)[None].repeat(2, 0) < jnp.array([[9], [5]])
+    params = init_params(TransformerLM(small()), jax.random.PRNGKey(0))
+
+    def loss(config, p):
+        logits = TransformerLM(config).apply({"params": p}, tokens, valid=valid)
+        return jnp.mean(jax.nn.log_softmax(logits)[..., 3] * valid)
+
+    value, grads = jax.value_and_grad(loss, argnums=1)(small(), params)
+    fused_value, fused_grads = jax.value_and_grad(loss, argnums=1)(small(attention="xla"), params)
+    np.testing.assert_allclose(fused_value, value, rtol=1e-6)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), fused_grads, grads)
+
+
 @pytest.mark.parametrize("remat", ["none", "full"])
 def test_scanned_layers_give_the_per_layer_model_logits_gradients_and_cache(remat):
     config = small(num_layers=3, remat=remat)
