@@ -2,7 +2,8 @@
 
 Sources, first set wins: `data.path` (a .txt file or a directory of .txt files), `data.tfds_name`
 (any TFDS text dataset), else the built-in corpus (lm/corpus.py). A single text is split
-contiguously: the first (1 - val_fraction) trains, the rest validates (as nanoGPT does).
+contiguously: the first (1 - val_fraction) trains, the rest validates (as nanoGPT does). The ids are
+cached in the workdir (lm/data_cache.py), so a relaunch neither reads nor tokenizes the text again.
 
 The training batch at step s is a pure function of (seed, s), so a resumed run sees exactly the
 batches an uninterrupted run would have seen; evaluation covers the whole validation split.
@@ -16,7 +17,7 @@ import socket
 import ml_collections
 import numpy as np
 
-from lm import corpus, tokenizers
+from lm import corpus, data_cache, tokenizers
 
 
 @dataclasses.dataclass
@@ -30,6 +31,8 @@ class Dataset:
     eval_bytes_per_token: float  # UTF-8 bytes of the eval text / its tokens, for bits per byte
     eval_chars_per_token: float
     optimal_loss: float | None = None  # nats per token of the true generator (built-in corpus only)
+    cached: bool = False  # the ids came from the workdir's cache, not from the text
+    cache_file: str = ""  # where `save_cache` keeps them ("" for no cache)
 
     def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int) -> dict[str, np.ndarray]:
         return train_batch(self.train, step, seed, batch_size, seq_len)
@@ -38,55 +41,116 @@ class Dataset:
         return eval_batches(self.eval, batch_size, seq_len)
 
     def describe(self) -> str:
-        return f"{len(self.train):,} train / {len(self.eval):,} eval tokens"
+        return f"{len(self.train):,} train / {len(self.eval):,} eval tokens" + (" (cached)" if self.cached else "")
+
+    def save_cache(self) -> None:
+        """Keeps the token ids in `cache_file` (unless they came from there)."""
+        if self.cache_file and not self.cached:
+            fields = ("train", "eval", "eval_bytes_per_token", "eval_chars_per_token", "optimal_loss")
+            data_cache.write(self.cache_file, {name: getattr(self, name) for name in fields})
 
 
 def load(
-    data: ml_collections.ConfigDict, tokenizer: tokenizers.Tokenizer | None = None, specials: bool = False
+    data: ml_collections.ConfigDict,
+    tokenizer: tokenizers.Tokenizer | None = None,
+    specials: bool = False,
+    cache_dir: str = "",
+    write_cache: bool = True,
 ) -> Dataset:
-    """Reads the configured source and tokenizes it; learns a tokenizer unless one is given.
+    """Reads the configured source and tokenizes it, or takes its token ids from the cache.
 
     Args:
       data: the `config.data` section.
       tokenizer: the workdir's saved tokenizer (eval, sample, resume), or None to learn one from
-        the training split.
+        the training split. Only a given tokenizer can hit the cache: a learned one needs the text.
       specials: give a new byte / char tokenizer the special tokens ([CLS], [MASK], ...).
+      cache_dir: where token ids are cached (lm/data_cache.py), "" for no cache.
+      write_cache: keep the ids in `cache_dir` after tokenizing (False: only read it; `save_cache` later).
+    """
+    source = source_fingerprint(data) if cache_dir else None
+    fields = None
+    if cache_dir and tokenizer is not None:
+        fields = data_cache.read(data_cache.path(cache_dir, source, tokenizer, specials))
+    cached = fields is not None
+    if cached:  # the run that wrote the cache may have had a shorter seq_len
+        check_length(data, fields["train"], fields["eval"])
+    else:
+        tokenizer, fields = tokenize(data, tokenizer, specials)
+    cache_file = data_cache.path(cache_dir, source, tokenizer, specials) if cache_dir else ""
+    dataset = Dataset(name=source_name(data), tokenizer=tokenizer, cached=cached, cache_file=cache_file, **fields)
+    if write_cache:
+        dataset.save_cache()
+    return dataset
+
+
+def source_name(data: ml_collections.ConfigDict) -> str:
+    return data.path or data.tfds_name or "built-in corpus"
+
+
+def check_length(data: ml_collections.ConfigDict, train_ids: np.ndarray, eval_ids: np.ndarray) -> None:
+    """Each split must hold at least one window of data.seq_len + 1 tokens."""
+    for split, ids in (("training", train_ids), ("validation", eval_ids)):
+        if len(ids) < data.seq_len + 1:
+            raise ValueError(
+                f"The {split} split of {source_name(data)} has {len(ids)} tokens, fewer than one window of "
+                f"data.seq_len + 1 = {data.seq_len + 1}. Use more text, a smaller --config.data.seq_len, or a "
+                "different --config.data.val_fraction."
+            )
+
+
+def tokenize(
+    data: ml_collections.ConfigDict, tokenizer: tokenizers.Tokenizer | None, specials: bool
+) -> tuple[tokenizers.Tokenizer, dict]:
+    """Reads the text and encodes it (learning the tokenizer when none is given).
+
+    Returns:
+      The tokenizer, and the Dataset fields that depend on the text (what the cache keeps).
     """
     nats = None
     if data.path:
-        name = data.path
         train_text, eval_text = split_text(read_text_files(data.path), data.val_fraction)
     elif data.tfds_name:
-        name = data.tfds_name
         train_text = read_tfds(data.tfds_name, data.train_split, data.tfds_dir, data.tfds_text_key)
         eval_text = read_tfds(data.tfds_name, data.eval_split, data.tfds_dir, data.tfds_text_key)
     else:
-        name = "built-in corpus"
         text, nats = corpus.generate(data.synthetic_chars)
         train_text, eval_text = split_text(text, data.val_fraction)
         nats = nats[len(train_text) :]
     if tokenizer is None:
         tokenizer = tokenizers.build(data.tokenizer, train_text, data.vocab_size, data.sentencepiece_model, specials)
     train_ids, eval_ids = tokenizer.encode(train_text), tokenizer.encode(eval_text)
-    for split, ids in (("training", train_ids), ("validation", eval_ids)):
-        if len(ids) < data.seq_len + 1:
-            raise ValueError(
-                f"The {split} split of {name} has {len(ids)} tokens, fewer than one window of data.seq_len + 1 = "
-                f"{data.seq_len + 1}. Use more text, a smaller --config.data.seq_len, or a different "
-                "--config.data.val_fraction."
-            )
+    check_length(data, train_ids, eval_ids)
     optimal = None
     if nats is not None:  # the first eval token is never a target
         optimal = float(nats[1:].sum() / (len(eval_ids) - 1))
-    return Dataset(
-        name=name,
-        tokenizer=tokenizer,
-        train=train_ids,
-        eval=eval_ids,
-        eval_bytes_per_token=len(eval_text.encode("utf-8")) / len(eval_ids),
-        eval_chars_per_token=len(eval_text) / len(eval_ids),
-        optimal_loss=optimal,
-    )
+    return tokenizer, {
+        "train": train_ids,
+        "eval": eval_ids,
+        "eval_bytes_per_token": len(eval_text.encode("utf-8")) / len(eval_ids),
+        "eval_chars_per_token": len(eval_text) / len(eval_ids),
+        "optimal_loss": optimal,
+    }
+
+
+def source_fingerprint(data: ml_collections.ConfigDict) -> dict:
+    """What decides the text of each split, found without reading it as text (for the cache key).
+
+    Local files count by content (a hash), not by modification time: an edit within the clock's
+    resolution, or a copy that keeps times (rsync -a, cp -p), must not serve stale ids. A TFDS dataset
+    counts by its name, splits and the versions prepared on disk (a newly prepared version changes it).
+    """
+    if data.path:
+        files = [(os.path.relpath(f, data.path), data_cache.file_digest(f)) for f in text_files(data.path)]
+        return {"files": files, "val_fraction": data.val_fraction}
+    if data.tfds_name:
+        data_dir = os.path.expanduser(data.tfds_dir or os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets"))
+        builder = data.tfds_name.split(":")[0].split("/")[0]
+        infos = sorted(glob.glob(os.path.join(data_dir, builder, "**", "dataset_info.json"), recursive=True))
+        return {
+            "tfds": [data.tfds_name, data.train_split, data.eval_split, data.tfds_text_key, data_dir],
+            "prepared": [(os.path.relpath(f, data_dir), os.stat(f).st_mtime_ns) for f in infos],
+        }
+    return {"synthetic_chars": data.synthetic_chars, "val_fraction": data.val_fraction}
 
 
 def split_text(text: str, val_fraction: float) -> tuple[str, str]:
@@ -97,19 +161,7 @@ def split_text(text: str, val_fraction: float) -> tuple[str, str]:
 
 def read_text_files(path: str) -> str:
     """A .txt file, or every .txt file under a directory (sorted, joined by newlines)."""
-    if os.path.isdir(path):
-        files = sorted(glob.glob(os.path.join(path, "**", "*.txt"), recursive=True))
-        if not files:
-            raise ValueError(
-                f"data.path={path!r} is a directory with no .txt files. Point it at a .txt file or a "
-                "directory that holds some."
-            )
-    elif os.path.isfile(path):
-        files = [path]
-    else:
-        raise ValueError(
-            f"data.path={path!r} does not exist. Pass an existing .txt file or directory with --config.data.path=FILE."
-        )
+    files = text_files(path)
     texts = []
     for file in files:
         try:
@@ -123,6 +175,23 @@ def read_text_files(path: str) -> str:
             f"data.path={path!r} holds no text (empty file). Point --config.data.path at a file with text in it."
         )
     return text
+
+
+def text_files(path: str) -> list[str]:
+    """The files `read_text_files` reads, in order."""
+    if os.path.isdir(path):
+        files = sorted(glob.glob(os.path.join(path, "**", "*.txt"), recursive=True))
+        if not files:
+            raise ValueError(
+                f"data.path={path!r} is a directory with no .txt files. Point it at a .txt file or a "
+                "directory that holds some."
+            )
+        return files
+    if os.path.isfile(path):
+        return [path]
+    raise ValueError(
+        f"data.path={path!r} does not exist. Pass an existing .txt file or directory with --config.data.path=FILE."
+    )
 
 
 def read_tfds(name: str, split: str, data_dir: str, text_key: str) -> str:

@@ -12,7 +12,7 @@ from typing import Callable
 import jax
 import ml_collections
 
-from lm import checkpoint, hf, labelled, objectives, optim, parallel, step, tokenizers
+from lm import checkpoint, data_cache, hf, labelled, objectives, optim, parallel, step, tokenizers
 from lm import config as config_lib
 from lm import data as data_lib
 from lm.model import ModelConfig, TransformerLM, count_params, init_params, transplant
@@ -78,7 +78,7 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, restore: str = "if_
 
     Args:
       config: the experiment config with command-line overrides (not yet resolved).
-      workdir: the run's directory; its saved tokenizer and config are reused.
+      workdir: the run's directory; its saved tokenizer, config and cached token ids are reused.
       restore: "if_present" (train: resume when there is a checkpoint), "required" (eval, sample,
         score: the workdir's checkpoint, else init_from's weights) or "never" (bench: fresh weights).
       data: False skips reading the dataset (sampling and scoring need only the tokenizer).
@@ -107,7 +107,11 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, restore: str = "if_
         dataset = labelled.load(config.data, tokenizer, config.objective == "tag", labelled.load_labels(workdir))
         config.model.num_classes = len(dataset.label_names)
     elif data:
-        dataset = data_lib.load(config.data, tokenizer, specials=config.objective != "causal")
+        # The token ids are kept in an existing workdir (resume, eval); training's first launch keeps them
+        # once it has created the workdir (lm/train.py); bench only reads them: it writes nothing.
+        write_cache = restore != "never" and os.path.isdir(workdir)
+        cache_dir = os.path.join(workdir, data_cache.DIRECTORY)
+        dataset = data_lib.load(config.data, tokenizer, config.objective != "causal", cache_dir, write_cache)
     tokenizer = dataset.tokenizer if dataset else tokenizer
     config = config_lib.resolve(config, tokenizer.vocab_size)
     if saved_config:

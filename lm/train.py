@@ -9,6 +9,7 @@ import os
 import ml_collections
 import numpy as np
 
+from lm import data as data_lib
 from lm import labelled, tokenizers
 from lm import metrics as metrics_lib
 from lm.evaluate import encode_prompt, evaluate, print_samples
@@ -28,6 +29,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     os.makedirs(workdir, exist_ok=True)
     write_config(config, workdir)
     tokenizers.save(run.tokenizer, workdir)
+    if isinstance(run.data, data_lib.Dataset):  # the token ids, for the next launch (fine-tuning data: not cached)
+        run.data.save_cache()
     if hasattr(run.data, "label_names"):
         labelled.save_labels(run.data.label_names, workdir)
     print(describe(run), flush=True)

@@ -61,6 +61,8 @@ def test_launcher_train_eval_sample_and_input_errors(tmp_path):
     workdir = tmp_path / "workdirs" / "default_smoke"
     assert (workdir / "config.json").exists()
 
+    assert len(os.listdir(workdir / "data_cache")) == 1  # the token ids, for the next launch
+
     evaluated = launch(smoke, f"--workdir={workdir}", "--mode=eval", cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr
     assert "eval/loss" in evaluated.stdout and "eval/perplexity" in evaluated.stdout
@@ -88,7 +90,9 @@ def test_launcher_train_eval_sample_and_input_errors(tmp_path):
         assert result.returncode == 1 and needle in result.stderr and "Traceback" not in result.stderr
     missing = launch(smoke, f"--workdir={tmp_path}/new", "--config.data.path=/no/such/file.txt", cwd=tmp_path)
     assert missing.returncode == 1 and "does not exist" in missing.stderr
-    assert not os.path.exists(tmp_path / "new")
+    bad_prompt = launch(smoke, f"--workdir={tmp_path}/new", "--config.sample.prompt=©", cwd=tmp_path)
+    assert bad_prompt.returncode == 1 and "outside the character vocabulary" in bad_prompt.stderr
+    assert not os.path.exists(tmp_path / "new")  # not even the data cache
     assert sorted(os.listdir(workdir)) == before
 
 
