@@ -5,7 +5,9 @@ state and shards each batch. Under pmap the state is replicated and every device
 slice of the global batch.
 """
 
+import collections
 import functools
+from typing import Iterable, Iterator
 
 import jax
 import numpy as np
@@ -53,10 +55,21 @@ class Runner:
         return state
 
     def put_batch(self, batch: dict[str, np.ndarray]):
-        """[B, ...] -> [devices, B / devices, ...] under pmap."""
+        """The batch on the devices (an asynchronous copy): [B, ...], or under pmap [devices, B / devices, ...]
+        with each device's slice on that device."""
         if self.pmap:
-            return jax.tree.map(lambda x: x.reshape(self.num_devices, -1, *x.shape[1:]), batch)
-        return batch
+            sharded = jax.sharding.NamedSharding(jax.sharding.Mesh(self.devices, (AXIS,)), jax.P(AXIS))
+            return jax.device_put(jax.tree.map(lambda x: x.reshape(self.num_devices, -1, *x.shape[1:]), batch), sharded)
+        return jax.device_put(batch, self.devices[0])
+
+    def prefetch(self, batches: Iterable[dict[str, np.ndarray]], size: int = 2) -> Iterator:
+        """`batches` put on the devices `size` ahead, so the copies overlap the steps before them."""
+        queue = collections.deque()
+        for batch in batches:
+            queue.append(self.put_batch(batch))
+            if len(queue) > size:
+                yield queue.popleft()
+        yield from queue
 
     def get_metrics(self, metrics):
         """Metrics on the host (identical on every device after the step's psum)."""

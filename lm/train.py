@@ -44,9 +44,12 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     progress = metrics_lib.Progress(start, config.train.num_steps, config.data.batch_size * config.data.seq_len)
     pending = []  # device-side metrics since the last log: read only when logged, no sync per step
     eval_metrics = {}
-    for s in range(start, config.train.num_steps):
-        batch = run.data.train_batch(s, config.seed, config.data.batch_size, config.data.seq_len)
-        state, metrics = train_fn(state, run.runner.put_batch(batch))
+    batches = (
+        run.data.train_batch(s, config.seed, config.data.batch_size, config.data.seq_len)
+        for s in range(start, config.train.num_steps)
+    )
+    for s, batch in zip(range(start, config.train.num_steps), run.runner.prefetch(batches), strict=True):
+        state, metrics = train_fn(state, batch)
         pending.append(metrics)
         done = s + 1
         last = done == config.train.num_steps

@@ -147,3 +147,24 @@ def test_weight_decay_mask():
     assert not mask["block_0"]["attention_norm"]["norm"]["scale"]
     assert not mask["embed"]["embedding"]
     assert optim.decay_mask(params, decay_embeddings=True)["embed"]["embedding"]
+
+
+@pytest.mark.parametrize("num_devices", [1, 8])
+def test_prefetch_puts_batches_on_the_devices_ahead_and_in_order(num_devices):
+    runner = parallel.Runner(num_devices)
+    pulled = []
+
+    def batches():
+        for s in range(5):
+            pulled.append(s)
+            yield {"inputs": np.full((8, 3), s, np.int32)}
+
+    fetched = runner.prefetch(batches(), size=2)
+    first = next(fetched)
+    assert pulled == [0, 1, 2]  # two more batches already on their way to the devices
+    got = [first, *fetched]
+    assert [int(np.asarray(b["inputs"]).flat[0]) for b in got] == [0, 1, 2, 3, 4]
+    shards = got[0]["inputs"].addressable_shards
+    assert {shard.device for shard in shards} == set(runner.devices)
+    expected = (1, 8 // num_devices, 3) if num_devices > 1 else (8, 3)  # each device holds its slice
+    assert all(shard.data.shape == expected for shard in shards)
