@@ -44,7 +44,9 @@ _SEED = flags.DEFINE_integer("seed", None, "sample: random seed of the samples")
 _TEXT = flags.DEFINE_string("text", None, "score: the text whose log-likelihood to compute")
 _TEXT_FILE = flags.DEFINE_string("text_file", None, "score: a file holding that text")
 _OUT = flags.DEFINE_string("out", None, "export: the directory for the Hugging Face files")
-_BENCH_STEPS = flags.DEFINE_integer("bench_steps", 20, "bench: timed steps (after 3 warm-up steps)")
+_BENCH_STEPS = flags.DEFINE_integer(
+    "bench_steps", 20, "bench: timed steps (after 3 warm-up steps); 0 compiles only (memory, compile time)"
+)
 _TRACEBACK = flags.DEFINE_bool("traceback", False, "show the full traceback of input errors")
 
 

@@ -83,10 +83,58 @@ def bench(config: ml_collections.ConfigDict, workdir: str, steps: int = 20, warm
     start = time.perf_counter()
     compiled = train_fn.lower(state, batch(0)).compile()
     compile_s = time.perf_counter() - start
+    memory = compiled.memory_analysis()
+    n = count_params(run.state.params)
+    per_token, attention = flops_per_token(c.model, c.data.seq_len, n)
+    device = jax.devices()[0]
+    result = {
+        "model_size": c.model.size,
+        "params": n,
+        "devices": run.runner.num_devices,
+        "device_kind": device.device_kind,
+        "platform": device.platform,
+        "dtype": c.model.dtype,
+        "remat": c.model.remat,
+        "batch_size": c.data.batch_size,
+        "seq_len": c.data.seq_len,
+        "flops_per_token": per_token,
+        "attention_flops_per_token": attention,
+        "compile_s": compile_s,
+        "prepare_s": prepare_s,
+        "step_memory_mb": _step_memory(memory) / 2**20 if memory else None,
+        "timed_steps": steps,
+    }
+    if steps:
+        result.update(_time_steps(compiled, state, batch, steps, warmup, process_start))
+        tokens = c.data.batch_size * c.data.seq_len
+        achieved = per_token * tokens / (result["step_ms_median"] / 1000)
+        peak = peak_matmul_flops(c.model.dtype)
+        vendor = vendor_peak(device.device_kind) if device.platform != "cpu" else None
+        result.update(
+            tokens_per_s=tokens / (result["step_ms_median"] / 1000),
+            achieved_tflops=achieved / 1e12,
+            peak_matmul_tflops_measured=peak / 1e12,
+            mfu_measured_peak=achieved / peak,
+            vendor_peak_tflops=vendor / 1e12 if vendor else None,
+            mfu_vendor_peak=achieved / vendor if vendor else None,
+        )
+    device_stats = device.memory_stats() or {}
+    result.update(
+        peak_host_memory_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        peak_device_memory_mb=device_stats["peak_bytes_in_use"] / 2**20
+        if "peak_bytes_in_use" in device_stats
+        else None,
+    )
+    _print(result)
+    print(json.dumps({k: (round(v, 6) if isinstance(v, float) else v) for k, v in result.items()}), flush=True)
+    return result
+
+
+def _time_steps(compiled, state, batch, steps: int, warmup: int, process_start: float) -> dict:
+    """Start-up, the input pipeline's time per batch and the step times (ms)."""
     state, metrics = compiled(state, batch(0))
     jax.block_until_ready(metrics)
     startup_s = time.time() - process_start  # the command to the end of the first step
-
     pipeline = []
     for s in range(1, warmup + steps + 1):
         t = time.perf_counter()
@@ -100,52 +148,15 @@ def bench(config: ml_collections.ConfigDict, workdir: str, steps: int = 20, warm
         jax.block_until_ready(metrics)
         if i >= warmup:
             times.append(time.perf_counter() - t)
-
     step_s = statistics.median(times)
-    tokens = c.data.batch_size * c.data.seq_len
-    n = count_params(run.state.params)
-    per_token, attention = flops_per_token(c.model, c.data.seq_len, n)
-    achieved = per_token * tokens / step_s
-    device = jax.devices()[0]
-    peak = peak_matmul_flops(c.model.dtype)
-    vendor = vendor_peak(device.device_kind) if device.platform != "cpu" else None
-    memory = compiled.memory_analysis()
-    device_stats = device.memory_stats() or {}
-    result = {
-        "model_size": c.model.size,
-        "params": n,
-        "devices": run.runner.num_devices,
-        "device_kind": device.device_kind,
-        "platform": device.platform,
-        "dtype": c.model.dtype,
-        "batch_size": c.data.batch_size,
-        "seq_len": c.data.seq_len,
+    return {
         "step_ms_median": 1000 * step_s,
         "step_ms_min": 1000 * min(times),
         "step_ms_max": 1000 * max(times),
-        "tokens_per_s": tokens / step_s,
-        "flops_per_token": per_token,
-        "attention_flops_per_token": attention,
-        "achieved_tflops": achieved / 1e12,
-        "peak_matmul_tflops_measured": peak / 1e12,
-        "mfu_measured_peak": achieved / peak,
-        "vendor_peak_tflops": vendor / 1e12 if vendor else None,
-        "mfu_vendor_peak": achieved / vendor if vendor else None,
-        "compile_s": compile_s,
-        "prepare_s": prepare_s,
         "startup_s": startup_s,
         "input_ms_per_batch": 1000 * statistics.median(pipeline),
         "input_fraction_of_step": statistics.median(pipeline) / step_s,
-        "peak_host_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "step_memory_mb": _step_memory(memory) / 2**20 if memory else None,
-        "peak_device_memory_mb": device_stats["peak_bytes_in_use"] / 2**20
-        if "peak_bytes_in_use" in device_stats
-        else None,
-        "timed_steps": steps,
     }
-    _print(result)
-    print(json.dumps({k: (round(v, 6) if isinstance(v, float) else v) for k, v in result.items()}), flush=True)
-    return result
 
 
 def _step_memory(memory) -> float:
@@ -159,16 +170,19 @@ def _step_memory(memory) -> float:
 
 
 def _print(r: dict) -> None:
-    mfu = (
-        f"MFU {100 * r['mfu_measured_peak']:.1f}% of the measured peak ({r['peak_matmul_tflops_measured']:.3g} TFLOP/s)"
-    )
-    if r["mfu_vendor_peak"] is not None:
-        mfu += f", {100 * r['mfu_vendor_peak']:.1f}% of the vendor's ({r['vendor_peak_tflops']:.0f} TFLOP/s)"
     memory = f"peak host memory {r['peak_host_memory_mb']:.0f} MB"
     if r["step_memory_mb"] is not None:
         memory += f" | the compiled step needs {r['step_memory_mb']:.1f} MB on the device"
     if r["peak_device_memory_mb"] is not None:
         memory += f" | peak device memory {r['peak_device_memory_mb']:.0f} MB"
+    if not r["timed_steps"]:
+        print(f"compiled in {r['compile_s']:.1f} s (--bench_steps=0: not run) | {memory}", flush=True)
+        return
+    mfu = (
+        f"MFU {100 * r['mfu_measured_peak']:.1f}% of the measured peak ({r['peak_matmul_tflops_measured']:.3g} TFLOP/s)"
+    )
+    if r["mfu_vendor_peak"] is not None:
+        mfu += f", {100 * r['mfu_vendor_peak']:.1f}% of the vendor's ({r['vendor_peak_tflops']:.0f} TFLOP/s)"
     print(
         f"step {r['step_ms_median']:.2f} ms median (min {r['step_ms_min']:.2f}, max {r['step_ms_max']:.2f}, "
         f"{r['timed_steps']} steps) | {r['tokens_per_s']:,.0f} tokens/s\n"

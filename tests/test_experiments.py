@@ -113,3 +113,15 @@ def test_bench_mode_prints_every_figure_and_writes_nothing(tmp_path):
     assert figures["flops_per_token"] == 6 * (26_880 - 16 * 32) + 12 * 2 * 32 * 16
     assert "MFU" in result.stdout and "input pipeline" in result.stdout
     assert not (tmp_path / "workdirs").exists()
+
+    # --bench_steps=0 compiles only: the memory a (scanned, rematerialised) step needs, nothing timed
+    args = ["--mode=bench", "--bench_steps=0", "--config.model.scan_layers=True"]
+    compiled = [
+        json.loads(
+            launch(f"--config={ROOT}/experiments/default.py:smoke", *args, remat, cwd=tmp_path).stdout.split("\n")[-2]
+        )
+        for remat in ("--config.model.remat=none", "--config.model.remat=full")
+    ]
+    for figures in compiled:
+        assert figures["timed_steps"] == 0 and "step_ms_median" not in figures and figures["step_memory_mb"] > 0
+    assert compiled[1]["remat"] == "full" and compiled[1]["step_memory_mb"] < compiled[0]["step_memory_mb"]
