@@ -23,7 +23,8 @@ split, measured here on 2 CPU cores at step 2000:
   loop restated), seeds 1337 / 1:                   1.891 / 1.900  (its 20-batch estimates: 1.871 / 1.906)
 Started from the same weights and fed the same batches, our run and the PyTorch one agree at every
 step (losses within 2e-6 over 300 steps of this configuration; tests/test_reference.py checks a small
-one), so the spread above is seed noise. Ours: 68 ms/step, 2 min 28 s from command to samples.
+one), so the spread above is seed noise. Ours: 43-48 ms/step (nanoGPT: 62), 1 min 45 s from command
+to samples (nanoGPT: 2 min 19 s); `--mode=bench` prints the step time.
 The issue's target, <= 1.88 on the whole split, is below what nanoGPT's own recipe reaches on it;
 see the closing note of issue 2.
 With `--config.data.path` the text is split 90/10 as nanoGPT does; without it the TFDS

@@ -6,7 +6,7 @@
 
 Every point is one `launch.py --mode=bench` of experiments/default.py (its built-in corpus; nothing is
 written) in its own process, and its JSON line is read back, so one point's memory never bears on the
-next and a point that fails (too large) is reported as such. Memory is the compiled train step's need
+next and a point that fails (too large) is reported as such; each compiles with a cold cache. Memory is the compiled train step's need
 (arguments + outputs + temporaries, from XLA's memory analysis: what the device must hold), found by
 compiling without running (--bench_steps=0), so the memory search never allocates what it measures.
 Each table prints as Markdown, with the command and the device.
@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import jax
 from absl import app, flags
@@ -34,7 +35,9 @@ def point(steps: int, **overrides) -> dict | None:
     args += ["--mode=bench", f"--bench_steps={steps}", "--config.train.data_parallel=False"]
     args += [f"--config.{k}={v}" for k, v in overrides.items() if not k.startswith("-")]
     args += [v for k, v in overrides.items() if k.startswith("-")]  # raw flags (MEMORY_MODES)
-    result = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+    with tempfile.TemporaryDirectory() as cache:  # a cold compilation cache: compile times are real
+        env = {**os.environ, "LM_COMPILATION_CACHE": cache}
+        result = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=env)
     if result.returncode:
         print(f"  failed: {' '.join(args[2:])}\n  {result.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
         return None
