@@ -6,9 +6,10 @@
 
 Every point is one `launch.py --mode=bench` of experiments/default.py (its built-in corpus; nothing is
 written) in its own process, and its JSON line is read back, so one point's memory never bears on the
-next and a point that fails (too large) is reported as such; each compiles with a cold cache. Memory is the compiled train step's need
-(arguments + outputs + temporaries, from XLA's memory analysis: what the device must hold), found by
-compiling without running (--bench_steps=0), so the memory search never allocates what it measures.
+next and a point that fails (too large) is reported as such; each compiles with a cold cache. Memory
+is the compiled train step's need (arguments + outputs + temporaries, from XLA's memory analysis: what
+the device must hold), found by compiling without running (--bench_steps=0), so the memory search
+never allocates what it measures.
 Each table prints as Markdown, with the command and the device.
 """
 
