@@ -198,6 +198,10 @@ def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
     os.replace(path + ".tmp", path)
 
 
+# Fields that change how the step computes, not what: a resumed run may change them (to fit memory, say).
+HOW_NOT_WHAT = ("remat", "attention")
+
+
 def check_same_model(config: ml_collections.ConfigDict, saved: dict, workdir: str) -> None:
     """A workdir holds one model: its checkpoints only fit the model config that wrote them."""
     ours = config.model.to_dict()
@@ -205,7 +209,7 @@ def check_same_model(config: ml_collections.ConfigDict, saved: dict, workdir: st
     differ = [
         f"model.{k}: {theirs.get(k)!r} in the workdir, {ours.get(k)!r} now"
         for k in sorted(ours)
-        if theirs.get(k) != ours.get(k)
+        if theirs.get(k) != ours.get(k) and k not in HOW_NOT_WHAT
     ]
     if differ:
         raise ValueError(

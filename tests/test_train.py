@@ -85,6 +85,11 @@ def test_workdir_of_another_model_is_refused_and_left_intact(tiny_config, tmp_pa
     with pytest.raises(ValueError, match="different model.*d_model: 32 in the workdir, 64 now"):
         train.train(other, workdir)
     assert snapshot(workdir) == before
+    # how the step computes may change on resume: remat and the attention implementation
+    resumed = tiny_config.copy_and_resolve_references()
+    resumed.model.remat, resumed.model.attention = "full", "xla"
+    resumed.train.num_steps += 2
+    assert np.isfinite(train.train(resumed, workdir)["eval/loss"])
 
 
 def test_checkpoint_that_does_not_fit_the_model_is_a_clear_error(tiny_config, tmp_path):
