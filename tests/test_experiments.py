@@ -125,3 +125,18 @@ def test_bench_mode_prints_every_figure_and_writes_nothing(tmp_path):
     for figures in compiled:
         assert figures["timed_steps"] == 0 and "step_ms_median" not in figures and figures["step_memory_mb"] > 0
     assert compiled[1]["remat"] == "full" and compiled[1]["step_memory_mb"] < compiled[0]["step_memory_mb"]
+
+
+def test_bench_scaling_points_and_the_largest_that_fits():
+    from lm import bench_scaling
+
+    figures = bench_scaling.point(0, **bench_scaling.shape("nano", 2, 16, mode="scan + full"))
+    assert figures["remat"] == "full" and figures["batch_size"] == 2 and figures["seq_len"] == 16
+    assert figures["step_memory_mb"] > 0 and figures["timed_steps"] == 0
+    assert bench_scaling.point(0, **{"model.size": "enormous"}) is None  # a failed point, not a crash
+    # the search stops at the first candidate that does not fit and reports the one before it
+    tried = []
+    fits = lambda b: tried.append(b) or ({"b": b} if b * 3 <= 16 else None)  # noqa: E731
+    assert bench_scaling.largest(fits, [1, 2, 4, 8, 16]) == (4, {"b": 4})
+    assert tried == [1, 2, 4, 8]
+    assert bench_scaling.largest(lambda b: None, [1, 2]) == (None, None)
