@@ -84,6 +84,7 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, restore: str = "if_
       data: False skips reading the dataset (sampling and scoring need only the tokenizer).
     """
     config_lib.validate(config)
+    check_platform(config)
     saved_config = read_config(workdir)
     finetuning = config.objective in ("classify", "tag")
     pretrained = load_pretrained(config.init_from) if config.init_from else None
@@ -196,6 +197,21 @@ def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
     with open(path + ".tmp", "w") as f:
         f.write(config.to_json(indent=2, sort_keys=True))
     os.replace(path + ".tmp", path)
+
+
+def check_platform(config: ml_collections.ConfigDict) -> None:
+    """Choices that only some devices can run, refused before anything else happens."""
+    if config.model.attention == "cudnn":
+        if jax.default_backend() != "gpu":
+            raise ValueError(
+                f"model.attention=cudnn is cuDNN's fused attention, for NVIDIA GPUs; this machine runs on "
+                f"{jax.default_backend()}. Use --config.model.attention=xla (or einsum)."
+            )
+        if config.model.dtype == "float32":
+            raise ValueError(
+                "model.attention=cudnn computes in bfloat16 (or float16), not float32. Add "
+                "--config.model.dtype=bfloat16, or use --config.model.attention=xla."
+            )
 
 
 # Fields that change how the step computes, not what: a resumed run may change them (to fit memory, say).

@@ -67,6 +67,7 @@ def launch(*args, cwd=None):
         ("--config.model.dmodel=64", "unknown config key: dmodel Did you mean d_model"),
         ("--config.train.num_steps=1.5", "--config.train.num_steps=1.5"),
         ("--config.model.position=alibi", "model.position='alibi'"),
+        ("--config.model.attention=cudnn", "model.attention=cudnn is cuDNN's fused attention, for NVIDIA GPUs"),
     ],
 )
 def test_bad_overrides_fail_before_anything_runs(flag, needle, tmp_path):
