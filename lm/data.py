@@ -68,15 +68,17 @@ def load(
       write_cache: keep the ids in `cache_dir` after tokenizing (False: only read it; `save_cache` later).
     """
     source = source_fingerprint(data) if cache_dir else None
-    fields = None
+    cache_file, fields = "", None
     if cache_dir and tokenizer is not None:
-        fields = data_cache.read(data_cache.path(cache_dir, source, tokenizer, specials))
+        cache_file = data_cache.path(cache_dir, source, tokenizer, specials)
+        fields = data_cache.read(cache_file)
     cached = fields is not None
     if cached:  # the run that wrote the cache may have had a shorter seq_len
         check_length(data, fields["train"], fields["eval"])
     else:
-        tokenizer, fields = tokenize(data, tokenizer, specials)
-    cache_file = data_cache.path(cache_dir, source, tokenizer, specials) if cache_dir else ""
+        tokenizer, fields = tokenize(data, tokenizer, specials)  # a given tokenizer comes back as it was
+    if cache_dir and not cache_file:  # the tokenizer was learned just now
+        cache_file = data_cache.path(cache_dir, source, tokenizer, specials)
     dataset = Dataset(name=source_name(data), tokenizer=tokenizer, cached=cached, cache_file=cache_file, **fields)
     if write_cache:
         dataset.save_cache()

@@ -23,6 +23,8 @@ class Runner:
         self.num_devices = num_devices
         self.pmap = num_devices > 1
         self.devices = jax.local_devices()[:num_devices]
+        # Under pmap, batch [devices, B / devices, ...]: slice i on device i.
+        self._batch_sharding = jax.sharding.NamedSharding(jax.sharding.Mesh(self.devices, (AXIS,)), jax.P(AXIS))
 
     @classmethod
     def for_config(cls, data_parallel: bool) -> "Runner":
@@ -58,8 +60,8 @@ class Runner:
         """The batch on the devices (an asynchronous copy): [B, ...], or under pmap [devices, B / devices, ...]
         with each device's slice on that device."""
         if self.pmap:
-            sharded = jax.sharding.NamedSharding(jax.sharding.Mesh(self.devices, (AXIS,)), jax.P(AXIS))
-            return jax.device_put(jax.tree.map(lambda x: x.reshape(self.num_devices, -1, *x.shape[1:]), batch), sharded)
+            split = jax.tree.map(lambda x: x.reshape(self.num_devices, -1, *x.shape[1:]), batch)
+            return jax.device_put(split, self._batch_sharding)
         return jax.device_put(batch, self.devices[0])
 
     def prefetch(self, batches: Iterable[dict[str, np.ndarray]], size: int = 2) -> Iterator:

@@ -108,9 +108,9 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, restore: str = "if_
         dataset = labelled.load(config.data, tokenizer, config.objective == "tag", labelled.load_labels(workdir))
         config.model.num_classes = len(dataset.label_names)
     elif data:
-        # The token ids are kept in an existing workdir (resume, eval); training's first launch keeps them
-        # once it has created the workdir (lm/train.py); bench only reads them: it writes nothing.
-        write_cache = restore != "never" and os.path.isdir(workdir)
+        # Eval keeps the token ids in an existing workdir; training keeps them once its checks have passed
+        # and it has created the workdir (lm/train.py); bench only reads them: it writes nothing.
+        write_cache = restore == "required" and os.path.isdir(workdir)
         cache_dir = os.path.join(workdir, data_cache.DIRECTORY)
         dataset = data_lib.load(config.data, tokenizer, config.objective != "causal", cache_dir, write_cache)
     tokenizer = dataset.tokenizer if dataset else tokenizer
