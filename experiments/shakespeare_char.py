@@ -28,8 +28,8 @@ step (losses within 2e-6 over 300 steps of this configuration; tests/test_refere
 one), so the spread above is seed noise. So nanoGPT's ~1.88 is its noisy 20-batch estimate: on the
 whole split neither implementation reaches 1.88 on any seed, and the issue's target (<= 1.88 there)
 waits on a restatement (issue 2).
-Time: 31-34 ms per step (`--mode=bench`), 1 min 20 s from the command to the samples (median of the 10
-seeds; nanoGPT: 62 ms, 2 min 19 s; tools/nanogpt_torch.py: 24 ms per step).
+Time: 29-34 ms per step (`--mode=bench`), 1 min 20 s from the command to the samples (median of the 10
+seeds; nanoGPT: 62 ms, 2 min 19 s; tools/nanogpt_torch.py: 20-24 ms per step).
 With `--config.data.path` the text is split 90/10 as nanoGPT does; without it the TFDS
 tiny_shakespeare train / validation splits are used (a different validation text).
 """
@@ -65,7 +65,7 @@ def get_config(arg: str = "cpu") -> "ml_collections.ConfigDict":  # noqa: F821
 
     if arg == "cpu":
         # The same update as one batch of 12 (tested), computed as two micro-batches of 6: with 2 MiB of
-        # L2 cache per core, the step's arrays then stay in cache (41 -> 32 ms per step on 2 cores).
+        # L2 cache per core, the step's arrays then stay in cache (41 -> 29-34 ms per step on 2 cores).
         c.optim.grad_accum_steps = 2
     elif arg == "gpu":
         c.model.size = "custom"
