@@ -78,6 +78,22 @@ def test_bad_overrides_fail_before_anything_runs(flag, needle, tmp_path):
     assert not os.path.exists(tmp_path / "w")
 
 
+@pytest.mark.parametrize(
+    "environ,nproc",
+    [
+        ({"XLA_FLAGS": "--xla_cpu_enable_fast_math=false --xla_force_host_platform_device_count=4"}, "8"),
+        ({"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "NPROC": "3"}, "3"),  # the user's choice
+        ({"XLA_FLAGS": "--xla_force_host_platform_device_count=1"}, None),
+        ({}, None),
+    ],
+)
+def test_fake_cpu_devices_get_two_pool_threads_each(environ, nproc):
+    import launch
+
+    launch.widen_cpu_thread_pool(environ)
+    assert environ.get("NPROC") == nproc
+
+
 def test_attention_dropout_needs_the_einsum_attention():
     c = config_lib.default_config()
     c.model.attention, c.model.attention_dropout = "xla", 0.1
