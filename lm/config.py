@@ -167,6 +167,7 @@ def shrink_to_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.data.synthetic_chars = 20_000
     c.data.seq_len = 16
     c.data.batch_size = 8
+    c.optim.grad_accum_steps = 1  # a batch of 8 may be split over 8 devices (the tests')
     c.train.num_steps = 4
     c.train.log_every = 2
     c.train.eval_every = 0
