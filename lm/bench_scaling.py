@@ -33,7 +33,9 @@ MEMORY_MODES = {"none": [], "scan + full": ["--config.model.scan_layers=True", "
 def point(steps: int, **overrides) -> dict | None:
     """One bench of the default experiment with `overrides` (config keys); None if it failed."""
     args = [sys.executable, os.path.join(ROOT, "launch.py"), f"--config={ROOT}/experiments/default.py"]
+    # The tables fix each point's batch: one device, one micro-batch, whatever the experiment sets.
     args += ["--mode=bench", f"--bench_steps={steps}", "--config.train.data_parallel=False"]
+    args += ["--config.optim.grad_accum_steps=1"]
     args += [f"--config.{k}={v}" for k, v in overrides.items() if not k.startswith("-")]
     args += [v for k, v in overrides.items() if k.startswith("-")]  # raw flags (MEMORY_MODES)
     with tempfile.TemporaryDirectory() as cache:  # a cold compilation cache: compile times are real
