@@ -4,11 +4,10 @@ compilation cache."""
 import json
 import os
 
+import launch  # only defines flags: JAX starts below
+
 os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
-# XLA:CPU's thread pool has max(cores, devices) threads, and its in-process all-reduce can then deadlock
-# (a rendezvous timeout, then an abort): 2 devices on 2 threads did within 1,000 pmap steps, with 4
-# threads not in 20,000. Two threads per fake device keep the pmap tests clear of it.
-os.environ.setdefault("NPROC", "16")
+launch.widen_cpu_thread_pool(os.environ)  # NPROC=16, as launch.py does: XLA:CPU's all-reduce needs spare threads
 os.environ.setdefault("LM_COMPILATION_CACHE", os.path.expanduser("~/.cache/lm/jax-tests"))
 
 import jax  # noqa: E402
