@@ -1,4 +1,4 @@
-"""The one entry point: train, evaluate, sample from or score with an experiment.
+"""The entry point to every mode of the library: train, evaluate, sample, score, export, benchmark.
 
     python launch.py                                         # the default experiment, built-in corpus
     python launch.py --config=experiments/shakespeare_char.py:cpu --workdir=/tmp/sc
@@ -9,6 +9,7 @@
     python launch.py --config=... --workdir=/tmp/sc --mode=score --text="To be, or not to be"
     python launch.py --config=... --workdir=/tmp/sc --mode=export --out=/tmp/sc_hf   # GPT-2 family -> HF files
     python launch.py --config=experiments/shakespeare_char.py:cpu --mode=bench        # speed, MFU, memory
+    python launch.py --mode=bench_generate --config.model.max_len=256                  # KV cache vs none
 
 An experiment is a Python file whose get_config(arg) returns an ml_collections ConfigDict (fields and
 defaults in lm/config.py); `--config.a.b=V` overrides any field. Re-running a train command with the
@@ -28,7 +29,10 @@ DEFAULT_CONFIG = os.path.join(HERE, "experiments", "default.py")
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiment file[:arg], default experiments/default.py")
 _WORKDIR = flags.DEFINE_string("workdir", None, "run directory (default: workdirs/<experiment>[_<arg>])")
 _MODE = flags.DEFINE_enum(
-    "mode", "train", ["train", "eval", "sample", "score", "export", "bench"], "what to do with the workdir"
+    "mode",
+    "train",
+    ["train", "eval", "sample", "score", "export", "bench", "bench_generate"],
+    "what to do with the experiment (and its workdir)",
 )
 _PROMPT = flags.DEFINE_multi_string(
     "prompt", None, "sample: text to continue (default: config.sample.prompt); repeat for a batch of prompts"
@@ -40,13 +44,16 @@ _TOP_K = flags.DEFINE_integer("top_k", None, "sample: keep the k most likely tok
 _TOP_P = flags.DEFINE_float("top_p", None, "sample: keep the smallest set with this probability (1: all)")
 _REPETITION_PENALTY = flags.DEFINE_float("repetition_penalty", None, "sample: > 1 discourages repeated tokens")
 _STOP = flags.DEFINE_multi_string("stop", None, "sample: a string that ends a continuation (repeatable)")
-_SEED = flags.DEFINE_integer("seed", None, "sample: random seed of the samples")
+_SAMPLE_SEED = flags.DEFINE_integer("sample_seed", None, "sample: random seed of the samples (config.sample.seed)")
 _TEXT = flags.DEFINE_string("text", None, "score: the text whose log-likelihood to compute")
 _TEXT_FILE = flags.DEFINE_string("text_file", None, "score: a file holding that text")
 _OUT = flags.DEFINE_string("out", None, "export: the directory for the Hugging Face files")
 _BENCH_STEPS = flags.DEFINE_integer(
     "bench_steps", 20, "bench: timed steps (after 3 warm-up steps); 0 compiles only (memory, compile time)"
 )
+_BENCH_BATCH_SIZES = flags.DEFINE_list("bench_batch_sizes", ["1", "8"], "bench_generate: batch sizes to time")
+_BENCH_PROMPT_LEN = flags.DEFINE_integer("bench_prompt_len", 8, "bench_generate: prompt tokens per row")
+_BENCH_NEW_TOKENS = flags.DEFINE_integer("bench_new_tokens", 32, "bench_generate: tokens generated per row")
 _TRACEBACK = flags.DEFINE_bool("traceback", False, "show the full traceback of input errors")
 
 
@@ -76,7 +83,7 @@ def main(argv):
     widen_cpu_thread_pool(os.environ)
     import jax
 
-    from lm import bench, evaluate, train
+    from lm import bench, modes, train
 
     cache = os.path.expanduser(os.environ.get("LM_COMPILATION_CACHE", "~/.cache/lm/jax"))
     jax.config.update("jax_compilation_cache_dir", cache)
@@ -90,7 +97,7 @@ def main(argv):
         top_k=_TOP_K,
         top_p=_TOP_P,
         repetition_penalty=_REPETITION_PENALTY,
-        seed=_SEED,
+        seed=_SAMPLE_SEED,
     )
     for key, flag in sample_flags.items():
         if flag.value is not None:
@@ -104,17 +111,20 @@ def main(argv):
         if _MODE.value == "train":
             train.train(config, workdir)
         elif _MODE.value == "eval":
-            evaluate.evaluate_workdir(config, workdir)
+            modes.evaluate(config, workdir)
         elif _MODE.value == "sample":
-            evaluate.sample_workdir(config, workdir, _PROMPT.value)
-        elif _MODE.value == "bench":
-            bench.bench(config, workdir, steps=_BENCH_STEPS.value)
+            modes.sample(config, workdir, _PROMPT.value)
         elif _MODE.value == "score":
-            evaluate.score_workdir(config, workdir, read_text(_TEXT.value, _TEXT_FILE.value))
-        else:
+            modes.score(config, workdir, read_text(_TEXT.value, _TEXT_FILE.value))
+        elif _MODE.value == "export":
             if not _OUT.value:
                 raise ValueError("--mode=export needs --out=DIR, the directory for the Hugging Face files.")
-            evaluate.export_workdir(config, workdir, _OUT.value)
+            modes.export(config, workdir, _OUT.value)
+        elif _MODE.value == "bench":  # reads and writes no workdir
+            bench.bench(config, steps=_BENCH_STEPS.value)
+        else:
+            batch_sizes = [int(b) for b in _BENCH_BATCH_SIZES.value]
+            modes.bench_generate(config, batch_sizes, _BENCH_PROMPT_LEN.value, _BENCH_NEW_TOKENS.value)
     except ValueError as e:  # lm raises ValueError for bad input, with the problem and the fix
         if _TRACEBACK.value:
             raise

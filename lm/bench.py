@@ -2,7 +2,8 @@
 
     python launch.py --config=experiments/shakespeare_char.py:cpu --mode=bench
 
-Builds the run exactly as --mode=train does (nothing is written to the workdir), compiles the train
+Builds the run exactly as --mode=train does, from the config alone (nothing is read from or written to
+the workdir, so the figures never depend on what a workdir holds), compiles the train
 step ahead of time, runs warm-up steps, then times steps one by one (each waits for its result) and
 reports the median. FLOPs per token follow Kaplan et al. (2020) / PaLM's accounting, as nanoGPT's
 estimate_mfu does: 6 N for the weights (N = parameters without the position table; a tied embedding
@@ -23,7 +24,8 @@ import jax.numpy as jnp
 import ml_collections
 import psutil
 
-from lm.model import count_params
+from lm import console
+from lm.models.layout import count_params
 from lm.run import compile_train_step, describe, prepare
 
 # Dense bfloat16 peaks from the vendors' data sheets (FLOP/s), by jax's device_kind.
@@ -66,13 +68,13 @@ def peak_matmul_flops(dtype: str, size: int | None = None, repeats: int = 5) -> 
     return 2 * size**3 / best
 
 
-def bench(config: ml_collections.ConfigDict, workdir: str, steps: int = 20, warmup: int = 3) -> dict:
+def bench(config: ml_collections.ConfigDict, steps: int = 20, warmup: int = 3) -> dict:
     """Times the experiment's train step; prints a report and returns its figures."""
     process_start = psutil.Process().create_time()
     start = time.perf_counter()
-    run = prepare(config, workdir, restore="never")
+    run = prepare(config, None, restore="never")
     prepare_s = time.perf_counter() - start
-    print(describe(run), flush=True)
+    console.log(describe(run))
     c = run.config
     train_fn = compile_train_step(run)
     state = run.runner.put_state(run.state)
@@ -126,7 +128,7 @@ def bench(config: ml_collections.ConfigDict, workdir: str, steps: int = 20, warm
         else None,
     )
     _print(result)
-    print(json.dumps({k: (round(v, 6) if isinstance(v, float) else v) for k, v in result.items()}), flush=True)
+    console.log(json.dumps({k: (round(v, 6) if isinstance(v, float) else v) for k, v in result.items()}))
     return result
 
 
@@ -176,14 +178,14 @@ def _print(r: dict) -> None:
     if r["peak_device_memory_mb"] is not None:
         memory += f" | peak device memory {r['peak_device_memory_mb']:.0f} MB"
     if not r["timed_steps"]:
-        print(f"compiled in {r['compile_s']:.1f} s (--bench_steps=0: not run) | {memory}", flush=True)
+        console.log(f"compiled in {r['compile_s']:.1f} s (--bench_steps=0: not run) | {memory}")
         return
     mfu = (
         f"MFU {100 * r['mfu_measured_peak']:.1f}% of the measured peak ({r['peak_matmul_tflops_measured']:.3g} TFLOP/s)"
     )
     if r["mfu_vendor_peak"] is not None:
         mfu += f", {100 * r['mfu_vendor_peak']:.1f}% of the vendor's ({r['vendor_peak_tflops']:.0f} TFLOP/s)"
-    print(
+    console.log(
         f"step {r['step_ms_median']:.2f} ms median (min {r['step_ms_min']:.2f}, max {r['step_ms_max']:.2f}, "
         f"{r['timed_steps']} steps) | {r['tokens_per_s']:,.0f} tokens/s\n"
         f"{r['flops_per_token'] / 1e6:.2f} MFLOPs per token (6N + attention "
@@ -191,5 +193,4 @@ def _print(r: dict) -> None:
         f"start-up {r['startup_s']:.1f} s from the command to the first step done (prepare {r['prepare_s']:.1f} s, "
         f"compile {r['compile_s']:.1f} s) | input pipeline {r['input_ms_per_batch']:.3f} ms per batch "
         f"({100 * r['input_fraction_of_step']:.1f}% of a step)\n{memory}",
-        flush=True,
     )

@@ -1,27 +1,21 @@
-"""Default configuration, the table of model sizes, and validation.
+"""Default configuration and validation.
 
-Every field an experiment can set lives here, with its default and a comment. An experiment file
-(`experiments/*.py`) calls `default_config()` and overrides a few fields; the command line overrides
-more (`--config.model.num_layers=6`). `resolve()` then fills the fields derived from others (model
-shape from `model.size`, `model.vocab_size` from the tokenizer) and `validate()` rejects bad values
-with a message that names the field and the fix.
+Every field an experiment can set lives here, with its default and a comment, except the model's, which
+live with the model (lm/models/config.py: ModelConfig, and the size table) and are copied from there. An
+experiment file (`experiments/*.py`) calls `default_config()` and overrides a few fields; the command
+line overrides more (`--config.model.num_layers=6`). `resolve()` then fills the fields derived from
+others (model shape from `model.size`, `model.vocab_size` from the tokenizer) and `validate()` rejects
+bad values with a message that names the field and the fix.
+
+This module imports no JAX: experiment files import it while launch.py parses its flags, before JAX's
+environment is set up (the objectives, which need JAX, are imported where they are used).
 """
 
 import ml_collections
 from ml_collections import config_dict
 
-# name: (num_layers, num_heads, d_model, d_ff). GPT-2 shapes from Radford et al. (2019), Table 2.
-SIZES = {
-    "nano": (2, 2, 32, 128),
-    "tiny": (2, 4, 64, 256),
-    "mini": (4, 4, 128, 512),
-    "small": (12, 12, 768, 3072),  # GPT-2 small, 124M with vocab 50257 and context 1024
-    "medium": (24, 16, 1024, 4096),  # GPT-2 medium, 355M
-    "large": (36, 20, 1280, 5120),  # GPT-2 large, 774M
-    "xl": (48, 25, 1600, 6400),  # GPT-2 XL, 1.5B
-    "bert-base": (12, 12, 768, 3072),  # Devlin et al. (2019): 110M with vocab 30522, context 512
-    "bert-large": (24, 16, 1024, 4096),  # 340M
-}
+from lm.models import config as model_config
+from lm.models.config import SHAPE, SIZES
 
 CHOICES = {
     "model.position": ("learned", "sinusoidal", "rotary"),
@@ -31,9 +25,8 @@ CHOICES = {
     "model.remat": ("none", "full", "dots"),
     "model.attention": ("einsum", "xla", "cudnn"),
     "model.norm_position": ("pre", "post"),
-    "objective": ("causal", "masked", "classify", "tag"),
     "data.tokenizer": ("byte", "char", "sentencepiece", "hf"),
-    "data.sentencepiece_model": ("bpe", "unigram"),
+    "data.sentencepiece_type": ("bpe", "unigram"),
 }
 
 
@@ -41,7 +34,8 @@ def default_config() -> ml_collections.ConfigDict:
     """The defaults every experiment starts from."""
     c = ml_collections.ConfigDict()
     c.seed = 0  # everything random (init, batches, dropout) derives from (seed, step)
-    c.objective = "causal"  # causal (next token) | masked (BERT's masked LM) | classify | tag (fine-tuning)
+    c.objective = "causal"  # causal (next token) | masked (BERT's masked LM) | classify | tag (lm/objectives.py)
+    c.evals = ""  # evaluators, comma-separated (lm/evaluators/: perplexity, classification); "": the objective's
     # A pretraining workdir, or a Hugging Face GPT-2 / BERT directory (config.json, model.safetensors and the
     # tokenizer's files): its architecture, tokenizer and weights are used (train continues from them; eval,
     # sample and score use them while the workdir has no checkpoint).
@@ -52,44 +46,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.finetune.freeze_encoder = False  # train only the head
     c.finetune.encoder_lr_scale = 1.0  # the encoder's learning rate relative to the head's
 
-    c.model = ml_collections.ConfigDict()
-    c.model.size = "tiny"  # a row of SIZES, or "custom"; the four shape fields below override it when set
-    c.model.num_layers = config_dict.placeholder(int)
-    c.model.num_heads = config_dict.placeholder(int)
-    c.model.d_model = config_dict.placeholder(int)
-    c.model.d_ff = config_dict.placeholder(int)
-    c.model.vocab_size = config_dict.placeholder(int)  # default: the tokenizer's vocabulary
-    c.model.max_len = config_dict.placeholder(int)  # position table size; default data.seq_len
-    c.model.causal = config_dict.placeholder(bool)  # causal attention mask; default: objective == causal
-    c.model.position = "learned"  # learned | sinusoidal | rotary
-    c.model.rope_base = 10000.0
-    c.model.mlp = "gelu"  # gelu | relu | swiglu
-    c.model.gelu_approximate = True  # tanh GELU as GPT-2; False is the exact erf form
-    c.model.norm = "layernorm"  # layernorm | rmsnorm
-    c.model.norm_eps = 1e-5
-    c.model.norm_position = "pre"  # pre (GPT-2: x + f(norm(x))) | post (BERT: norm(x + f(x)))
-    c.model.embedding_norm = False  # a norm on the summed embeddings (BERT)
-    c.model.type_vocab_size = 0  # token-type (segment A / B) embeddings; BERT: 2
-    c.model.use_bias = True  # biases in dense layers and LayerNorm
-    c.model.tie_embeddings = True  # output projection = input embedding transposed
-    c.model.mlm_transform = False  # BERT's dense + activation + norm before the output projection
-    c.model.head_bias = False  # a bias on the output projection (BERT's MLM decoder has one)
-    c.model.pooling = config_dict.placeholder(str)  # first ([CLS]) | last (token) | mean; default by causal
-    c.model.pooler_dense = True  # classification: BERT's dense + tanh on the pooled vector
-    c.model.num_classes = 0  # classification head size; fine-tuning sets it from the labels
-    c.model.dropout = 0.0  # on residual branches
-    c.model.attention_dropout = 0.0  # on attention probabilities
-    c.model.embedding_dropout = 0.0  # on token + position embeddings
-    c.model.init_std = 0.02  # N(0, std) for dense and embedding weights
-    c.model.scale_residual_init = True  # residual output projections get std / sqrt(2 * layers)
-    c.model.dtype = "float32"  # compute dtype; parameters stay float32
-    c.model.remat = "none"  # none | full | dots: recompute block activations in the backward pass (less memory)
-    # One block scanned over stacked layer parameters (lax.scan): compile time stops growing with depth.
-    # Checkpoints hold "blocks" with a leading layer axis instead of block_0, block_1, ...
-    c.model.scan_layers = False
-    # einsum: lm/attention.py (the fastest here on CPU for training, and the only one with attention dropout);
-    # xla | cudnn: jax.nn.dot_product_attention, cudnn being its fused flash kernel (GPU, bfloat16).
-    c.model.attention = "einsum"
+    c.model = model_config.defaults()  # every field, its default and its meaning: lm/models/config.py
 
     c.data = ml_collections.ConfigDict()
     # The source is the first one set of: path (a .txt file or a directory of .txt files),
@@ -104,7 +61,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.data.synthetic_chars = 400_000  # size of the built-in corpus
     c.data.tokenizer = "char"  # byte | char | sentencepiece | hf (a Hugging Face model's, from init_from)
     c.data.vocab_size = 1000  # sentencepiece only
-    # Labelled data (objective classify / tag), see lm/labelled.py: a .csv / .tsv / .jsonl data.path,
+    # Labelled data (objective classify / tag), see lm/data/labelled.py: a .csv / .tsv / .jsonl data.path,
     # a TFDS dataset, or an offline task.
     c.data.task = ""  # "" | shakespeare_speakers
     c.data.num_speakers = 4  # shakespeare_speakers: the most frequent speakers of the held-out text
@@ -115,7 +72,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.data.eval_path = ""  # a separate labelled eval file; default: hold out examples of data.path
     c.data.pack = False  # classify: pack several short texts per row (segment ids), saving padding
     c.data.eval_fraction = 0.2  # labelled data without an eval split: every (1 / eval_fraction)-th example
-    c.data.sentencepiece_model = "bpe"  # bpe | unigram
+    c.data.sentencepiece_type = "bpe"  # SentencePiece's model type: bpe | unigram
     c.data.seq_len = 64  # tokens per training window
     c.data.batch_size = 32  # global batch (all devices, all micro-batches)
 
@@ -180,10 +137,12 @@ def shrink_to_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 def resolve(config: ml_collections.ConfigDict, vocab_size: int) -> ml_collections.ConfigDict:
     """Returns a copy with the derived fields filled: model shape, vocabulary, context, decay."""
+    from lm import objectives  # see the module docstring
+
     validate(config)
     c = ml_collections.ConfigDict(config.to_dict())  # unlocked copy, placeholders kept typed
     m = c.model
-    for i, name in enumerate(("num_layers", "num_heads", "d_model", "d_ff")):
+    for i, name in enumerate(SHAPE):
         if m[name] is None:
             _check(m.size != "custom", f"model.{name}", None, "must be set when model.size='custom'")
             m[name] = SIZES[m.size][i]
@@ -196,17 +155,18 @@ def resolve(config: ml_collections.ConfigDict, vocab_size: int) -> ml_collection
         )
     if m.max_len is None:
         m.max_len = c.data.seq_len
-    if m.causal is None:
-        m.causal = c.objective == "causal"
-    if m.pooling is None:  # a causal model has read the whole text only at its last token
-        m.pooling = "last" if m.causal else "first"
+    if m.causal is None:  # what the objective needs; either will do for fine-tuning: bidirectional
+        m.causal = objectives.get(c.objective).attention == "causal"
+    if m.pooling is None:
+        m.pooling = model_config.default_pooling(m.causal)
     _check(
         not c.data.pack or (m.pooling == "first" and not m.causal),
         "data.pack",
         True,
         "needs an encoder with model.pooling=first (each packed text is read from its own [CLS])",
     )
-    _check(m.causal or c.objective != "causal", "model.causal", m.causal, "must be True for the causal objective")
+    causal_objective = objectives.get(c.objective).attention == "causal"
+    _check(m.causal or not causal_objective, "model.causal", m.causal, f"must be True for objective={c.objective}")
     if c.optim.decay_steps is None:
         c.optim.decay_steps = c.train.num_steps
     _check(m.d_model % m.num_heads == 0, "model.d_model", m.d_model, f"must divide by model.num_heads={m.num_heads}")
@@ -218,7 +178,10 @@ def resolve(config: ml_collections.ConfigDict, vocab_size: int) -> ml_collection
 
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raises ValueError naming the first field whose value cannot work."""
-    for key, allowed in CHOICES.items():
+    from lm import objectives  # see the module docstring
+
+    choices = {**CHOICES, "objective": tuple(objectives.OBJECTIVES)}
+    for key, allowed in choices.items():
         value = _get(config, key)
         _check(value in allowed, key, value, f"choose one of {', '.join(allowed)}")
     sizes = (*SIZES, "custom")
@@ -257,7 +220,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "must be >= 0",
     )
     _check(
-        not config.data.pack or config.objective == "classify",
+        not config.data.pack or objectives.get(config.objective).data == "labels",
         "data.pack",
         True,
         "packs texts for objective=classify only",

@@ -1,13 +1,11 @@
-"""Metrics out: WORKDIR/metrics.jsonl (one JSON object per line), TensorBoard event files, console."""
+"""Metrics out: WORKDIR/metrics.jsonl (one JSON object per line), TensorBoard event files, the progress line."""
 
 import json
-import math
 import os
 import sys
 import time
 import types
 
-import numpy as np
 
 if "tensorflow" not in sys.modules:
     # TensorBoard's writer imports TensorFlow when it is installed (~5 s, ~650 MB) unless the module
@@ -46,42 +44,6 @@ def read(workdir: str) -> list[dict]:
         return []
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
-
-
-def eval_metrics(sums: dict[str, float], bytes_per_token: float, chars_per_token: float) -> dict[str, float]:
-    """Mean loss, perplexity, bits per token / byte / char and accuracy from summed statistics."""
-    loss = sums["loss"] / sums["weight"]
-    bits = loss / math.log(2)
-    return {
-        "loss": loss,
-        "perplexity": math.exp(min(loss, 700.0)),
-        "bits_per_token": bits,
-        "bits_per_byte": bits / bytes_per_token,
-        "bits_per_char": bits / chars_per_token,
-        "accuracy": sums["correct"] / sums["weight"],
-        "tokens": sums["weight"],
-    }
-
-
-def classification_metrics(sums: dict, label_names: list[str]) -> dict[str, float]:
-    """Loss, accuracy, macro-F1 and per-class F1 from summed statistics and the confusion matrix.
-
-    A class with no true and no predicted example has F1 0 and still counts in the macro average
-    (as scikit-learn's f1_score(average="macro", zero_division=0)).
-    """
-    confusion = np.asarray(sums["confusion"], np.float64)  # [C, C], rows true, columns predicted
-    tp = np.diag(confusion)
-    precision_den, recall_den = confusion.sum(axis=0), confusion.sum(axis=1)
-    f1_den = precision_den + recall_den
-    f1 = np.where(f1_den > 0, 2 * tp / np.maximum(f1_den, 1e-12), 0.0)
-    out = {
-        "loss": sums["loss"] / sums["weight"],
-        "accuracy": sums["correct"] / sums["weight"],
-        "macro_f1": float(f1.mean()),
-        "examples": sums["weight"],
-    }
-    out.update({f"f1/{name}": float(v) for name, v in zip(label_names, f1, strict=True)})
-    return out
 
 
 class Progress:

@@ -1,8 +1,11 @@
-"""Objectives: how a batch becomes (model inputs, targets, weights), and the loss over weighted targets.
+"""Objectives: how a batch becomes (model inputs, targets, weights), the loss, and what each needs of a run.
 
 The model never knows which objective trains it: an objective is a data + mask transform and the name
-of the model method that scores its inputs. Losses are returned as sums with the total weight, so
-micro-batches and devices combine exactly: mean = sum of sums / sum of weights.
+of the model method that scores its inputs. It also says what the rest of the run needs to know, so that
+no other module asks which objective it holds: the attention direction, which data it reads, whether the
+tokenizer needs special tokens, whether it trains a fresh head, and which evaluators report on it
+(lm/evaluators/). Losses are returned as sums with the total weight, so micro-batches and devices combine
+exactly: mean = sum of sums / sum of weights.
 
 Randomness (which tokens the masked objective selects) comes from the step's key folded with each
 row's global index in the batch (`batch["rows"]`), so the masks are the same whether a batch runs on
@@ -20,13 +23,43 @@ import numpy as np
 import optax
 
 
+def cross_entropy_sums(logits: jax.Array, targets: jax.Array, weights: jax.Array) -> dict[str, jax.Array]:
+    """Summed cross-entropy, correct predictions and weight over the weighted targets.
+
+    Args:
+      logits: [..., V] float32.
+      targets: [...] int.
+      weights: [...] float, 0 where a position carries no loss.
+    Returns:
+      {"loss": sum of nats, "correct": sum of argmax hits, "weight": sum of weights} (scalars).
+    """
+    nats = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
+    correct = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32)
+    return {"loss": (nats * weights).sum(), "correct": (correct * weights).sum(), "weight": weights.sum()}
+
+
 @dataclasses.dataclass(frozen=True)
 class Objective:
-    """prepare(batch, rng) -> (model inputs, targets, weights); `method` names the model method."""
+    """What a batch trains, and what that asks of the model, the data, the tokenizer and the evaluation.
+
+    prepare(batch, rng) -> (model inputs, targets, weights): the data + mask transform.
+    """
 
     name: str
-    prepare: Callable
-    method: str | None = None  # None: the model's __call__ (token logits)
+    prepare: Callable | None  # None until `bind` (the masked LM needs the tokenizer's special ids)
+    method: str | None = None  # the model method that scores the inputs; None: __call__ (token logits)
+    attention: str = "causal"  # what the model must be: causal | bidirectional | any (default bidirectional)
+    data: str = "text"  # what it reads: text (lm/data/text.py) | labels, tags (lm/data/labelled.py)
+    specials: bool = False  # the tokenizer needs [PAD] [CLS] [SEP] [MASK] ...
+    new_head: bool = False  # trains a fresh head (lm/models HEAD_MODULES) on a pretrained trunk
+    scores_every_token: bool = True  # the loss covers every token of the text (bits per byte are meaningful)
+    evaluators: tuple[str, ...] = ("perplexity",)  # what --config.evals="" reports (lm/evaluators/)
+    loss: Callable = cross_entropy_sums  # (logits, targets, weights) -> {"loss", "correct", "weight"} sums
+    binder: Callable | None = None  # (objective, config, tokenizer) -> the objective bound to them
+
+    def bind(self, config: ml_collections.ConfigDict, tokenizer) -> "Objective":
+        """This objective with what it takes from the config and the tokenizer."""
+        return self.binder(self, config, tokenizer) if self.binder else self
 
 
 def causal_lm(batch: dict, rng: jax.Array):
@@ -42,7 +75,6 @@ def causal_lm(batch: dict, rng: jax.Array):
     return {"tokens": batch["inputs"]}, batch["targets"], _weights(batch)
 
 
-CAUSAL = Objective("causal", causal_lm)
 
 
 def masked_lm(
@@ -97,7 +129,7 @@ def masked_lm(
     return {"tokens": corrupted, "valid": valid}, tokens, selected.astype(jnp.float32)
 
 
-def labelled(batch: dict, rng: jax.Array):
+def label_prediction(batch: dict, rng: jax.Array):
     """Fine-tuning: a label per sequence ([B] labels) or per token ([B, T]), weights where they count.
 
     Args:
@@ -113,13 +145,7 @@ def labelled(batch: dict, rng: jax.Array):
     return inputs, batch["labels"], batch["weights"]
 
 
-def make(config: ml_collections.ConfigDict, tokenizer) -> Objective:
-    """The configured objective, bound to the tokenizer's special tokens."""
-    if config.objective == "causal":
-        return CAUSAL
-    if config.objective in ("classify", "tag"):
-        packed = config.objective == "classify" and config.data.pack
-        return Objective(config.objective, labelled, method="classify_packed" if packed else config.objective)
+def _bind_masked(objective: Objective, config: ml_collections.ConfigDict, tokenizer) -> Objective:
     m = config.masking
     prepare = functools.partial(
         masked_lm,
@@ -132,30 +158,41 @@ def make(config: ml_collections.ConfigDict, tokenizer) -> Objective:
         mask_fraction=m.mask_fraction,
         random_fraction=m.random_fraction,
     )
-    return Objective("masked", prepare)
+    return dataclasses.replace(objective, prepare=prepare)
 
 
-def cross_entropy_sums(logits: jax.Array, targets: jax.Array, weights: jax.Array) -> dict[str, jax.Array]:
-    """Summed cross-entropy, correct predictions and weight over the weighted targets.
-
-    Args:
-      logits: [..., V] float32.
-      targets: [...] int.
-      weights: [...] float, 0 where a position carries no loss.
-    Returns:
-      {"loss": sum of nats, "correct": sum of argmax hits, "weight": sum of weights} (scalars).
-    """
-    nats = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
-    correct = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32)
-    return {"loss": (nats * weights).sum(), "correct": (correct * weights).sum(), "weight": weights.sum()}
+def _bind_classify(objective: Objective, config: ml_collections.ConfigDict, tokenizer) -> Objective:
+    del tokenizer
+    if config.data.pack:  # several texts per row: a label at each text's [CLS] (lm/data/labelled.py)
+        return dataclasses.replace(objective, method="classify_packed")
+    return objective
 
 
-def confusion_matrix(logits: jax.Array, labels: jax.Array, weights: jax.Array) -> jax.Array:
-    """[C, C] weighted counts: row = true label, column = predicted label."""
-    C = logits.shape[-1]
-    true = jax.nn.one_hot(labels, C) * weights[..., None]  # [..., C]
-    predicted = jax.nn.one_hot(jnp.argmax(logits, axis=-1), C)
-    return jnp.einsum("...i,...j->ij", true, predicted)
+_FINE_TUNING = dict(
+    prepare=label_prediction, attention="any", specials=True, new_head=True, scores_every_token=False,
+    evaluators=("classification",),
+)  # fmt: skip
+OBJECTIVES = {
+    "causal": Objective("causal", causal_lm),
+    "masked": Objective(
+        "masked", None, attention="bidirectional", specials=True, scores_every_token=False, binder=_bind_masked
+    ),
+    "classify": Objective("classify", method="classify", data="labels", binder=_bind_classify, **_FINE_TUNING),
+    "tag": Objective("tag", method="tag", data="tags", **_FINE_TUNING),
+}
+CAUSAL = OBJECTIVES["causal"]
+
+
+def get(name: str) -> Objective:
+    """The objective called `name` (config.objective), before it is bound to a config and a tokenizer."""
+    if name not in OBJECTIVES:
+        raise ValueError(f"Config field objective={name!r}: choose one of {', '.join(OBJECTIVES)}.")
+    return OBJECTIVES[name]
+
+
+def make(config: ml_collections.ConfigDict, tokenizer) -> Objective:
+    """The configured objective, bound to the config and the tokenizer's special tokens."""
+    return get(config.objective).bind(config, tokenizer)
 
 
 def _weights(batch):

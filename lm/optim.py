@@ -6,7 +6,7 @@ import ml_collections
 import optax
 from flax import traverse_util
 
-from lm.model import HEAD_MODULES
+from lm.models.transformer import HEAD_MODULES
 
 
 def schedule(optim: ml_collections.ConfigDict) -> optax.Schedule:

@@ -2,9 +2,10 @@
 
 `axis_name` is the only thing the parallel wrapper (lm/parallel.py) changes: with it, the steps sum
 their gradients and statistics over the devices of that axis. Gradient accumulation wraps the
-gradient function (a scan over micro-batches), so the update equals that of one big batch.
+gradient function (`accumulate`: a scan over micro-batches), so the update equals that of one big batch.
 """
 
+import functools
 from typing import Callable
 
 import jax
@@ -19,19 +20,49 @@ class TrainState(train_state.TrainState):
     """step, params, opt_state (and apply_fn / tx, which are static)."""
 
 
-def _stats_and_grads(state: TrainState, batch: dict, objective_rng, dropout_rng, objective: objectives.Objective):
-    """Summed loss statistics of one (micro-)batch and the gradient of the summed loss."""
+def loss_sums_and_grads(params, batch: dict, objective_rng, dropout_rng, *, apply_fn, objective: objectives.Objective):
+    """The objective's summed loss statistics on one (micro-)batch, and the gradient of the summed loss.
+
+    Returns:
+      ({"loss", "correct", "weight"} sums, gradients shaped as params).
+    """
     inputs, targets, weights = objective.prepare(batch, objective_rng)
 
     def loss_fn(params):
-        logits = state.apply_fn(
+        logits = apply_fn(
             {"params": params}, **inputs, deterministic=False, rngs={"dropout": dropout_rng}, method=objective.method
         )
-        stats = objectives.cross_entropy_sums(logits, targets, weights)
-        return stats["loss"], stats
+        sums = objective.loss(logits, targets, weights)
+        return sums["loss"], sums
 
-    grads, stats = jax.grad(loss_fn, has_aux=True)(state.params)
-    return stats, grads
+    grads, sums = jax.grad(loss_fn, has_aux=True)(params)
+    return sums, grads
+
+
+def accumulate(grad_fn: Callable, num_micro_batches: int) -> Callable:
+    """`grad_fn(params, batch, objective_rng, dropout_rng) -> (sums, grads)` over the batch split into
+    `num_micro_batches` equal micro-batches, one after another, their results summed.
+
+    Micro-batch k gets dropout_rng folded with k; the objective's key is shared (its randomness is drawn
+    per row id, so a row is masked the same whichever micro-batch holds it). The zero accumulators take
+    the shapes of whatever `grad_fn` returns (jax.eval_shape), so new statistics need no change here.
+    """
+
+    def accumulated(params, batch, objective_rng, dropout_rng):
+        micro = jax.tree.map(lambda x: x.reshape(num_micro_batches, -1, *x.shape[1:]), batch)  # [K, B/K, ...]
+        first = jax.tree.map(lambda x: x[0], micro)
+        shapes = jax.eval_shape(grad_fn, params, first, objective_rng, dropout_rng)
+        zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+        def add(carry, xs):
+            index, micro_batch = xs
+            result = grad_fn(params, micro_batch, objective_rng, jax.random.fold_in(dropout_rng, index))
+            return jax.tree.map(jnp.add, carry, result), None
+
+        total, _ = jax.lax.scan(add, zeros, (jnp.arange(num_micro_batches), micro))
+        return total
+
+    return accumulated
 
 
 def train_step(
@@ -61,33 +92,20 @@ def train_step(
     objective_rng, rng = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), state.step))
     if axis_name is not None:
         rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
-
-    if grad_accum_steps == 1:
-        stats, grads = _stats_and_grads(state, batch, objective_rng, rng, objective)
-    else:
-        micro = jax.tree.map(lambda x: x.reshape(grad_accum_steps, -1, *x.shape[1:]), batch)  # [K, B/K, ...]
-
-        def accumulate(carry, xs):
-            index, micro_batch = xs
-            stats, grads = _stats_and_grads(
-                state, micro_batch, objective_rng, jax.random.fold_in(rng, index), objective
-            )
-            return jax.tree.map(jnp.add, carry, (stats, grads)), None
-
-        zero_stats = {k: jnp.zeros((), jnp.float32) for k in ("loss", "correct", "weight")}
-        zeros = (zero_stats, jax.tree.map(jnp.zeros_like, state.params))
-        (stats, grads), _ = jax.lax.scan(accumulate, zeros, (jnp.arange(grad_accum_steps), micro))
-
+    grad_fn = functools.partial(loss_sums_and_grads, apply_fn=state.apply_fn, objective=objective)
+    if grad_accum_steps > 1:
+        grad_fn = accumulate(grad_fn, grad_accum_steps)
+    sums, grads = grad_fn(state.params, batch, objective_rng, rng)
     if axis_name is not None:
-        stats, grads = jax.lax.psum((stats, grads), axis_name)
-    total = jnp.maximum(stats["weight"], 1.0)
+        sums, grads = jax.lax.psum((sums, grads), axis_name)
+    total = jnp.maximum(sums["weight"], 1.0)
     grads = jax.tree.map(lambda g: g / total, grads)  # the gradient of the mean loss over all tokens
     metrics = {
-        "loss": stats["loss"] / total,
-        "accuracy": stats["correct"] / total,
+        "loss": sums["loss"] / total,
+        "accuracy": sums["correct"] / total,
         "learning_rate": learning_rate(state.step),
         "grad_norm": optax.tree.norm(grads),
-        "tokens": stats["weight"],
+        "tokens": sums["weight"],
     }
     return state.apply_gradients(grads=grads), metrics
 
@@ -96,19 +114,21 @@ def eval_step(
     state: TrainState,
     batch: dict,
     *,
-    seed: int = 0,
+    statistics: Callable,
     objective: objectives.Objective = objectives.CAUSAL,
+    seed: int = 0,
     axis_name: str | None = None,
-):
-    """Summed statistics (loss, correct, weight) of one eval batch, over all devices of the axis.
+) -> dict[str, jax.Array]:
+    """An evaluator's summed statistics of one eval batch, over all devices of the axis.
 
-    The objective's randomness is fixed by the seed (and row ids), so every eval sees the same masks.
+    Args:
+      statistics: (logits, targets, weights) -> dict of sums (an evaluator's, lm/evaluators/).
+      objective: turns the batch into model inputs, targets and weights, and names the model method.
+      seed: fixes the objective's randomness (with the row ids), so every eval sees the same masks.
     """
     inputs, targets, weights = objective.prepare(batch, jax.random.PRNGKey(seed))
     logits = state.apply_fn({"params": state.params}, **inputs, deterministic=True, method=objective.method)
-    stats = objectives.cross_entropy_sums(logits, targets, weights)
-    if objective.method in ("classify", "classify_packed", "tag"):
-        stats["confusion"] = objectives.confusion_matrix(logits, targets, weights)
+    sums = statistics(logits, targets, weights)
     if axis_name is not None:
-        stats = jax.lax.psum(stats, axis_name)
-    return stats
+        sums = jax.lax.psum(sums, axis_name)
+    return sums

@@ -1,7 +1,7 @@
 """The training loop: resume, step, log, evaluate, checkpoint, and sample at the end.
 
 The loop only moves data and reads metrics when it logs them; the step itself (lm/step.py) is a
-pure function compiled once by the runner (lm/parallel.py).
+pure function compiled once by the runner (lm/parallel.py), and so are the evaluators (lm/evaluators/).
 """
 
 import os
@@ -9,11 +9,11 @@ import os
 import ml_collections
 import numpy as np
 
-from lm import data as data_lib
-from lm import labelled, tokenizers
+from lm import console, evaluators, modes, workdir_files
 from lm import metrics as metrics_lib
-from lm.evaluate import encode_prompt, evaluate, print_samples
-from lm.run import Run, compile_train_step, describe, prepare, write_config
+from lm.data import tokenizers
+from lm.decoding.text import encode_prompt
+from lm.run import Run, compile_train_step, describe, make_evaluators, prepare
 
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
@@ -24,20 +24,18 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     """
     run = prepare(config, workdir)
     config = run.config
+    evals = make_evaluators(run)
     if config.model.causal:
-        encode_prompt(run, config.sample)  # a bad prompt fails now, not after training
+        encode_prompt(run.model, run.tokenizer, config.sample)  # a bad prompt fails now, not after training
     os.makedirs(workdir, exist_ok=True)
-    write_config(config, workdir)
+    workdir_files.write_config(config, workdir)
     tokenizers.save(run.tokenizer, workdir)
-    if isinstance(run.data, data_lib.Dataset):  # the token ids, for the next launch (fine-tuning data: not cached)
-        run.data.save_cache()
-    if hasattr(run.data, "label_names"):
-        labelled.save_labels(run.data.label_names, workdir)
-    print(describe(run), flush=True)
+    run.data.save(workdir)  # what the next launch needs of the data: token ids, label names
+    console.log(describe(run))
 
     start = int(run.state.step)
     if start:
-        print(f"resuming from the checkpoint at step {start}", flush=True)
+        console.log(f"resuming from the checkpoint at step {start}")
     train_fn = compile_train_step(run)
     state = run.runner.put_state(run.state)
     writer = metrics_lib.MetricsWriter(workdir)
@@ -57,28 +55,27 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
             logged = _mean([run.runner.get_metrics(m) for m in pending])
             pending = []
             writer.write(done, {f"train/{k}": v for k, v in logged.items()})
-            print(progress.line(done, logged), flush=True)
+            console.log(progress.line(done, logged))
         if (config.train.eval_every and done % config.train.eval_every == 0) or last:
-            eval_metrics = _evaluate(run, state, writer, done)
+            eval_metrics = _evaluate(run, evals, state, writer, done)
         if done % config.train.checkpoint_every == 0 or last:
             run.checkpointer.save(run.runner.get_state(state))
     if start >= config.train.num_steps:  # nothing to train: report the checkpoint as it is
-        eval_metrics = _evaluate(run, state, writer, start)
+        eval_metrics = _evaluate(run, evals, state, writer, start)
     run.checkpointer.close()
     writer.close()
     if config.model.causal:
-        print_samples(run, run.runner.get_state(state).params)
+        modes.print_samples(run, run.runner.get_state(state).params)
     return eval_metrics
 
 
-def _evaluate(run: Run, state, writer, step_number: int) -> dict[str, float]:
-    results = evaluate(run, state)
+def _evaluate(run: Run, evals: list, state, writer, step_number: int) -> dict[str, float]:
+    results = evaluators.run(evals, state)
     scalars = {f"eval/{k}": v for k, v in results.items()}
     writer.write(step_number, scalars)
     shown = " | ".join(f"{k} {v:.4f}" for k, v in results.items() if k != "tokens")
-    optimal_loss = getattr(run.data, "optimal_loss", None)
-    optimal = f" | optimal loss {optimal_loss:.4f}" if optimal_loss is not None else ""
-    print(f"eval at step {step_number}: {shown}{optimal}", flush=True)
+    optimal = f" | optimal loss {run.data.optimal_loss:.4f}" if run.data.optimal_loss is not None else ""
+    console.log(f"eval at step {step_number}: {shown}{optimal}")
     return scalars
 
 

@@ -39,7 +39,7 @@ def hf_gpt2_dir(tmp_path_factory) -> str:
     transformers = pytest.importorskip("transformers")
     from tokenizers import ByteLevelBPETokenizer
 
-    from lm import corpus
+    from lm.data import corpus
 
     directory = tmp_path_factory.mktemp("hf_gpt2")
     bpe = ByteLevelBPETokenizer()
@@ -70,7 +70,7 @@ def hf_bert_dir(tmp_path_factory) -> str:
     transformers = pytest.importorskip("transformers")
     from tokenizers import BertWordPieceTokenizer
 
-    from lm import corpus
+    from lm.data import corpus
 
     directory = tmp_path_factory.mktemp("hf_bert")
     wordpiece = BertWordPieceTokenizer(lowercase=True)

@@ -9,7 +9,7 @@ import pytest
 from flax import traverse_util
 
 from lm import checkpoint, metrics, train
-from lm.model import HEAD_MODULES
+from lm.models.transformer import HEAD_MODULES
 from lm.run import prepare
 
 

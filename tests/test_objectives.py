@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from lm import config as config_lib
-from lm import objectives, tokenizers
+from lm import objectives
+from lm.data import tokenizers
 
 VOCAB = 50  # regular ids 0..49, specials appended at 50..56 (as the byte / char tokenizers do)
 

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 import pytest
-from test_experiments import ROOT, launch, load_experiment  # tests/ is on sys.path (pytest's rootdir conftest)
+from tests.test_experiments import ROOT, launch, load_experiment  # tests/ is on sys.path (pytest's rootdir conftest)
 
 from lm import evaluate, train
 from lm.run import prepare

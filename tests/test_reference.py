@@ -14,7 +14,8 @@ import pytest
 
 from lm import config as config_lib
 from lm import optim, step
-from lm.model import ModelConfig, TransformerLM, init_params
+from lm.models.config import ModelConfig
+from lm.models.transformer import TransformerLM, init_params
 
 torch = pytest.importorskip("torch")
 from tools import nanogpt_torch  # noqa: E402  (needs torch)

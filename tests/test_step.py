@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from lm import config as config_lib
-from lm import objectives, optim, parallel, step, tokenizers
-from lm.model import ModelConfig, TransformerLM, init_params
+from lm import objectives, optim, parallel, step
+from lm.data import tokenizers
+from lm.models.config import ModelConfig
+from lm.models.transformer import TransformerLM, init_params
 
 # No biases: the key bias has an exactly-zero gradient, which Adam turns into noise-sized updates.
 MODEL = ModelConfig(vocab_size=17, num_layers=2, num_heads=2, d_model=16, d_ff=32, max_len=8, use_bias=False)

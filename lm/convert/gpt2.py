@@ -1,0 +1,186 @@
+"""GPT-2 (Radford et al., 2019) from and to Hugging Face files (config.json + model.safetensors).
+
+GPT-2 is a set of options of our blocks: pre-norm, learned positions, tied embeddings, biases. What exact
+parity needs is mapped here: its Conv1D weights are stored [in, out] (the transpose of torch.nn.Linear),
+the attention projection is one fused [D, 3D] matrix, the MLP uses tanh-approximated GELU ("gelu_new"),
+LayerNorm's epsilon is `layer_norm_epsilon`.
+"""
+
+import json
+import os
+
+import jax
+import numpy as np
+from safetensors.numpy import save_file
+
+from lm.convert.hf_common import (
+    CONFIG_FILE,
+    QKV,
+    WEIGHTS_FILE,
+    gelu_approximate,
+    heads,
+    norm,
+    read_config,
+    read_weights,
+)
+from lm.models.config import ModelConfig
+from lm.models.layout import set_layer_layout
+
+# What a model must be for GPT-2's architecture to express it: field -> GPT-2's value (ModelConfig fields).
+GPT2_FAMILY = dict(
+    causal=True,
+    position="learned",
+    mlp="gelu",
+    norm="layernorm",
+    norm_position="pre",
+    embedding_norm=False,
+    type_vocab_size=0,
+    use_bias=True,
+    tie_embeddings=True,
+    mlm_transform=False,
+    head_bias=False,
+)
+
+
+def read(directory: str) -> tuple[dict, dict]:
+    """The model fields for lm/config.py and our parameter tree, from a GPT-2 directory.
+
+    Args:
+      directory: holds config.json and model.safetensors (as `save_pretrained` writes them).
+    Returns:
+      (model fields: vocab_size, num_layers, ..., params: nested dict of float32 numpy arrays).
+    Raises:
+      ValueError: a missing or malformed file, named with the fix.
+    """
+    hf, config_path = read_config(directory, "gpt2")
+    try:
+        D = hf["n_embd"]
+        fields = dict(
+            GPT2_FAMILY,
+            vocab_size=hf["vocab_size"],
+            num_layers=hf["n_layer"],
+            num_heads=hf["n_head"],
+            d_model=D,
+            d_ff=hf.get("n_inner") or 4 * D,
+            max_len=hf["n_positions"],
+            gelu_approximate=gelu_approximate(hf.get("activation_function", "gelu_new"), config_path),
+            norm_eps=hf.get("layer_norm_epsilon", 1e-5),
+        )
+    except KeyError as e:
+        raise ValueError(
+            f"{config_path} is not a GPT-2 config (no {e}); it needs n_embd, n_layer, n_head, "
+            "n_positions and vocab_size."
+        ) from e
+    w = {k.removeprefix("transformer."): v for k, v in read_weights(directory).items()}
+    D, N = fields["d_model"], fields["num_heads"]
+    try:
+        params = {
+            "embed": {"embedding": w["wte.weight"]},
+            "position_embed": {"embedding": w["wpe.weight"]},
+            "final_norm": norm(w, "ln_f"),
+        }
+        for i in range(fields["num_layers"]):
+            p = f"h.{i}."
+            qkv, qkv_bias = w[p + "attn.c_attn.weight"], w[p + "attn.c_attn.bias"]  # [D, 3D] (Conv1D: in, out)
+            attention = {
+                name: heads(qkv[:, j * D : (j + 1) * D], qkv_bias[j * D : (j + 1) * D], N)
+                for j, name in enumerate(QKV)
+            }
+            attention["out"] = {
+                "kernel": w[p + "attn.c_proj.weight"].reshape(N, D // N, D),  # [D, D] -> [N, H, D]
+                "bias": w[p + "attn.c_proj.bias"],
+            }
+            params[f"block_{i}"] = {
+                "attention_norm": norm(w, p + "ln_1"),
+                "attention": attention,
+                "mlp_norm": norm(w, p + "ln_2"),
+                "mlp": {
+                    "up": {"kernel": w[p + "mlp.c_fc.weight"], "bias": w[p + "mlp.c_fc.bias"]},  # [D, F]
+                    "down": {"kernel": w[p + "mlp.c_proj.weight"], "bias": w[p + "mlp.c_proj.bias"]},  # [F, D]
+                },
+            }
+    except KeyError as e:
+        raise ValueError(f"{directory} has no tensor {e}: not a GPT-2 checkpoint of this config.") from e
+    return fields, params
+
+
+def write(directory: str, fields: dict, params) -> None:
+    """Writes a GPT-2-family model as a Hugging Face GPT2LMHeadModel: config.json + model.safetensors.
+
+    The inverse of `read`; transformers' `GPT2LMHeadModel.from_pretrained(directory)` loads it, with the
+    LM head tied to the token embeddings. Heads for fine-tuning (pooler, classifier) are not written.
+
+    Args:
+      directory: created if missing; its config.json and model.safetensors are overwritten.
+      fields: the resolved model fields (`config.model.to_dict()` or `dataclasses.asdict(ModelConfig)`).
+      params: our parameter tree for those fields (numpy or jax arrays, any float dtype; written float32).
+    Raises:
+      ValueError: a model GPT-2's architecture cannot express (the fields that differ), or params that
+        do not fit the fields.
+    """
+    try:
+        c = ModelConfig(**fields)
+    except TypeError as e:  # a field ModelConfig does not have
+        raise ValueError(f"fields {sorted(fields)} do not describe a model ({e}); pass config.model's.") from e
+    differ = [f"{k}={getattr(c, k)!r} (GPT-2: {v!r})" for k, v in GPT2_FAMILY.items() if getattr(c, k) != v]
+    if differ:
+        raise ValueError(f"GPT-2 export takes GPT-2-family models only; this one has {', '.join(differ)}.")
+    D = c.d_model
+    p = jax.tree.map(lambda x: np.asarray(x, np.float32), set_layer_layout(params, scan=False))
+    try:
+        tensors = {
+            "transformer.wte.weight": p["embed"]["embedding"],
+            "transformer.wpe.weight": p["position_embed"]["embedding"],
+            "transformer.ln_f.weight": p["final_norm"]["norm"]["scale"],
+            "transformer.ln_f.bias": p["final_norm"]["norm"]["bias"],
+        }
+        for i in range(c.num_layers):
+            b, h = p[f"block_{i}"], f"transformer.h.{i}."
+            attention = b["attention"]
+            tensors |= {
+                h + "ln_1.weight": b["attention_norm"]["norm"]["scale"],
+                h + "ln_1.bias": b["attention_norm"]["norm"]["bias"],
+                # [D, N, H] x 3 -> [D, 3D] (Conv1D: in, out)
+                h + "attn.c_attn.weight": np.concatenate([attention[n]["kernel"].reshape(D, D) for n in QKV], axis=1),
+                h + "attn.c_attn.bias": np.concatenate([attention[n]["bias"].reshape(D) for n in QKV]),
+                h + "attn.c_proj.weight": attention["out"]["kernel"].reshape(D, D),  # [N, H, D] -> [D, D]
+                h + "attn.c_proj.bias": attention["out"]["bias"],
+                h + "ln_2.weight": b["mlp_norm"]["norm"]["scale"],
+                h + "ln_2.bias": b["mlp_norm"]["norm"]["bias"],
+                h + "mlp.c_fc.weight": b["mlp"]["up"]["kernel"],
+                h + "mlp.c_fc.bias": b["mlp"]["up"]["bias"],
+                h + "mlp.c_proj.weight": b["mlp"]["down"]["kernel"],
+                h + "mlp.c_proj.bias": b["mlp"]["down"]["bias"],
+            }
+    except (KeyError, ValueError) as e:  # ValueError: a reshape of a kernel of another size
+        raise ValueError(
+            f"The params do not fit the fields' GPT-2 model ({e!r}); pass the params of that model."
+        ) from e
+    hf = {
+        "model_type": "gpt2",
+        "architectures": ["GPT2LMHeadModel"],
+        "vocab_size": c.vocab_size,
+        "n_positions": c.max_len,
+        "n_ctx": c.max_len,
+        "n_embd": D,
+        "n_layer": c.num_layers,
+        "n_head": c.num_heads,
+        "n_inner": c.d_ff,
+        "activation_function": "gelu_new" if c.gelu_approximate else "gelu",
+        "layer_norm_epsilon": c.norm_eps,
+        "resid_pdrop": c.dropout,
+        "embd_pdrop": c.embedding_dropout,
+        "attn_pdrop": c.attention_dropout,
+        "initializer_range": c.init_std,
+        "tie_word_embeddings": True,
+        "bos_token_id": None,  # GPT2Config's default, 50256, is GPT-2's tokenizer's; ours may be any
+        "eos_token_id": None,
+        "dtype": "float32",
+    }
+    os.makedirs(directory, exist_ok=True)
+    contiguous = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    save_file(contiguous, os.path.join(directory, WEIGHTS_FILE), metadata={"format": "pt"})  # transformers checks it
+    with open(os.path.join(directory, CONFIG_FILE), "w") as f:
+        json.dump(hf, f, indent=2)
+
+

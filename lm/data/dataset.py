@@ -1,0 +1,38 @@
+"""The Dataset protocol: what the training loop, the evaluators and the set-up need of a dataset.
+
+Implemented by plain text (lm/data/text.py: token windows for the causal and masked objectives) and by
+labelled examples (lm/data/labelled.py: fine-tuning). Nothing outside lm/data/ asks which one it holds.
+"""
+
+from typing import Iterator, Protocol
+
+import numpy as np
+
+from lm.data.tokenizers import Tokenizer
+
+
+class Dataset(Protocol):
+    name: str  # where the data came from, for the console
+    tokenizer: Tokenizer
+    label_names: list[str]  # the classes, in the order of the classifier's outputs ([] for plain text)
+    optimal_loss: float | None  # nats per eval token of the true generator, where known (the built-in corpus)
+    # The eval text's bytes and characters per token ({"byte": ..., "char": ...}), for bits per byte / char;
+    # empty where the loss does not cover every token of a text (labelled data).
+    units_per_token: dict[str, float]
+
+    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int) -> dict[str, np.ndarray]:
+        """The batch of training step `step`: a pure function of (seed, step), so a resumed run sees the
+        batches an uninterrupted one would. Arrays have a leading batch dimension; "rows" numbers the rows."""
+        ...
+
+    def eval_batches(self, batch_size: int, seq_len: int) -> Iterator[dict[str, np.ndarray]]:
+        """The whole eval split once, in batches of one shape (padding has weight 0)."""
+        ...
+
+    def describe(self) -> str:
+        """One line for the console: sizes of the splits."""
+        ...
+
+    def save(self, workdir: str) -> None:
+        """Keeps in `workdir` what a relaunch needs to rebuild this dataset exactly (token ids, label names)."""
+        ...

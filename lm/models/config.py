@@ -1,0 +1,141 @@
+"""The model's fields, written once: `ModelConfig`, its defaults and what each field means, and the size table.
+
+Everything else derives from this dataclass: `config.model` in lm/config.py (its fields, defaults and
+types), what a pretrained model brings (`ARCHITECTURE`), what a resumed run may change (`HOW`), and the
+converters' field sets (lm/convert/). A field added here reaches all of them, and a config field that is
+not here is refused rather than dropped.
+
+Each field has a role:
+  architecture  fixes the parameters' shapes or what the model computes; `init_from` brings these
+  how           changes how the step computes, not what: a resumed run may change it (to fit memory, say)
+  (the rest)    choices a run makes on top of an architecture: dropout, the head, the compute dtype, ...
+"""
+
+import dataclasses
+import types
+import typing
+
+import ml_collections
+from ml_collections import config_dict
+
+# name: (num_layers, num_heads, d_model, d_ff). GPT-2 shapes from Radford et al. (2019), Table 2.
+SIZES = {
+    "nano": (2, 2, 32, 128),
+    "tiny": (2, 4, 64, 256),
+    "mini": (4, 4, 128, 512),
+    "small": (12, 12, 768, 3072),  # GPT-2 small, 124M with vocab 50257 and context 1024
+    "medium": (24, 16, 1024, 4096),  # GPT-2 medium, 355M
+    "large": (36, 20, 1280, 5120),  # GPT-2 large, 774M
+    "xl": (48, 25, 1600, 6400),  # GPT-2 XL, 1.5B
+    "bert-base": (12, 12, 768, 3072),  # Devlin et al. (2019): 110M with vocab 30522, context 512
+    "bert-large": (24, 16, 1024, 4096),  # 340M
+}
+SHAPE = ("num_layers", "num_heads", "d_model", "d_ff")  # the columns of SIZES
+
+
+def _architecture(default):
+    return dataclasses.field(default=default, metadata={"role": "architecture"})
+
+
+def _how(default):
+    return dataclasses.field(default=default, metadata={"role": "how"})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    """The model: every field of `config.model`, resolved (lm/config.py fills the None ones)."""
+
+    size: str = "tiny"  # a row of SIZES, or "custom"; the four shape fields below override it when set
+    num_layers: int | None = _architecture(None)
+    num_heads: int | None = _architecture(None)
+    d_model: int | None = _architecture(None)
+    d_ff: int | None = _architecture(None)
+    vocab_size: int | None = _architecture(None)  # default: the tokenizer's vocabulary
+    max_len: int | None = _architecture(None)  # position table size; default data.seq_len
+    causal: bool | None = _architecture(None)  # causal attention mask; default: what the objective needs (True)
+    position: str = _architecture("learned")  # learned | sinusoidal | rotary
+    rope_base: float = _architecture(10000.0)
+    mlp: str = _architecture("gelu")  # gelu | relu | swiglu
+    gelu_approximate: bool = _architecture(True)  # tanh GELU as GPT-2; False is the exact erf form
+    norm: str = _architecture("layernorm")  # layernorm | rmsnorm
+    norm_eps: float = _architecture(1e-5)
+    norm_position: str = _architecture("pre")  # pre (GPT-2: x + f(norm(x))) | post (BERT: norm(x + f(x)))
+    embedding_norm: bool = _architecture(False)  # a norm on the summed embeddings (BERT)
+    type_vocab_size: int = _architecture(0)  # token-type (segment A / B) embeddings; BERT: 2
+    use_bias: bool = _architecture(True)  # biases in dense layers and LayerNorm
+    tie_embeddings: bool = _architecture(True)  # output projection = input embedding transposed
+    mlm_transform: bool = _architecture(False)  # BERT's dense + activation + norm before the output projection
+    head_bias: bool = _architecture(False)  # a bias on the output projection (BERT's MLM decoder has one)
+    pooling: str | None = None  # first ([CLS]) | last (token) | mean; default: last if causal, else first
+    pooler_dense: bool = True  # classification: BERT's dense + tanh on the pooled vector
+    num_classes: int = 0  # classification head size; fine-tuning sets it from the labels
+    dropout: float = 0.0  # on residual branches
+    attention_dropout: float = 0.0  # on attention probabilities
+    embedding_dropout: float = 0.0  # on token + position embeddings
+    init_std: float = 0.02  # N(0, std) for dense and embedding weights
+    scale_residual_init: bool = True  # residual output projections get std / sqrt(2 * layers)
+    dtype: str = "float32"  # compute dtype; parameters stay float32
+    # One block scanned over stacked layer parameters (lax.scan): compile time stops growing with depth.
+    # Checkpoints hold "blocks" with a leading layer axis instead of block_0, block_1, ...
+    scan_layers: bool = False
+    remat: str = _how("none")  # none | full | dots: recompute block activations in the backward pass (less memory)
+    # einsum: lm/models/attention.py (the fastest here on CPU for training, and the only one with attention
+    # dropout); xla | cudnn: jax.nn.dot_product_attention, cudnn being its fused flash kernel (GPU, bfloat16).
+    attention: str = _how("einsum")
+
+    def __post_init__(self):
+        # Built directly (not from a resolved config.model): a decoder, pooled as a decoder is.
+        if self.causal is None:
+            object.__setattr__(self, "causal", True)
+        if self.pooling is None:
+            object.__setattr__(self, "pooling", default_pooling(self.causal))
+
+    @classmethod
+    def from_config(cls, model: ml_collections.ConfigDict) -> "ModelConfig":
+        """The resolved `config.model` as a ModelConfig.
+
+        Raises:
+          ValueError: a field ModelConfig does not have (nothing is dropped), or shape fields not yet
+            filled by lm/config.py's `resolve`.
+        """
+        values = model.to_dict()
+        unknown = sorted(set(values) - set(field_names()))
+        if unknown:
+            raise ValueError(f"config.model has fields the model does not know: {unknown}. Remove them.")
+        missing = [name for name in (*SHAPE, "vocab_size", "max_len", "causal") if values.get(name) is None]
+        if missing:
+            raise ValueError(f"config.model.{missing[0]} is unset: resolve the config (lm/config.py) first.")
+        return cls(**values)
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.num_heads
+
+
+def default_pooling(causal: bool) -> str:
+    """A causal model has read the whole text only at its last token; an encoder's [CLS] sees all of it."""
+    return "last" if causal else "first"
+
+
+def field_names(role: str | None = None) -> tuple[str, ...]:
+    """The fields of ModelConfig, in order; with `role`, only those of that role."""
+    return tuple(
+        f.name for f in dataclasses.fields(ModelConfig) if role is None or f.metadata.get("role") == role
+    )
+
+
+ARCHITECTURE = field_names("architecture")  # what a pretrained model (init_from) fixes
+HOW = field_names("how")  # what a resumed run may change
+
+
+def defaults() -> ml_collections.ConfigDict:
+    """`config.model` with ModelConfig's defaults; a None default is a typed placeholder (an override
+    must then have the field's type)."""
+    c = ml_collections.ConfigDict()
+    for field in dataclasses.fields(ModelConfig):
+        if field.default is None:
+            (kind,) = [t for t in typing.get_args(field.type) if t is not types.NoneType]
+            c[field.name] = config_dict.placeholder(kind)
+        else:
+            c[field.name] = field.default
+    return c

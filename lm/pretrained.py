@@ -1,0 +1,73 @@
+"""What `init_from` names: a pretraining workdir of ours, or a Hugging Face model directory.
+
+Either brings an architecture (the model fields of lm/models/config.py's ARCHITECTURE), a tokenizer and
+weights; the weights are read only when a run needs them (a resumed run has its own).
+"""
+
+import dataclasses
+import os
+from typing import Callable
+
+import ml_collections
+
+from lm import checkpoint, convert, objectives, workdir_files
+from lm.data import hf_tokenizer, tokenizers
+from lm.models.config import ARCHITECTURE, ModelConfig
+
+
+@dataclasses.dataclass
+class Pretrained:
+    path: str
+    model: dict  # the architecture fields (ARCHITECTURE) and size
+    tokenizer: tokenizers.Tokenizer
+    load_params: Callable[[], dict]  # read on demand: a resumed run never needs them
+
+
+def load(path: str) -> Pretrained:
+    """The architecture, tokenizer and (lazily) weights of a workdir or a Hugging Face directory."""
+    path = os.path.expanduser(path)
+    if convert.is_hf_directory(path):
+        fields, params = convert.read_model(path)
+        tokenizer = hf_tokenizer.HFTokenizer.from_directory(path)
+        defaults = {f.name: f.default for f in dataclasses.fields(ModelConfig) if f.name in ARCHITECTURE}
+        model = {**defaults, **fields, "size": "custom"}
+        if tokenizer.vocab_size > model["vocab_size"]:
+            raise ValueError(
+                f"The tokenizer in {path} has {tokenizer.vocab_size} tokens but the model's embedding only "
+                f"{model['vocab_size']}: the tokenizer files belong to another model."
+            )
+        return Pretrained(path, model, tokenizer, lambda: params)
+    saved = workdir_files.read_config(path)
+    if saved is None:
+        raise ValueError(
+            f"--config.init_from={path!r} is neither a workdir (no config.json from launch.py --mode=train) nor a "
+            "Hugging Face model directory (config.json with a model_type, model.safetensors and the tokenizer's "
+            "files). Point it at one of these."
+        )
+    tokenizer = tokenizers.load(path)
+    return Pretrained(path, saved["model"], tokenizer, checkpoint.Checkpointer(path, create=False).restore_params)
+
+
+def adopt_architecture(
+    config: ml_collections.ConfigDict, pretrained: Pretrained, objective: objectives.Objective
+) -> ml_collections.ConfigDict:
+    """config with the pretrained model's architecture and tokenizer kind.
+
+    Raises:
+      ValueError: the objective needs the other attention direction (a causal LM from an encoder,
+        or a masked LM from a decoder).
+    """
+    causal = pretrained.model["causal"]
+    kind = "causal" if causal else "bidirectional"
+    if objective.attention not in (kind, "any"):
+        fits = [name for name, o in objectives.OBJECTIVES.items() if o.attention in (kind, "any")]
+        raise ValueError(
+            f"--config.init_from={pretrained.path} is a {kind} model ({'a decoder' if causal else 'an encoder'}), "
+            f"which objective={objective.name!r} cannot train. Use objective= one of {', '.join(fits)}."
+        )
+    config = config.copy_and_resolve_references()
+    for field in ARCHITECTURE:
+        config.model[field] = pretrained.model[field]
+    config.model.size = pretrained.model["size"]
+    config.data.tokenizer = pretrained.tokenizer.kind
+    return config

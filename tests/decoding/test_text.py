@@ -1,0 +1,45 @@
+"""Text in, text out: prompts, samples, stop strings and the errors a user can make (lm/decoding/text.py)."""
+
+import pytest
+
+from lm.decoding.text import generate_text
+from lm.run import prepare
+
+
+def test_generate_text_batches_prompts_and_cuts_at_stop_strings(tiny_config, tmp_path):
+    run = prepare(tiny_config, str(tmp_path))
+    sample = tiny_config.sample.copy_and_resolve_references()
+    sample.max_new_tokens, sample.num_samples, sample.temperature = 10, 2, 1.0
+    texts = generate_text(run.model, run.tokenizer, run.state.params, sample, ["cat", "a dog"])
+    assert len(texts) == 4
+    assert texts[0].startswith("cat") and texts[2].startswith("a dog")
+    assert len(texts[0]) == 3 + 10 and len(texts[3]) == 5 + 10
+    stop = texts[0][5]  # a character the first sample generates
+    sample.stop = (stop,)
+    cut = generate_text(run.model, run.tokenizer, run.state.params, sample, ["cat", "a dog"])
+    assert cut[0] == texts[0][: texts[0].index(stop, 3)]
+    assert all(stop not in t[len(p) :] for t, p in zip(cut, ["cat", "cat", "a dog", "a dog"], strict=True))
+
+
+def test_prompt_errors(tiny_config, tmp_path):
+    run = prepare(tiny_config, str(tmp_path))
+    sample = tiny_config.sample.copy_and_resolve_references()
+    sample.prompt = "cat ©"
+    with pytest.raises(ValueError, match="outside the character vocabulary"):
+        generate_text(run.model, run.tokenizer, run.state.params, sample)
+    sample.prompt, sample.max_new_tokens = "cat", 14
+    with pytest.raises(ValueError, match="longer than the model's context of 16 tokens.*at most 13"):
+        generate_text(run.model, run.tokenizer, run.state.params, sample)
+    sample.prompt = ""
+    with pytest.raises(ValueError, match="empty"):
+        generate_text(run.model, run.tokenizer, run.state.params, sample)
+    sample.prompt, sample.max_new_tokens = "cat", 13
+    texts = generate_text(run.model, run.tokenizer, run.state.params, sample)
+    assert len(texts) == sample.num_samples and all(t.startswith("cat") and len(t) == 16 for t in texts)
+
+
+def test_sampling_an_encoder_is_refused(tiny_config, tmp_path):
+    tiny_config.objective = "masked"
+    run = prepare(tiny_config, str(tmp_path))
+    with pytest.raises(ValueError, match="needs a causal model"):
+        generate_text(run.model, run.tokenizer, run.state.params, tiny_config.sample)

@@ -1,0 +1,119 @@
+"""ModelConfig is the one source of the model's fields: config.model is derived from it, nothing is dropped on
+the way, and every field changes the model it builds."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from lm import config as config_lib
+from lm.models import config as model_config
+from lm.models.config import ModelConfig
+from lm.models.transformer import TransformerLM
+
+
+def test_config_model_has_exactly_the_model_fields_and_defaults():
+    section = config_lib.default_config().model
+    assert sorted(section) == sorted(model_config.field_names())
+    for field in dataclasses.fields(ModelConfig):
+        assert section[field.name] == field.default, field.name
+    with pytest.raises(TypeError):  # a placeholder keeps the field's type: an int field takes no string
+        section.num_layers = "six"
+
+
+def test_roles_are_the_architecture_a_pretrained_model_fixes_and_what_a_resume_may_change():
+    assert model_config.ARCHITECTURE == tuple(
+        "num_layers num_heads d_model d_ff vocab_size max_len causal position rope_base mlp gelu_approximate norm "
+        "norm_eps norm_position embedding_norm type_vocab_size use_bias tie_embeddings mlm_transform head_bias".split()
+    )
+    assert model_config.HOW == ("remat", "attention")
+
+
+def test_from_config_refuses_unknown_and_unresolved_fields():
+    c = config_lib.resolve(config_lib.default_config(), vocab_size=20)
+    assert ModelConfig.from_config(c.model).d_model == 64  # size tiny
+    c.model.unlock()
+    c.model.moe_experts = 8  # a field the model does not have: refused, not dropped
+    with pytest.raises(ValueError, match="does not know: \\['moe_experts'\\]"):
+        ModelConfig.from_config(c.model)
+    with pytest.raises(ValueError, match="config.model.num_layers is unset"):
+        ModelConfig.from_config(config_lib.default_config().model)
+
+
+def test_built_directly_a_model_is_a_decoder_pooled_at_its_last_token():
+    config = ModelConfig(vocab_size=5, num_layers=1, num_heads=1, d_model=4, d_ff=4, max_len=4)
+    assert config.causal and config.pooling == "last"
+    assert ModelConfig(vocab_size=5, num_layers=1, num_heads=1, d_model=4, d_ff=4, max_len=4, causal=False).pooling == (
+        "first"
+    )
+
+
+# field -> (another value, the base it is changed from when the default base cannot show it).
+# The base is rotary so that rope_base shows; max_len shows only with learned positions.
+CHANGES = {
+    "size": ("tiny", {}),
+    "num_layers": (3, {}),
+    "num_heads": (4, {}),
+    "d_model": (64, {}),
+    "d_ff": (64, {}),
+    "vocab_size": (30, {}),
+    "max_len": (16, {"position": "learned"}),
+    "causal": (True, {}),
+    "position": ("learned", {}),
+    "rope_base": (500.0, {}),
+    "mlp": ("swiglu", {}),
+    "gelu_approximate": (False, {}),
+    "norm": ("rmsnorm", {}),
+    "norm_eps": (1e-3, {}),
+    "norm_position": ("post", {}),
+    "embedding_norm": (True, {}),
+    "type_vocab_size": (2, {}),
+    "use_bias": (False, {}),
+    "tie_embeddings": (False, {}),
+    "mlm_transform": (True, {}),
+    "head_bias": (True, {}),
+    "pooling": ("mean", {}),
+    "pooler_dense": (False, {}),
+    "num_classes": (5, {}),
+    "dropout": (0.1, {}),
+    "attention_dropout": (0.1, {}),
+    "embedding_dropout": (0.1, {}),
+    "init_std": (0.05, {}),
+    "scale_residual_init": (False, {}),
+    "dtype": ("bfloat16", {}),
+    "scan_layers": (True, {}),
+    "remat": ("full", {}),
+    "attention": ("xla", {}),
+}
+
+
+def model_signature(overrides: dict) -> tuple:
+    """What a config.model builds, as comparable text: the initial parameters (shapes and values) and the
+    computations of the LM and classification heads in training mode."""
+    c = config_lib.default_config()
+    c.objective = "classify"  # either attention direction: a bidirectional base
+    c.model.size, c.model.position, c.model.num_classes, c.data.seq_len = "nano", "rotary", 3, 8
+    for key, value in overrides.items():
+        c.model[key] = value
+    model = TransformerLM(ModelConfig.from_config(config_lib.resolve(c, vocab_size=20).model))
+    tokens = jnp.zeros((2, 8), jnp.int32)
+    both_heads = lambda module, tokens: (module(tokens), module.classify(tokens))  # noqa: E731
+    params = model.init(jax.random.PRNGKey(0), tokens, method=both_heads)["params"]
+    training = dict(deterministic=False, rngs={"dropout": jax.random.PRNGKey(1)})
+    computations = [
+        str(jax.make_jaxpr(lambda p, m=method: model.apply({"params": p}, tokens, **training, method=m))(params))
+        for method in ("__call__", "classify")
+    ]
+    shapes_and_values = str(jax.tree.map(lambda x: (x.shape, float(jnp.sum(x * x))), params))
+    return shapes_and_values, *computations
+
+
+def test_every_field_of_config_model_changes_the_model_it_builds():
+    assert set(CHANGES) == set(model_config.field_names())  # a new field needs a line here
+    base_signatures = {}
+    for field, (value, base) in CHANGES.items():
+        key = tuple(sorted(base.items()))
+        if key not in base_signatures:
+            base_signatures[key] = model_signature(base)
+        assert model_signature({**base, field: value}) != base_signatures[key], f"model.{field} changes nothing"

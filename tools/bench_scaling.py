@@ -1,0 +1,152 @@
+"""How step time and memory grow with context length and model size, and what fits in a memory budget.
+
+    python tools/bench_scaling.py --table=context     # mini, 8192 tokens per step, context 256 .. 8192
+    python tools/bench_scaling.py --table=size        # tiny .. GPT-2 medium, GPT-2's vocabulary, 1 x 1024 tokens
+    python tools/bench_scaling.py --table=memory --budget_gb=8   # the largest batch / context / model that fits
+
+Every point is one `launch.py --mode=bench` of experiments/default.py (its built-in corpus; nothing is
+written) in its own process, and its JSON line is read back, so one point's memory never bears on the
+next and a point that fails (too large) is reported as such; each compiles with a cold cache. Memory
+is the compiled train step's need (arguments + outputs + temporaries, from XLA's memory analysis: what
+the device must hold), found by compiling without running (--bench_steps=0), so the memory search
+never allocates what it measures.
+Each table prints as Markdown, with the command and the device.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import jax
+from absl import app, flags
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_TABLE = flags.DEFINE_enum("table", "context", ["context", "size", "memory"], "which table")
+_STEPS = flags.DEFINE_integer("steps", 3, "timed steps per point (after 3 warm-up steps)")
+_BUDGET = flags.DEFINE_float("budget_gb", 8.0, "memory table: the device memory budget, GiB")
+
+MEMORY_MODES = {"none": [], "scan + full": ["--config.model.scan_layers=True", "--config.model.remat=full"]}
+
+
+def point(steps: int, **overrides) -> dict | None:
+    """One bench of the default experiment with `overrides` (config keys); None if it failed."""
+    args = [sys.executable, os.path.join(ROOT, "launch.py"), f"--config={ROOT}/experiments/default.py"]
+    # The tables fix each point's batch: one device, one micro-batch, whatever the experiment sets.
+    args += ["--mode=bench", f"--bench_steps={steps}", "--config.train.data_parallel=False"]
+    args += ["--config.optim.grad_accum_steps=1"]
+    args += [f"--config.{k}={v}" for k, v in overrides.items() if not k.startswith("-")]
+    args += [v for k, v in overrides.items() if k.startswith("-")]  # raw flags (MEMORY_MODES)
+    with tempfile.TemporaryDirectory() as cache:  # a cold compilation cache: compile times are real
+        env = {**os.environ, "LM_COMPILATION_CACHE": cache}
+        result = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=env)
+    if result.returncode:
+        print(f"  failed: {' '.join(args[2:])}\n  {result.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+        return None
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def shape(size: str, batch: int, context: int, vocab: int | None = None, mode: str = "none") -> dict:
+    fields = {"model.size": size, "data.batch_size": batch, "data.seq_len": context, "model.max_len": context}
+    if vocab:
+        fields["model.vocab_size"] = vocab
+    fields.update({f"-{i}": flag for i, flag in enumerate(MEMORY_MODES[mode])})
+    return fields
+
+
+def gb(r: dict | None, key: str = "step_memory_mb") -> str:
+    return f"{r[key] / 1024:.2f}" if r else "fails"
+
+
+def context_table(steps: int) -> list[str]:
+    rows = [
+        "| context | batch | step (ms) | tokens/s | MFU | step memory, GiB | with scan + remat=full |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for context in (256, 512, 1024, 2048, 4096, 8192):
+        batch = 8192 // context
+        timed = point(steps, **shape("mini", batch, context))
+        low = point(0, **shape("mini", batch, context, mode="scan + full"))
+        rows.append(
+            f"| {context} | {batch} | {timed['step_ms_median']:.0f} | {timed['tokens_per_s']:,.0f} | "
+            f"{100 * timed['mfu_measured_peak']:.1f}% | {gb(timed)} | {gb(low)} |"
+            if timed
+            else f"| {context} | {batch} | fails | | | | {gb(low)} |"
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def size_table(steps: int) -> list[str]:
+    rows = [
+        "| size | parameters | step (ms) | tokens/s | MFU | step memory, GiB | compile (s) | compile, scanned (s) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for size in ("tiny", "mini", "small", "medium"):
+        timed = point(steps, **shape(size, 1, 1024, vocab=50257))
+        scanned = point(0, **shape(size, 1, 1024, vocab=50257), **{"model.scan_layers": True})
+        rows.append(
+            f"| {size} | {timed['params']:,} | {timed['step_ms_median']:.0f} | {timed['tokens_per_s']:,.0f} | "
+            f"{100 * timed['mfu_measured_peak']:.1f}% | {gb(timed)} | {timed['compile_s']:.1f} | "
+            f"{scanned['compile_s']:.1f} |"
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def largest(fits, candidates: list) -> tuple:
+    """The last candidate (in increasing order) whose point fits, and its result."""
+    best = (None, None)
+    for candidate in candidates:
+        result = fits(candidate)
+        if result is None:
+            break
+        best = (candidate, result)
+    return best
+
+
+def memory_table(budget_gb: float) -> list[str]:
+    budget_mb = budget_gb * 1024
+
+    def within(**fields):
+        r = point(0, **fields)
+        return r if r and r["step_memory_mb"] <= budget_mb else None
+
+    rows = [
+        f"| largest within {budget_gb:g} GiB | remat | fits | step memory, GiB |",
+        "|---|---|---|---|",
+    ]
+    searches = [  # (what, candidates in increasing order, their config)
+        ("batch, GPT-2 small, context 1024", [2**i for i in range(9)], lambda b, m: shape("small", b, 1024, 50257, m)),
+        ("context, GPT-2 small, batch 1", [2**i for i in range(8, 15)], lambda t, m: shape("small", 1, t, 50257, m)),
+        ("model, batch 8 x 1024", ["mini", "small", "medium", "large", "xl"], lambda s, m: shape(s, 8, 1024, 50257, m)),
+    ]
+    for mode in MEMORY_MODES:
+        for what, candidates, fields in searches:
+            value, result = largest(lambda c, fields=fields, mode=mode: within(**fields(c, mode)), candidates)
+            if isinstance(value, str) and result:
+                value = f"{value} ({result['params'] / 1e6:.0f}M)"
+            rows.append(f"| {what} | {mode} | {value or 'nothing'} | {gb(result)} |")
+            print(rows[-1], flush=True)
+    return rows
+
+
+def main(argv):
+    del argv
+    device = jax.devices()[0]
+    table = _TABLE.value
+    if table == "context":
+        rows = context_table(_STEPS.value)
+    elif table == "size":
+        rows = size_table(_STEPS.value)
+    else:
+        rows = memory_table(_BUDGET.value)
+    cores = os.cpu_count() if device.platform == "cpu" else ""
+    print(f"\n{device.device_kind} ({device.platform}{f', {cores} cores' if cores else ''}), float32:")
+    print(f"    python tools/bench_scaling.py {' '.join(sys.argv[1:])}\n")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    app.run(main)
