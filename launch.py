@@ -89,24 +89,7 @@ def main(argv):
     jax.config.update("jax_compilation_cache_dir", cache)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
-    config = _CONFIG.value
-    sample_flags = dict(
-        num_samples=_NUM_SAMPLES,
-        max_new_tokens=_MAX_NEW_TOKENS,
-        temperature=_TEMPERATURE,
-        top_k=_TOP_K,
-        top_p=_TOP_P,
-        repetition_penalty=_REPETITION_PENALTY,
-        seed=_SAMPLE_SEED,
-    )
-    for key, flag in sample_flags.items():
-        if flag.value is not None:
-            config.sample[key] = flag.value
-    if _STOP.value:
-        config.sample.stop = tuple(_STOP.value)
-    if _PROMPT.value:
-        config.sample.prompt = _PROMPT.value[0]
-    workdir = _WORKDIR.value or default_workdir(config_spec(sys.argv))
+    config, workdir = configured(), workdir_flag()
     try:
         if _MODE.value == "train":
             train.train(config, workdir)
@@ -129,6 +112,34 @@ def main(argv):
         if _TRACEBACK.value:
             raise
         sys.exit(f"error: {e}")
+
+
+def configured():
+    """The parsed experiment config, with the sampling flags (--prompt, --temperature, ...) written into its
+    `sample` section."""
+    config = _CONFIG.value
+    sample_flags = dict(
+        num_samples=_NUM_SAMPLES,
+        max_new_tokens=_MAX_NEW_TOKENS,
+        temperature=_TEMPERATURE,
+        top_k=_TOP_K,
+        top_p=_TOP_P,
+        repetition_penalty=_REPETITION_PENALTY,
+        seed=_SAMPLE_SEED,
+    )
+    for key, flag in sample_flags.items():
+        if flag.value is not None:
+            config.sample[key] = flag.value
+    if _STOP.value:
+        config.sample.stop = tuple(_STOP.value)
+    if _PROMPT.value:
+        config.sample.prompt = _PROMPT.value[0]
+    return config
+
+
+def workdir_flag() -> str:
+    """--workdir, or workdirs/<experiment>[_<arg>] under the current directory."""
+    return _WORKDIR.value or default_workdir(config_spec(sys.argv))
 
 
 def widen_cpu_thread_pool(environ) -> None:

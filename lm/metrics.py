@@ -6,7 +6,6 @@ import sys
 import time
 import types
 
-
 if "tensorflow" not in sys.modules:
     # TensorBoard's writer imports TensorFlow when it is installed (~5 s, ~650 MB) unless the module
     # tensorboard.compat.notf exists (its "no_tensorflow" build); then it uses its own file I/O stub.

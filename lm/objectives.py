@@ -75,8 +75,6 @@ def causal_lm(batch: dict, rng: jax.Array):
     return {"tokens": batch["inputs"]}, batch["targets"], _weights(batch)
 
 
-
-
 def masked_lm(
     batch: dict,
     rng: jax.Array,

@@ -1,11 +1,11 @@
 """A workdir's own files and the checks that keep one workdir to one model.
 
-    config.json      the resolved config of the run that trained it (written atomically)
-    tokenizer.json   (+ tokenizer.model / hf_tokenizer.json) the tokenizer: lm/data/tokenizers.py
-    labels.json      fine-tuning's label names: lm/data/labelled.py
-    data_cache/      token ids: lm/data/cache.py
-    checkpoints/     orbax checkpoints: lm/checkpoint.py
-    metrics.jsonl, tensorboard/   lm/metrics.py
+config.json      the resolved config of the run that trained it (written atomically)
+tokenizer.json   (+ tokenizer.model / hf_tokenizer.json) the tokenizer: lm/data/tokenizers.py
+labels.json      fine-tuning's label names: lm/data/labelled.py
+data_cache/      token ids: lm/data/cache.py
+checkpoints/     orbax checkpoints: lm/checkpoint.py
+metrics.jsonl, tensorboard/   lm/metrics.py
 """
 
 import json

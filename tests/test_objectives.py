@@ -115,3 +115,43 @@ def test_causal_objective_passes_the_shifted_batch_through():
     np.testing.assert_array_equal(inputs["tokens"], batch["inputs"])
     np.testing.assert_array_equal(targets, batch["targets"])
     np.testing.assert_array_equal(weights, 1.0)
+
+
+def test_each_objective_states_what_it_needs_of_the_run():
+    facts = {
+        name: (o.method, o.attention, o.data, o.specials, o.new_head, o.scores_every_token, o.evaluators)
+        for name, o in objectives.OBJECTIVES.items()
+    }
+    assert facts == {
+        "causal": (None, "causal", "text", False, False, True, ("perplexity",)),
+        "masked": (None, "bidirectional", "text", True, False, False, ("perplexity",)),
+        "classify": ("classify", "any", "labels", True, True, False, ("classification",)),
+        "tag": ("tag", "any", "tags", True, True, False, ("classification",)),
+    }
+    with pytest.raises(ValueError, match="objective='lm': choose one of causal, masked, classify, tag"):
+        objectives.get("lm")
+
+
+def test_packed_classification_is_scored_at_every_texts_first_token():
+    c = config_lib.default_config()
+    c.objective = "classify"
+    tok = tokenizers.CharTokenizer("abc", specials=True)
+    assert objectives.make(c, tok).method == "classify"
+    c.data.pack = True
+    assert objectives.make(c, tok).method == "classify_packed"
+
+
+def test_no_module_outside_objectives_asks_which_objective_it_holds():
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).resolve().parents[1] / "lm"
+    asks = re.compile(r"objective(\.name)?\s*(==|!=|in\b)|method\s*(==|!=|in\b)|\.objective\s*(==|!=|in\b)")
+    found = [
+        f"{path.relative_to(root.parent)}:{n}"
+        for path in root.rglob("*.py")
+        if path.name != "objectives.py"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if asks.search(line)
+    ]
+    assert found == []

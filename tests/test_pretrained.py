@@ -1,136 +1,114 @@
-"""A Hugging Face GPT-2 directory through the launcher's paths: sample, score, continue training, eval,
-export; each against transformers (PyTorch CPU) on a tiny GPT-2 with its own BPE files."""
+"""init_from a pretraining workdir of ours: what is restored, what is new, what is frozen; the errors.
+(Hugging Face directories through the same paths: tests/convert/test_pretrained_directories.py.)"""
 
+import json
 import os
 
+import jax
 import numpy as np
 import pytest
-from tests.test_experiments import ROOT, launch, load_experiment  # tests/ is on sys.path (pytest's rootdir conftest)
+from flax import traverse_util
 
-from lm import evaluate, train
+from lm import checkpoint, train
+from lm.models.transformer import HEAD_MODULES
 from lm.run import prepare
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+
+def labelled_csv(tmp_path):
+    path = tmp_path / "labels.csv"
+    words = ["cat dog", "dog cat", "owl pig", "pig owl", "sun tree", "tree sun"]
+    path.write_text("text,label\n" + "".join(f"{words[i % 6]},{'ab'[i % 6 // 3]}\n" for i in range(48)))
+    return str(path)
 
 
-def gpt2_config(init_from, scan_layers=False):
-    c = load_experiment(os.path.join(ROOT, "experiments", "gpt2.py")).get_config("smoke")
+def finetune_config(base, init_from, csv):
+    c = base.copy_and_resolve_references()
+    c.objective = "classify"
     c.init_from = init_from
-    c.model.scan_layers = scan_layers
-    c.sample.temperature = 0.0
-    c.sample.max_new_tokens = 12
-    c.sample.num_samples = 1
+    c.data.path = csv
+    c.model.size = "tiny"  # differs from the pretrained nano: the architecture must come from init_from
     return c
 
 
-def reference(directory):
-    model = transformers.GPT2LMHeadModel.from_pretrained(directory).eval()
-    return model, transformers.GPT2TokenizerFast.from_pretrained(directory)
+def pretrain_masked(tiny_config, tmp_path) -> str:
+    workdir = str(tmp_path / "pre")
+    c = tiny_config.copy_and_resolve_references()
+    c.objective = "masked"
+    train.train(c, workdir)
+    return workdir
 
 
-@pytest.mark.parametrize("scan_layers", [False, True])
-def test_greedy_samples_of_a_pretrained_directory_equal_transformers(hf_gpt2_dir, tmp_path, scan_layers):
-    config = gpt2_config(hf_gpt2_dir, scan_layers)
-    prompts = ["the cat", "a dog saw the"]
-    texts = evaluate.sample_workdir(config, str(tmp_path / "empty"), prompts)  # no checkpoint: init_from's weights
-    model, tokenizer = reference(hf_gpt2_dir)
-    for prompt, text in zip(prompts, texts, strict=True):
-        ids = tokenizer(prompt, return_tensors="pt").input_ids
-        with torch.no_grad():
-            out = model.generate(ids, max_new_tokens=12, do_sample=False, pad_token_id=tokenizer.eos_token_id)
-        expected = tokenizer.decode(out[0, ids.shape[1] :])
-        assert text == prompt + expected.split("<|endoftext|>")[0]
-    assert not os.path.exists(tmp_path / "empty")  # sampling writes nothing
+@pytest.fixture(params=["masked", "causal"])
+def pretraining_workdir(request, tiny_config, tmp_path):
+    c = tiny_config.copy_and_resolve_references()
+    c.objective = request.param
+    workdir = str(tmp_path / f"pretrain_{request.param}")
+    train.train(c, workdir)
+    return request.param, workdir
 
 
-def test_score_equals_transformers_loss(hf_gpt2_dir, tmp_path):
-    text = "the cat saw a dog and the dog ran away from the cat"
-    result = evaluate.score_workdir(gpt2_config(hf_gpt2_dir), str(tmp_path), text)
-    model, tokenizer = reference(hf_gpt2_dir)
-    ids = torch.tensor([[tokenizer.bos_token_id, *tokenizer(text).input_ids]])  # <|endoftext|> first, as ours
-    with torch.no_grad():
-        loss = float(model(ids, labels=ids).loss)
-    assert result["num_scored"] == ids.shape[1] - 1
-    np.testing.assert_allclose(result["nll_per_token"], loss, rtol=1e-5)
-    np.testing.assert_allclose(result["perplexity"], np.exp(loss), rtol=1e-5)
-    assert "".join(piece for piece, _ in result["tokens"]) == text
+def test_init_from_restores_every_encoder_weight_and_only_the_head_is_new(pretraining_workdir, tiny_config, tmp_path):
+    objective, workdir = pretraining_workdir
+    run = prepare(finetune_config(tiny_config, workdir, labelled_csv(tmp_path)), str(tmp_path / "ft"))
+    assert run.config.model.size == "nano" and run.config.model.causal == (objective == "causal")
+    assert run.config.model.pooling == ("last" if objective == "causal" else "first")
+    saved = traverse_util.flatten_dict(checkpoint.Checkpointer(workdir).restore_params())
+    ours = traverse_util.flatten_dict(jax.device_get(run.state.params))
+    heads = {p for p in ours if p[0] in HEAD_MODULES}
+    assert {p[0] for p in heads} == {"pooler", "classifier"}
+    for path, value in ours.items():
+        if path in heads:
+            assert path not in saved
+        else:
+            np.testing.assert_array_equal(value, saved[path], err_msg="/".join(path))
+    assert run.data.tokenizer.vocab_size == run.config.model.vocab_size
 
 
-@pytest.mark.parametrize("scan_layers", [False, True])  # stacked layer weights import and export alike
-def test_continue_training_then_export_loads_in_transformers(hf_gpt2_dir, tmp_path, scan_layers):
-    config = gpt2_config(hf_gpt2_dir, scan_layers)
-    workdir = str(tmp_path / "run")
-    start = prepare(config, workdir)
-    pretrained_loss = evaluate.evaluate(start, start.runner.put_state(start.state))["loss"]
-    # The eval loss of the imported weights is transformers' loss on the same windows.
-    model, _ = reference(hf_gpt2_dir)
-    nll = count = 0.0
-    for batch in start.data.eval_batches(config.train.eval_batch_size, config.data.seq_len):
-        with torch.no_grad():
-            logits = model(torch.from_numpy(batch["inputs"]).long()).logits
-        losses = torch.nn.functional.cross_entropy(
-            logits.flatten(0, 1), torch.from_numpy(batch["targets"]).long().flatten(), reduction="none"
-        )
-        nll += float((losses * torch.from_numpy(batch["weights"]).flatten()).sum())
-        count += float(batch["weights"].sum())
-    np.testing.assert_allclose(pretrained_loss, nll / count, rtol=1e-4)
-
-    config.train.num_steps = 20
-    config.optim.learning_rate = 3e-3
-    final = train.train(config, workdir)
-    assert final["eval/loss"] < pretrained_loss - 0.1  # it learned from the pretrained start
-    out = str(tmp_path / "exported")
-    evaluate.export_workdir(config, workdir, out)
-    assert sorted(os.listdir(out)) == ["config.json", "merges.txt", "model.safetensors", "vocab.json"]
-    exported, exported_tokenizer = reference(out)
-    ids = exported_tokenizer("the cat saw a dog", return_tensors="pt").input_ids
-    run = prepare(config, workdir, restore="required", data=False)
-    ours = run.model.apply({"params": run.state.params}, ids.numpy())
-    with torch.no_grad():
-        np.testing.assert_allclose(np.asarray(ours), exported(ids).logits.numpy(), atol=1e-4)
+def test_scratch_run_takes_architecture_and_tokenizer_but_not_weights(tiny_config, tmp_path):
+    workdir = pretrain_masked(tiny_config, tmp_path)
+    ft = finetune_config(tiny_config, workdir, labelled_csv(tmp_path))
+    ft.finetune.load_weights = False
+    run = prepare(ft, str(tmp_path / "scratch"))
+    saved = checkpoint.Checkpointer(workdir).restore_params()
+    assert run.config.model.num_layers == 2
+    assert not np.array_equal(
+        jax.device_get(run.state.params["block_0"]["mlp"]["up"]["kernel"]), saved["block_0"]["mlp"]["up"]["kernel"]
+    )
 
 
-def test_launcher_samples_a_batch_of_prompts_with_stop_strings(hf_gpt2_dir, tmp_path):
-    args = [
-        f"--config={ROOT}/experiments/gpt2.py:smoke",
-        f"--config.init_from={hf_gpt2_dir}",
-        "--mode=sample",
-        "--prompt=the cat",
-        "--prompt=a dog saw the",
-        "--num_samples=2",
-        "--max_new_tokens=10",
-        "--stop=.",
-    ]
-    result = launch(*args, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    samples = result.stdout.split("--- sample ")[1:]
-    assert len(samples) == 4 and "init_from" in result.stdout
-    for i, sample in enumerate(samples):
-        text = sample.split("---\n", 1)[1]
-        prompt = "the cat" if i < 2 else "a dog saw the"
-        assert text.startswith(prompt) and "." not in text[len(prompt) :]
-    scored = launch(*args[:2], "--mode=score", cwd=tmp_path)
-    assert scored.returncode == 1 and "exactly one of --text" in scored.stderr
-    wrong = launch(*args[:1], "--config.objective=masked", f"--config.init_from={hf_gpt2_dir}", cwd=tmp_path)
-    assert wrong.returncode == 1 and "causal (decoder) model" in wrong.stderr
+def test_incompatible_checkpoint_is_a_clear_error(tiny_config, tmp_path):
+    workdir = pretrain_masked(tiny_config, tmp_path)
+    with open(os.path.join(workdir, "config.json")) as f:
+        saved = json.load(f)
+    saved["model"]["d_ff"] = 64  # the config now disagrees with the checkpoint's arrays
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+        json.dump(saved, f)
+    with pytest.raises(ValueError, match="does not fit this model.*shape"):
+        prepare(finetune_config(tiny_config, workdir, labelled_csv(tmp_path)), str(tmp_path / "ft"))
+    with pytest.raises(ValueError, match="neither a workdir.*nor a Hugging Face"):
+        prepare(finetune_config(tiny_config, str(tmp_path / "nowhere"), labelled_csv(tmp_path)), str(tmp_path / "x"))
 
 
-@pytest.mark.parametrize("objective", ["masked", "classify"])
-def test_a_bert_directory_continues_masked_pretraining_or_fine_tunes(hf_bert_dir, tiny_config, tmp_path, objective):
-    config = tiny_config
-    config.init_from, config.objective = hf_bert_dir, objective
-    if objective == "classify":
-        rows = "".join(f"{'the cat saw a dog'[i % 5 :]},{i % 2}\n" for i in range(40))
-        (tmp_path / "labelled.csv").write_text("text,label\n" + rows)
-        config.data.path = str(tmp_path / "labelled.csv")
-    run = prepare(config, str(tmp_path / "run"))
-    assert run.config.model.norm_position == "post" and run.tokenizer.kind == "hf"
-    imported = transformers.BertForPreTraining.from_pretrained(hf_bert_dir)
-    embeddings = imported.bert.embeddings.word_embeddings.weight.detach().numpy()
-    np.testing.assert_array_equal(np.asarray(run.state.params["embed"]["embedding"]), embeddings)
-    if objective == "classify":  # BERT's pretrained pooler, as transformers' BertForSequenceClassification
-        pooler = imported.bert.pooler.dense.weight.detach().numpy().T
-        np.testing.assert_array_equal(np.asarray(run.state.params["pooler"]["kernel"]), pooler)
-    final = train.train(config, str(tmp_path / "run"))
-    assert np.isfinite(final["eval/loss"])
+def test_frozen_encoder_trains_only_the_head(tiny_config, tmp_path):
+    workdir = pretrain_masked(tiny_config, tmp_path)
+    ft = finetune_config(tiny_config, workdir, labelled_csv(tmp_path))
+    ft.finetune.freeze_encoder = True
+    ft.optim.warmup_steps = 0
+    final = train.train(ft, str(tmp_path / "ft"))
+    trained = traverse_util.flatten_dict(checkpoint.Checkpointer(str(tmp_path / "ft")).restore_params())
+    before = traverse_util.flatten_dict(checkpoint.Checkpointer(workdir).restore_params())
+    fresh = traverse_util.flatten_dict(jax.device_get(prepare(ft, str(tmp_path / "fresh")).state.params))
+    for path, value in trained.items():
+        if path[0] in HEAD_MODULES:
+            assert not np.allclose(value, fresh[path])  # the head moved
+        else:
+            np.testing.assert_array_equal(value, before[path])  # the encoder did not
+    assert {"eval/accuracy", "eval/macro_f1", "eval/f1/a", "eval/f1/b"} <= set(final)
+
+
+def test_the_objective_must_fit_the_pretrained_attention(tiny_config, tmp_path):
+    workdir = pretrain_masked(tiny_config, tmp_path)
+    causal = tiny_config.copy_and_resolve_references()
+    causal.init_from = workdir
+    with pytest.raises(ValueError, match="is a bidirectional model \\(an encoder\\).*one of masked, classify, tag"):
+        prepare(causal, str(tmp_path / "causal"))

@@ -1,11 +1,10 @@
-"""The training loop end to end: resume equals an uninterrupted run, checkpoints, the workdir."""
+"""The training loop end to end: resume equals an uninterrupted run; what a run leaves in its workdir."""
 
 import json
 import os
 
 import jax
 import numpy as np
-import pytest
 
 from lm import checkpoint, metrics, train
 from lm.run import prepare
@@ -54,55 +53,14 @@ def test_workdir_holds_config_metrics_tokenizer_checkpoints_and_tensorboard(tiny
     assert out.count("--- sample") == tiny_config.sample.num_samples
 
 
-def test_checkpoint_round_trip(tiny_config, tmp_path):
-    run = prepare(tiny_config, str(tmp_path))
-    state = run.state.replace(step=7, params=jax.tree.map(lambda p: p + 1.0, run.state.params))
-    ckpt = checkpoint.Checkpointer(str(tmp_path))
-    ckpt.save(state)
-    ckpt.close()
-    restored = checkpoint.Checkpointer(str(tmp_path)).restore(run.state)
-    assert int(restored.step) == 7
-    for x, y in zip(jax.tree.leaves(state.params), jax.tree.leaves(restored.params), strict=True):
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-
-
-def snapshot(workdir):
-    """Every file's size and modification time."""
-    out = {}
-    for root, _, files in os.walk(workdir):
-        for f in files:
-            st = os.stat(os.path.join(root, f))
-            out[os.path.join(root, f)] = (st.st_size, st.st_mtime_ns)
-    return out
-
-
-def test_workdir_of_another_model_is_refused_and_left_intact(tiny_config, tmp_path):
-    workdir = str(tmp_path / "run")
-    train.train(tiny_config, workdir)
-    before = snapshot(workdir)
-    other = tiny_config.copy_and_resolve_references()
-    other.model.d_model = 64
-    with pytest.raises(ValueError, match="different model.*d_model: 32 in the workdir, 64 now"):
-        train.train(other, workdir)
-    assert snapshot(workdir) == before
-    # how the step computes may change on resume: remat and the attention implementation
-    resumed = tiny_config.copy_and_resolve_references()
-    resumed.model.remat, resumed.model.attention = "full", "xla"
-    resumed.train.num_steps += 2
-    assert np.isfinite(train.train(resumed, workdir)["eval/loss"])
-
-
-def test_checkpoint_that_does_not_fit_the_model_is_a_clear_error(tiny_config, tmp_path):
-    workdir = str(tmp_path / "run")
-    train.train(tiny_config, workdir)
-    os.remove(os.path.join(workdir, "config.json"))  # only the checkpoint itself can tell now
-    other = tiny_config.copy_and_resolve_references()
-    other.model.d_ff = 64
-    with pytest.raises(ValueError, match=r"does not match the configured model.*\(32, 64\)"):
-        prepare(other, workdir)
-
-
-def test_eval_and_sample_need_a_checkpoint(tiny_config, tmp_path):
-    with pytest.raises(ValueError, match="No checkpoint"):
-        prepare(tiny_config, str(tmp_path / "empty"), restore="required")
-    assert not os.path.exists(tmp_path / "empty")
+def test_labelled_runs_keep_their_label_names_and_a_relaunch_keeps_their_order(tiny_config, tmp_path):
+    tiny_config.objective = "classify"
+    rows = "".join(f"{'cat dog owl pig'[i % 5 :]},{'zebra' if i % 3 else 'ant'}\n" for i in range(30))
+    (tmp_path / "labels.csv").write_text("text,label\n" + rows)
+    tiny_config.data.path = str(tmp_path / "labels.csv")
+    workdir = tmp_path / "run"
+    train.train(tiny_config, str(workdir))
+    assert json.loads((workdir / "labels.json").read_text()) == ["ant", "zebra"]
+    assert not (workdir / "data_cache").exists()  # labelled data is not cached
+    (workdir / "labels.json").write_text(json.dumps(["zebra", "ant"]))  # the order the classifier was trained in
+    assert prepare(tiny_config, str(workdir), restore="required").data.label_names == ["zebra", "ant"]

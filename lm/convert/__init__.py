@@ -11,6 +11,7 @@ copy of the model, and returns (model fields, params) for `lm/pretrained.py`.
 from lm.convert import bert, gpt2
 from lm.convert.hf_common import is_hf_directory, read_config
 
+__all__ = ["READERS", "is_hf_directory", "read_model"]
 READERS = {"gpt2": gpt2.read, "bert": bert.read}  # config.json's model_type -> reader
 
 
@@ -27,5 +28,3 @@ def read_model(directory: str) -> tuple[dict, dict]:
             f"{config_path} has model_type {model_type!r}; the Hugging Face models we read are {', '.join(READERS)}."
         )
     return READERS[model_type](directory)
-
-

@@ -108,5 +108,3 @@ def read(directory: str) -> tuple[dict, dict]:
             "with the MLM decoder tied to them (as Hugging Face ties it) only."
         )
     return dict(fields, mlm_transform=has_head, head_bias=has_head), params
-
-

@@ -23,7 +23,7 @@ from lm.convert.hf_common import (
     read_config,
     read_weights,
 )
-from lm.models.config import ModelConfig
+from lm.models.config import SHAPE, ModelConfig
 from lm.models.layout import set_layer_layout
 
 # What a model must be for GPT-2's architecture to express it: field -> GPT-2's value (ModelConfig fields).
@@ -83,8 +83,7 @@ def read(directory: str) -> tuple[dict, dict]:
             p = f"h.{i}."
             qkv, qkv_bias = w[p + "attn.c_attn.weight"], w[p + "attn.c_attn.bias"]  # [D, 3D] (Conv1D: in, out)
             attention = {
-                name: heads(qkv[:, j * D : (j + 1) * D], qkv_bias[j * D : (j + 1) * D], N)
-                for j, name in enumerate(QKV)
+                name: heads(qkv[:, j * D : (j + 1) * D], qkv_bias[j * D : (j + 1) * D], N) for j, name in enumerate(QKV)
             }
             attention["out"] = {
                 "kernel": w[p + "attn.c_proj.weight"].reshape(N, D // N, D),  # [D, D] -> [N, H, D]
@@ -122,6 +121,9 @@ def write(directory: str, fields: dict, params) -> None:
         c = ModelConfig(**fields)
     except TypeError as e:  # a field ModelConfig does not have
         raise ValueError(f"fields {sorted(fields)} do not describe a model ({e}); pass config.model's.") from e
+    unset = [name for name in (*SHAPE, "vocab_size", "max_len") if getattr(c, name) is None]
+    if unset:
+        raise ValueError(f"fields {sorted(fields)} do not describe a model ({unset} unset); pass config.model's.")
     differ = [f"{k}={getattr(c, k)!r} (GPT-2: {v!r})" for k, v in GPT2_FAMILY.items() if getattr(c, k) != v]
     if differ:
         raise ValueError(f"GPT-2 export takes GPT-2-family models only; this one has {', '.join(differ)}.")
@@ -182,5 +184,3 @@ def write(directory: str, fields: dict, params) -> None:
     save_file(contiguous, os.path.join(directory, WEIGHTS_FILE), metadata={"format": "pt"})  # transformers checks it
     with open(os.path.join(directory, CONFIG_FILE), "w") as f:
         json.dump(hf, f, indent=2)
-
-

@@ -1,13 +1,13 @@
 """Data: where examples come from, how text becomes token ids, and what a run keeps of them.
 
-    dataset.py        the Dataset protocol: what the loop, the evaluators and the set-up need of a dataset
-    text.py           plain text (built-in corpus, .txt files, TFDS) -> token windows (causal / masked LM)
-    labelled.py       labelled examples (CSV / TSV / JSONL, TFDS, built-in tasks) -> padded rows (fine-tuning)
-    corpus.py         the built-in corpus, text from a known Markov chain with its optimal loss
-    tfds_source.py    TFDS, offline first: from disk, downloaded only when the network answers
-    tokenizers.py     byte, char, SentencePiece; saving and loading any tokenizer
-    hf_tokenizer.py   pretrained Hugging Face tokenizers (GPT-2's BPE, BERT's WordPiece)
-    cache.py          the workdir's cache of token ids
+dataset.py        the Dataset protocol: what the loop, the evaluators and the set-up need of a dataset
+text.py           plain text (built-in corpus, .txt files, TFDS) -> token windows (causal / masked LM)
+labelled.py       labelled examples (CSV / TSV / JSONL, TFDS, built-in tasks) -> padded rows (fine-tuning)
+corpus.py         the built-in corpus, text from a known Markov chain with its optimal loss
+tfds_source.py    TFDS, offline first: from disk, downloaded only when the network answers
+tokenizers.py     byte, char, SentencePiece; saving and loading any tokenizer
+hf_tokenizer.py   pretrained Hugging Face tokenizers (GPT-2's BPE, BERT's WordPiece)
+cache.py          the workdir's cache of token ids
 """
 
 from lm.data import labelled, text

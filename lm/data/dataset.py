@@ -4,13 +4,14 @@ Implemented by plain text (lm/data/text.py: token windows for the causal and mas
 labelled examples (lm/data/labelled.py: fine-tuning). Nothing outside lm/data/ asks which one it holds.
 """
 
-from typing import Iterator, Protocol
+from typing import Iterator, Protocol, runtime_checkable
 
 import numpy as np
 
 from lm.data.tokenizers import Tokenizer
 
 
+@runtime_checkable
 class Dataset(Protocol):
     name: str  # where the data came from, for the console
     tokenizer: Tokenizer

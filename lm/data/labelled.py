@@ -233,6 +233,11 @@ def read_file(path: str, data: ml_collections.ConfigDict, tag: bool) -> list[tup
             f"Token labels need JSONL rows whose {data.text_field!r} is a list of words and "
             f"{data.label_field!r} a list of as many tags ({path})."
         )
+    if not tag and not all(isinstance(r[0], str) and isinstance(r[2], (str, type(None))) for r in rows):
+        raise ValueError(
+            f"A label per text needs rows whose {data.text_field!r} is a text ({path} has other values there). "
+            "For a list of words with a tag each, use --config.objective=tag."
+        )
     return rows
 
 

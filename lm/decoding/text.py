@@ -53,7 +53,9 @@ def generate_text(
       len(prompts) * num_samples texts, prompt + continuation, the samples of each prompt together.
     """
     prompts = [sample.prompt] if prompts is None else list(prompts)
-    rows = [ids for ids in (encode_prompt(model, tokenizer, sample, p) for p in prompts) for _ in range(sample.num_samples)]
+    rows = [
+        ids for ids in (encode_prompt(model, tokenizer, sample, p) for p in prompts) for _ in range(sample.num_samples)
+    ]
     tokens, valid = generate.pad_left(rows)
     eos = tokenizer.special_ids.get("[EOS]") if sample.stop_at_eos else None
     fn = generate.compile_generate(model, sample.max_new_tokens, eos)

@@ -37,9 +37,7 @@ def names(evals: str, objective) -> list[str]:
 
 def make(evals: str, runner, objective, data, batch_size: int, seq_len: int, seed: int) -> list:
     """The evaluators `evals` names, each compiled for this runner, objective and dataset."""
-    return [
-        EVALUATORS[name](runner, objective, data, batch_size, seq_len, seed) for name in names(evals, objective)
-    ]
+    return [EVALUATORS[name](runner, objective, data, batch_size, seq_len, seed) for name in names(evals, objective)]
 
 
 def run(evaluators: list, state) -> dict[str, float]:

@@ -119,9 +119,7 @@ def default_pooling(causal: bool) -> str:
 
 def field_names(role: str | None = None) -> tuple[str, ...]:
     """The fields of ModelConfig, in order; with `role`, only those of that role."""
-    return tuple(
-        f.name for f in dataclasses.fields(ModelConfig) if role is None or f.metadata.get("role") == role
-    )
+    return tuple(f.name for f in dataclasses.fields(ModelConfig) if role is None or f.metadata.get("role") == role)
 
 
 ARCHITECTURE = field_names("architecture")  # what a pretrained model (init_from) fixes

@@ -5,8 +5,9 @@ import os
 import numpy as np
 import pytest
 
-from lm.data import corpus, data, data_cache, tokenizers
 from lm.config import default_config
+from lm.data import cache, corpus, text, tokenizers
+from lm.data.hf_tokenizer import HFTokenizer
 from lm.run import prepare
 
 TEXT = "".join(f"line {i}: the {'cat dog owl'.split()[i % 3]} sat on the mat.\n" for i in range(200))
@@ -21,10 +22,22 @@ def text_config(tmp_path, kind="char"):
     return c
 
 
+def load(c, tokenizer=None, workdir=None, specials=False):
+    """text.load, then keep the ids in the workdir as training does (only when they were not cached)."""
+    dataset = text.load(c, tokenizer, specials, workdir)
+    if workdir is not None:
+        dataset.save(workdir)
+    return dataset
+
+
+def cache_files(workdir) -> list[str]:
+    return os.listdir(os.path.join(workdir, cache.DIRECTORY))
+
+
 def forbid(monkeypatch, *names):
-    """Makes data.<name> fail if called: the cache must not need it."""
+    """Makes text.<name> fail if called: the cache must not need it."""
     for name in names:
-        monkeypatch.setattr(data, name, lambda *a, name=name, **k: pytest.fail(f"data.{name} was called"))
+        monkeypatch.setattr(text, name, lambda *a, name=name, **k: pytest.fail(f"text.{name} was called"))
 
 
 def saved_and_loaded(tokenizer, tmp_path):
@@ -39,22 +52,17 @@ def assert_same_dataset(a, b):
     np.testing.assert_array_equal(a.train, b.train)
     np.testing.assert_array_equal(a.eval, b.eval)
     assert a.train.dtype == b.train.dtype == np.int32
-    assert (a.name, a.eval_bytes_per_token, a.eval_chars_per_token, a.optimal_loss) == (
-        b.name,
-        b.eval_bytes_per_token,
-        b.eval_chars_per_token,
-        b.optimal_loss,
-    )
+    assert (a.name, a.units_per_token, a.optimal_loss) == (b.name, b.units_per_token, b.optimal_loss)
 
 
 @pytest.mark.parametrize("kind", ["byte", "char", "sentencepiece"])
 def test_relaunch_takes_the_ids_from_the_cache_without_reading_the_text(kind, tmp_path, monkeypatch):
     c = text_config(tmp_path, kind)
-    cache = str(tmp_path / "cache")
-    first = data.load(c, cache_dir=cache)  # learns the tokenizer, then writes the cache
-    assert not first.cached and len(os.listdir(cache)) == 1
+    workdir = str(tmp_path / "run")
+    first = load(c, workdir=workdir)  # learns the tokenizer, then keeps the ids
+    assert not first.cached and len(cache_files(workdir)) == 1
     forbid(monkeypatch, "read_text_files", "tokenize")
-    again = data.load(c, saved_and_loaded(first.tokenizer, tmp_path), cache_dir=cache)
+    again = load(c, saved_and_loaded(first.tokenizer, tmp_path), workdir)
     assert again.cached and again.describe().endswith("(cached)")
     assert_same_dataset(again, first)
 
@@ -62,9 +70,9 @@ def test_relaunch_takes_the_ids_from_the_cache_without_reading_the_text(kind, tm
 def test_builtin_corpus_keeps_its_optimal_loss(tmp_path, monkeypatch):
     c = default_config().data
     c.synthetic_chars = 5_000
-    first = data.load(c, cache_dir=str(tmp_path))
+    first = load(c, workdir=str(tmp_path))
     monkeypatch.setattr(corpus, "generate", lambda *a: pytest.fail("the corpus was generated"))
-    again = data.load(c, first.tokenizer, cache_dir=str(tmp_path))
+    again = load(c, first.tokenizer, str(tmp_path))
     assert again.cached and again.optimal_loss is not None
     assert_same_dataset(again, first)
 
@@ -73,22 +81,23 @@ def test_tfds_hit_does_not_read_the_dataset(tmp_path, monkeypatch):
     c = default_config().data
     c.tfds_name = "tiny_shakespeare"
     c.tfds_dir = str(tmp_path / "tfds")
-    reads = []  # read_tfds is where TensorFlow gets imported: a hit must not call it
+    reads = []  # read_tfds_text is where TensorFlow gets imported: a hit must not call it
 
-    def read_tfds(name, split, *args):
+    def read_tfds_text(name, split, *args):
         reads.append(split)
         return TEXT if split == "train" else TEXT[:500]
 
-    monkeypatch.setattr(data, "read_tfds", read_tfds)
-    first = data.load(c, cache_dir=str(tmp_path / "cache"))
-    again = data.load(c, first.tokenizer, cache_dir=str(tmp_path / "cache"))
+    monkeypatch.setattr(text, "read_tfds_text", read_tfds_text)
+    workdir = str(tmp_path / "run")
+    first = load(c, workdir=workdir)
+    again = load(c, first.tokenizer, workdir)
     assert again.cached and reads == ["train", "validation"]
     assert_same_dataset(again, first)
     # A newly prepared version of the dataset on disk may be other text: the cache is not used.
     info = tmp_path / "tfds" / "tiny_shakespeare" / "1.0.0" / "dataset_info.json"
     info.parent.mkdir(parents=True)
     info.write_text("{}")
-    assert not data.load(c, first.tokenizer, cache_dir=str(tmp_path / "cache")).cached
+    assert not load(c, first.tokenizer, workdir).cached
     assert len(reads) == 4
 
 
@@ -121,52 +130,65 @@ def specials_on(c, tmp_path):
 @pytest.mark.parametrize("change", [edit_text, add_a_file, move_the_split, other_tokenizer, specials_on])
 def test_any_change_to_the_ids_misses_the_cache(change, tmp_path):
     c = text_config(tmp_path)
-    cache = str(tmp_path / "cache")
-    before = data.load(c, tokenizers.CharTokenizer(TEXT), cache_dir=cache)
+    workdir = str(tmp_path / "run")
+    before = load(c, tokenizers.CharTokenizer(TEXT), workdir)
     c, tokenizer = change(c, tmp_path)
-    after = data.load(c, tokenizer or before.tokenizer, cache_dir=cache)
-    assert not after.cached and len(os.listdir(cache)) == 2
-    fresh = data.load(c, after.tokenizer)  # no cache: read and tokenized now
+    after = load(c, tokenizer or before.tokenizer, workdir)
+    assert not after.cached and len(cache_files(workdir)) == 2
+    fresh = load(c, after.tokenizer)  # no cache: read and tokenized now
     assert_same_dataset(after, fresh)
-    assert data.load(c, after.tokenizer, cache_dir=cache).cached
+    assert load(c, after.tokenizer, workdir).cached
 
 
 @pytest.mark.parametrize("damage", [lambda b: b"", lambda b: b"not a cache", lambda b: b[: len(b) // 2]])
 def test_an_unreadable_cache_file_is_rewritten(damage, tmp_path, capsys):
     c = text_config(tmp_path)
-    cache = tmp_path / "cache"
-    first = data.load(c, cache_dir=str(cache))
-    (file,) = cache.iterdir()
+    workdir = str(tmp_path / "run")
+    cache_dir = tmp_path / "run" / cache.DIRECTORY
+    first = load(c, workdir=workdir)
+    (file,) = cache_dir.iterdir()
     file.write_bytes(damage(file.read_bytes()))
-    again = data.load(c, first.tokenizer, cache_dir=str(cache))
+    again = load(c, first.tokenizer, workdir)
     assert not again.cached and "cannot be read" in capsys.readouterr().out
     assert_same_dataset(again, first)
-    assert data.load(c, first.tokenizer, cache_dir=str(cache)).cached
-    assert [f.name for f in cache.iterdir()] == [file.name]  # no temporary file left behind
+    assert load(c, first.tokenizer, workdir).cached
+    assert [f.name for f in cache_dir.iterdir()] == [file.name]  # no temporary file left behind
 
 
 def test_a_saved_and_reloaded_hf_tokenizer_keys_the_same(tmp_path):
     (tmp_path / "vocab.json").write_text('{"a": 0, "b": 1, "ab": 2, " ": 3}')
     (tmp_path / "merges.txt").write_text("#version: 0.2\na b\n")
-    tokenizer = tokenizers.HFTokenizer.from_directory(str(tmp_path))
-    digest = data_cache.tokenizer_digest(tokenizer)
-    assert data_cache.tokenizer_digest(saved_and_loaded(tokenizer, tmp_path)) == digest
+    tokenizer = HFTokenizer.from_directory(str(tmp_path))
+    key = cache.key({}, tokenizer, False)
+    assert cache.key({}, saved_and_loaded(tokenizer, tmp_path), False) == key
     tokenizer.clean_up_spaces = True
-    assert data_cache.tokenizer_digest(tokenizer) != digest
+    assert cache.key({}, tokenizer, False) != key
 
 
-def test_training_keeps_the_cache_in_the_workdir_and_bench_writes_nothing(tiny_config, tmp_path):
-    bench_dir = tmp_path / "bench"
-    assert not prepare(tiny_config, str(bench_dir), restore="never").data.cached
-    assert not bench_dir.exists()
+def test_training_keeps_the_cache_in_the_workdir_and_bench_neither_reads_nor_writes_it(tiny_config, tmp_path):
     workdir = tmp_path / "run"
     run = prepare(tiny_config, str(workdir))
     assert not run.data.cached and not workdir.exists()  # a first launch writes nothing before its checks pass
     workdir.mkdir()
-    run.data.save_cache()  # as training does once it has created the workdir
-    assert [f.suffix for f in (workdir / data_cache.DIRECTORY).iterdir()] == [".npz"]
+    run.data.save(str(workdir))  # as training does once it has created the workdir
+    assert [f.suffix for f in (workdir / cache.DIRECTORY).iterdir()] == [".npz"]
     tokenizers.save(run.tokenizer, str(workdir))  # as training does: a relaunch reuses the tokenizer
     again = prepare(tiny_config, str(workdir))
     assert again.data.cached
     assert_same_dataset(again.data, run.data)
-    assert prepare(tiny_config, str(workdir), restore="never").data.cached  # bench reads it
+    assert not prepare(tiny_config, None, restore="never").data.cached  # bench: no workdir at all
+
+
+def test_the_code_key_covers_every_module_of_the_package_by_name(tmp_path):
+    package = tmp_path / "data"
+    package.mkdir()
+    (package / "text.py").write_text("A = 1\n")
+    (package / "notes.md").write_text("not code")
+    before = cache.code_digest(str(package))
+    assert list(before) == ["data.text"]
+    (package / "text.py").rename(package / "windows.py")  # a module moved: a new key, not a crash
+    after = cache.code_digest(str(package))
+    assert list(after) == ["data.windows"] and after["data.windows"] == before["data.text"]
+    (package / "windows.py").write_text("A = 2\n")
+    assert cache.code_digest(str(package)) != after
+    assert set(cache.code_digest(cache.PACKAGE_DIR)) >= {"data.text", "data.tokenizers", "data.corpus", "data.cache"}

@@ -1,4 +1,4 @@
-"""HFTokenizer (lm/tokenizers.py) against transformers on small GPT-2 and BERT vocabularies trained here.
+"""HFTokenizer (lm/data/hf_tokenizer.py) against transformers on small GPT-2 and BERT vocabularies trained here.
 
 GPT-2 is also checked against a naive byte-level BPE written from OpenAI's encoder.py, which shares no
 code with the `tokenizers` library that both HFTokenizer and transformers 5's GPT2Tokenizer run on; BERT
@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from tokenizers import BertWordPieceTokenizer, ByteLevelBPETokenizer
 
-from lm.data import tokenizers
+from lm.data import hf_tokenizer, tokenizers
+from lm.data.hf_tokenizer import HFTokenizer
 
 transformers = pytest.importorskip("transformers")
 regex = pytest.importorskip("regex")
@@ -65,7 +66,7 @@ def gpt2_dir(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def gpt2(gpt2_dir):
-    return tokenizers.HFTokenizer.from_directory(gpt2_dir)
+    return HFTokenizer.from_directory(gpt2_dir)
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +173,7 @@ def test_gpt2_decodes_any_ids_as_transformers(gpt2, gpt2_reference, gpt2_dir):
 def test_bert_matches_transformers(tmp_path, bert_vocab, name):
     config = BERT_CONFIGS[name]
     directory = _bert_dir(tmp_path, bert_vocab, config)
-    ours = tokenizers.HFTokenizer.from_directory(directory)
+    ours = HFTokenizer.from_directory(directory)
     fast = transformers.BertTokenizer.from_pretrained(directory)
     settings = {k: v for k, v in (config or {}).items() if k != "clean_up_tokenization_spaces"}
     slow = transformers.models.bert.tokenization_bert_legacy.BertTokenizerLegacy(bert_vocab, **settings)
@@ -187,8 +188,8 @@ def test_bert_matches_transformers(tmp_path, bert_vocab, name):
 
 def test_bert_decode_cleans_up_spaces_only_when_configured(tmp_path, bert_vocab):
     """transformers 5's default keeps " ' " apart; clean_up_tokenization_spaces joins it as BERT's slow tokenizer."""
-    plain = tokenizers.HFTokenizer.from_directory(_bert_dir(tmp_path / "plain", bert_vocab, {}))
-    clean = tokenizers.HFTokenizer.from_directory(
+    plain = HFTokenizer.from_directory(_bert_dir(tmp_path / "plain", bert_vocab, {}))
+    clean = HFTokenizer.from_directory(
         _bert_dir(tmp_path / "clean", bert_vocab, {"clean_up_tokenization_spaces": True})
     )
     ids = plain.encode("It's done , isn't it ?")
@@ -211,13 +212,13 @@ def test_gpt2_vocab_without_endoftext_gets_it_appended(tmp_path, gpt2_dir):
     vocab = json.loads((tmp_path / "vocab.json").read_text())
     del vocab["<|endoftext|>"]
     (tmp_path / "vocab.json").write_text(json.dumps(vocab))
-    tok = tokenizers.HFTokenizer.from_directory(str(tmp_path))
+    tok = HFTokenizer.from_directory(str(tmp_path))
     assert tok.vocab_size == len(vocab) + 1
     assert tok.special_ids == {"[BOS]": len(vocab), "[EOS]": len(vocab)}
 
 
 def test_bert_special_and_regular_ids(tmp_path, bert_vocab):
-    tok = tokenizers.HFTokenizer.from_directory(_bert_dir(tmp_path, bert_vocab, None))
+    tok = HFTokenizer.from_directory(_bert_dir(tmp_path, bert_vocab, None))
     num_lines = len(open(bert_vocab, encoding="utf-8").read().splitlines())
     assert tok.vocab_size == num_lines
     assert tok.special_ids == {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "[MASK]": 4}
@@ -232,7 +233,7 @@ def test_bert_special_and_regular_ids(tmp_path, bert_vocab):
     ],
 )
 def test_word_starts_group_pieces_into_words(kind, text, words, gpt2, tmp_path, bert_vocab):
-    tok = gpt2 if kind == "gpt2" else tokenizers.HFTokenizer.from_directory(_bert_dir(tmp_path, bert_vocab, None))
+    tok = gpt2 if kind == "gpt2" else HFTokenizer.from_directory(_bert_dir(tmp_path, bert_vocab, None))
     assert tok.word_starts().shape == (tok.vocab_size,)
     ids = tok.encode(text)
     assert len(ids) > len(words)  # some words are cut into several pieces
@@ -243,7 +244,7 @@ def test_word_starts_group_pieces_into_words(kind, text, words, gpt2, tmp_path, 
 @pytest.mark.parametrize("kind", ["gpt2", "bert"])
 def test_save_load_round_trip(kind, gpt2_dir, tmp_path, bert_vocab):
     source = gpt2_dir if kind == "gpt2" else _bert_dir(tmp_path / "bert", bert_vocab, BERT_CONFIGS["clean_up"])
-    tok = tokenizers.HFTokenizer.from_directory(source)
+    tok = HFTokenizer.from_directory(source)
     workdir = tmp_path / "workdir"
     workdir.mkdir()
     tokenizers.save(tok, str(workdir))
@@ -255,7 +256,7 @@ def test_save_load_round_trip(kind, gpt2_dir, tmp_path, bert_vocab):
         "clean_up_spaces": kind == "bert",
     }
     again = tokenizers.load(str(workdir))
-    assert isinstance(again, tokenizers.HFTokenizer)
+    assert isinstance(again, HFTokenizer)
     assert (again.vocab_size, again.special_ids, again.to_json()) == (tok.vocab_size, tok.special_ids, tok.to_json())
     np.testing.assert_array_equal(again.regular_ids(), tok.regular_ids())
     np.testing.assert_array_equal(again.word_starts(), tok.word_starts())
@@ -267,11 +268,11 @@ def test_save_load_round_trip(kind, gpt2_dir, tmp_path, bert_vocab):
 
 @pytest.mark.parametrize("kind", ["gpt2", "bert"])
 def test_long_text_encodes_in_chunks_as_in_one_piece(kind, gpt2, tmp_path, bert_vocab, monkeypatch):
-    tok = gpt2 if kind == "gpt2" else tokenizers.HFTokenizer.from_directory(_bert_dir(tmp_path, bert_vocab, None))
+    tok = gpt2 if kind == "gpt2" else HFTokenizer.from_directory(_bert_dir(tmp_path, bert_vocab, None))
     text = "\n".join(TEXTS + ["a\nb", "x  \ny", "p\n q", "<|endoftext|>\n[SEP]\nz", "e\n\u0301"] * 3)
-    chunks = tokenizers._encoding_chunks(text, 10)
+    chunks = hf_tokenizer._encoding_chunks(text, 10)
     assert "".join(chunks) == text and len(chunks) > 10
-    monkeypatch.setattr(tokenizers, "_ENCODE_CHUNK_CHARS", 10)
+    monkeypatch.setattr(hf_tokenizer, "_ENCODE_CHUNK_CHARS", 10)
     np.testing.assert_array_equal(tok.encode(text), tok.tokenizer.encode(text, add_special_tokens=False).ids)
 
 
@@ -286,10 +287,10 @@ def _write(directory, files: dict):
 
 def test_missing_files_named(tmp_path):
     with pytest.raises(ValueError, match=r"vocab.json and merges.txt .* or vocab.txt .*hf download"):
-        tokenizers.HFTokenizer.from_directory(str(tmp_path))
+        HFTokenizer.from_directory(str(tmp_path))
     directory = _write(tmp_path / "half", {"vocab.json": "{}"})
     with pytest.raises(ValueError, match="it has only vocab.json"):
-        tokenizers.HFTokenizer.from_directory(directory)
+        HFTokenizer.from_directory(directory)
 
 
 GOOD_VOCAB_TXT = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\n##s\n"
@@ -319,7 +320,7 @@ def test_malformed_file_named(tmp_path, case):
     files, named = MALFORMED[case]
     directory = _write(tmp_path / "model", files)
     with pytest.raises(ValueError, match=named.replace(".", r"\.").replace("[", r"\[")) as error:
-        tokenizers.HFTokenizer.from_directory(directory)
+        HFTokenizer.from_directory(directory)
     assert directory in str(error.value)
 
 

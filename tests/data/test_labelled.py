@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from lm.data import labelled, tokenizers
 from lm.config import default_config
+from lm.data import labelled, tokenizers
 
 
 def data_config(**fields):

@@ -1,0 +1,54 @@
+"""Reading a Hugging Face directory: which reader, and a clear error for every missing or malformed file."""
+
+import json
+
+import pytest
+
+from lm import convert
+from lm.convert import bert, gpt2
+from tests.convert.references import assert_same_tree
+
+
+def test_read_model_dispatches_on_model_type(gpt2_dir, bert_dir, tmp_path):
+    for (directory, _), read in ((gpt2_dir, gpt2.read), (bert_dir, bert.read)):
+        assert convert.is_hf_directory(directory)
+        fields, params = convert.read_model(directory)
+        expected_fields, expected_params = read(directory)
+        assert fields == expected_fields
+        assert_same_tree(params, expected_params)
+    with pytest.raises(ValueError, match="model_type 'bert', not 'gpt2'"):
+        gpt2.read(bert_dir[0])
+    assert not convert.is_hf_directory(str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps({"model": {"vocab_size": 8}}))  # one of our workdirs
+    assert not convert.is_hf_directory(str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    assert convert.is_hf_directory(str(tmp_path))
+    with pytest.raises(ValueError, match="model_type 'llama'; the Hugging Face models we read are gpt2, bert"):
+        convert.read_model(str(tmp_path))
+
+
+def test_missing_and_malformed_files_name_the_problem(tmp_path):
+    with pytest.raises(ValueError, match="config.json not found"):
+        gpt2.read(str(tmp_path))
+    (tmp_path / "config.json").write_text("{")
+    with pytest.raises(ValueError, match="model.safetensors not found"):
+        gpt2.read(str(tmp_path))
+    (tmp_path / "pytorch_model.bin").write_bytes(b"a pickle")
+    with pytest.raises(ValueError, match="pytorch_model.bin but no model.safetensors.*save_pretrained"):
+        bert.read(str(tmp_path))
+    (tmp_path / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ValueError, match="config.json is not valid JSON"):
+        gpt2.read(str(tmp_path))
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ValueError, match="not a GPT-2 config"):
+        gpt2.read(str(tmp_path))
+    with pytest.raises(ValueError, match="not a BERT config"):
+        bert.read(str(tmp_path))
+    gpt2_config = dict(model_type="gpt2", n_embd=8, n_layer=1, n_head=2, n_positions=8, vocab_size=8)
+    (tmp_path / "config.json").write_text(json.dumps(gpt2_config))
+    with pytest.raises(ValueError, match="model.safetensors could not be read as safetensors"):
+        gpt2.read(str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps(gpt2_config | {"activation_function": "relu"}))
+    with pytest.raises(ValueError, match="activation 'relu'"):
+        convert.read_model(str(tmp_path))

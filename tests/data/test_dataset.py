@@ -1,0 +1,50 @@
+"""Both kinds of data keep the Dataset protocol: the same questions get answers of the same form."""
+
+import json
+
+import numpy as np
+import pytest
+
+from lm import data
+from lm.data.dataset import Dataset
+
+
+@pytest.fixture(params=["text", "labels"])
+def dataset_and_config(request, tiny_config, tmp_path):
+    if request.param == "labels":
+        rows = "".join(f"{'the cat saw a dog'[i % 7 :]},{'yes' if i % 3 else 'no'}\n" for i in range(40))
+        (tmp_path / "labels.csv").write_text("text,label\n" + rows)
+        tiny_config.data.path = str(tmp_path / "labels.csv")
+    return data.load(tiny_config, request.param, specials=True), tiny_config
+
+
+def test_both_kinds_keep_the_protocol_and_batch_the_same_way(dataset_and_config, tmp_path):
+    dataset, config = dataset_and_config
+    assert isinstance(dataset, Dataset)
+    batch = dataset.train_batch(3, config.seed, 8, config.data.seq_len)
+    again = dataset.train_batch(3, config.seed, 8, config.data.seq_len)
+    for key in batch:
+        np.testing.assert_array_equal(batch[key], again[key])  # a function of (seed, step)
+    assert batch["inputs"].shape == (8, config.data.seq_len) and batch["rows"].shape == (8,)
+    shapes = {tuple(b["inputs"].shape) for b in dataset.eval_batches(8, config.data.seq_len)}
+    assert shapes == {(8, config.data.seq_len)}
+    assert isinstance(dataset.describe(), str) and dataset.name
+    dataset.save(str(tmp_path))  # what a relaunch needs, and nothing else
+    saved = {p.name for p in tmp_path.iterdir()} - {"labels.csv"}
+    if dataset.label_names:
+        assert saved == {"labels.json"} and json.loads((tmp_path / "labels.json").read_text()) == ["no", "yes"]
+        assert dataset.units_per_token == {} and dataset.optimal_loss is None
+    else:
+        assert saved == {"data_cache"} and set(dataset.units_per_token) == {"byte", "char"}
+        assert dataset.optimal_loss is not None  # the built-in corpus
+
+
+def test_the_kind_decides_the_loader_and_tags_are_word_labels(tiny_config, tmp_path):
+    rows = [{"text": ["the", "cat"], "label": ["D", "N"]}, {"text": ["a", "dog", "ran"], "label": ["D", "N", "V"]}]
+    (tmp_path / "tags.jsonl").write_text("\n".join(json.dumps(r) for r in rows * 10))
+    tiny_config.data.path = str(tmp_path / "tags.jsonl")
+    tags = data.load(tiny_config, "tags", specials=True)
+    assert tags.label_names == ["D", "N", "V"] and tags.train.labels.ndim == 2
+    labels = tiny_config.copy_and_resolve_references()
+    with pytest.raises(ValueError, match="needs rows whose 'text' is a text.*--config.objective=tag"):
+        data.load(labels, "labels", specials=True)  # a JSONL of word lists is no text classification file

@@ -1,0 +1,97 @@
+"""The launcher: its real flag parser (overrides, types, unknown keys), its modes' flags, its environment."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def launch(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "launch.py"), *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+
+
+@pytest.mark.parametrize(
+    "flag,needle",
+    [
+        ("--config.model.dmodel=64", "unknown config key: dmodel Did you mean d_model"),
+        ("--config.train.num_steps=1.5", "--config.train.num_steps=1.5"),
+        ("--config.model.position=alibi", "model.position='alibi'"),
+        ("--config.model.attention=cudnn", "model.attention=cudnn is cuDNN's fused attention, for NVIDIA GPUs"),
+    ],
+)
+def test_bad_overrides_fail_before_anything_runs(flag, needle, tmp_path):
+    result = launch(f"--config={ROOT}/experiments/default.py:smoke", f"--workdir={tmp_path}/w", flag)
+    assert result.returncode != 0
+    assert needle in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not os.path.exists(tmp_path / "w")
+
+
+def parsed(*args) -> dict:
+    """The config launch.py's own parser builds from these flags (the sample flags applied as main applies them)."""
+    code = (
+        "import json, sys, launch; launch.parse_flags(sys.argv); "
+        "print(json.dumps({'config': launch.configured().to_dict(), 'workdir': launch.workdir_flag()}))"
+    )
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_overrides_reach_the_config_through_the_real_parser():
+    out = parsed("--config=experiments/shakespeare_char.py:cpu", "--config.model.num_layers=6", "--config.seed=3")
+    config = out["config"]
+    assert config["model"]["num_layers"] == 6 and config["seed"] == 3
+    assert config["data"]["seq_len"] == 64 and config["optim"]["grad_accum_steps"] == 2  # the experiment's own
+    assert out["workdir"] == os.path.join("workdirs", "shakespeare_char_cpu")
+    assert parsed()["workdir"] == os.path.join("workdirs", "default")  # no --config: the default experiment
+
+
+def test_an_int_where_a_float_is_expected_is_fine():
+    config = parsed("--config.optim.learning_rate=1", "--config.model.dropout=0")["config"]
+    assert config["optim"]["learning_rate"] == 1.0 and isinstance(config["optim"]["learning_rate"], float)
+
+
+def test_sample_flags_set_the_sample_section_and_sample_seed_is_not_the_run_seed():
+    config = parsed("--sample_seed=7", "--temperature=0", "--stop=\\n\\n", "--prompt=ROMEO:", "--num_samples=5")[
+        "config"
+    ]
+    assert config["sample"]["seed"] == 7 and config["seed"] == 0
+    assert config["sample"]["temperature"] == 0.0 and config["sample"]["num_samples"] == 5
+    assert config["sample"]["prompt"] == "ROMEO:" and config["sample"]["stop"] == ["\\n\\n"]
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "launch.py"), "--seed=1"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.returncode != 0 and "seed" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_fake_cpu_devices_get_two_pool_threads_each_unless_nproc_is_set():
+    import launch
+
+    cases = [
+        ({"XLA_FLAGS": "--xla_cpu_enable_fast_math=false --xla_force_host_platform_device_count=4"}, "8"),
+        ({"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "NPROC": "3"}, "3"),  # the user's choice
+        ({"XLA_FLAGS": "--xla_force_host_platform_device_count=1"}, None),
+        ({}, None),
+    ]
+    for environ, nproc in cases:
+        launch.widen_cpu_thread_pool(environ)
+        assert environ.get("NPROC") == nproc
+
+
+def test_score_text_comes_from_exactly_one_of_two_flags(tmp_path):
+    import launch
+
+    assert launch.read_text("to be", None) == "to be"
+    (tmp_path / "t.txt").write_text("or not")
+    assert launch.read_text(None, str(tmp_path / "t.txt")) == "or not"
+    with pytest.raises(ValueError, match="exactly one of --text"):
+        launch.read_text("a", str(tmp_path / "t.txt"))
+    with pytest.raises(ValueError, match="does not exist"):
+        launch.read_text(None, str(tmp_path / "missing.txt"))

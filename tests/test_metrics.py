@@ -1,0 +1,34 @@
+"""Metrics out: metrics.jsonl and TensorBoard event files hold the same scalars; the progress line."""
+
+import glob
+import json
+
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from lm import metrics
+
+
+def test_scalars_go_to_metrics_jsonl_and_tensorboard(tmp_path):
+    writer = metrics.MetricsWriter(str(tmp_path))
+    writer.write(10, {"train/loss": 2.5, "train/accuracy": 0.25})
+    writer.write(20, {"eval/loss": 2.0})
+    writer.close()
+    assert metrics.read(str(tmp_path)) == [
+        {"step": 10, "train/loss": 2.5, "train/accuracy": 0.25},
+        {"step": 20, "eval/loss": 2.0},
+    ]
+    assert [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [10, 20]
+    (events,) = glob.glob(str(tmp_path / "tensorboard" / "events.out.tfevents.*"))
+    accumulator = EventAccumulator(events)
+    accumulator.Reload()
+    assert [(e.step, e.value) for e in accumulator.Scalars("train/loss")] == [(10, 2.5)]
+    assert [(e.step, e.value) for e in accumulator.Scalars("eval/loss")] == [(20, 2.0)]
+    assert metrics.read(str(tmp_path / "nowhere")) == []
+
+
+def test_the_progress_line_reports_rates_and_the_time_left(monkeypatch):
+    clock = iter([100.0, 110.0])  # 10 s for 50 steps
+    monkeypatch.setattr(metrics.time, "perf_counter", lambda: next(clock))
+    progress = metrics.Progress(first_step=0, last_step=500, tokens_per_step=1000)
+    line = progress.line(50, {"loss": 1.23456, "learning_rate": 3e-4})
+    assert line == "step     50/500 | loss 1.2346 | lr 3.00e-04 |   5.00 steps/s |     5.0k tok/s | ETA 1m30s"

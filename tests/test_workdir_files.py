@@ -1,0 +1,56 @@
+"""A workdir's own files: the resolved config, written atomically; one workdir holds one model."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from lm import config as config_lib
+from lm import train, workdir_files
+
+
+def snapshot(workdir):
+    """Every file's size and modification time."""
+    out = {}
+    for root, _, files in os.walk(workdir):
+        for f in files:
+            st = os.stat(os.path.join(root, f))
+            out[os.path.join(root, f)] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def test_workdir_of_another_model_is_refused_and_left_intact(tiny_config, tmp_path):
+    workdir = str(tmp_path / "run")
+    train.train(tiny_config, workdir)
+    before = snapshot(workdir)
+    other = tiny_config.copy_and_resolve_references()
+    other.model.d_model = 64
+    with pytest.raises(ValueError, match="different model.*d_model: 32 in the workdir, 64 now"):
+        train.train(other, workdir)
+    assert snapshot(workdir) == before
+    # how the step computes may change on resume: remat and the attention implementation
+    resumed = tiny_config.copy_and_resolve_references()
+    resumed.model.remat, resumed.model.attention = "full", "xla"
+    resumed.train.num_steps += 2
+    assert np.isfinite(train.train(resumed, workdir)["eval/loss"])
+
+
+def test_config_round_trips_and_only_how_fields_may_differ(tmp_path):
+    config = config_lib.resolve(config_lib.default_config(), vocab_size=30)
+    assert workdir_files.read_config(str(tmp_path)) is None
+    workdir_files.write_config(config, str(tmp_path))
+    assert os.listdir(tmp_path) == ["config.json"]  # no temporary file left behind
+    saved = workdir_files.read_config(str(tmp_path))
+    assert saved == json.loads(config.to_json())
+    workdir_files.check_same_model(config, saved, str(tmp_path))
+    changed = config.copy_and_resolve_references()
+    changed.model.remat, changed.model.attention = "dots", "xla"  # HOW: allowed
+    workdir_files.check_same_model(changed, saved, str(tmp_path))
+    changed.model.scan_layers = True  # the checkpoint's layout: refused
+    with pytest.raises(ValueError, match="model.scan_layers: False in the workdir, True now"):
+        workdir_files.check_same_model(changed, saved, str(tmp_path))
+    other = config.copy_and_resolve_references()
+    other.data.tokenizer = "byte"
+    with pytest.raises(ValueError, match="trained with data.tokenizer='char', not 'byte'"):
+        workdir_files.check_same_tokenizer(other, saved, str(tmp_path))
