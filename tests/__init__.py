@@ -1,0 +1,1 @@
+"""The test suite: tests/ mirrors lm/, one test file per module (README: "Tests")."""

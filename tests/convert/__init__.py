@@ -1,0 +1,1 @@
+"""Tests of lm/convert/: Hugging Face checkpoints against transformers."""

@@ -1,0 +1,1 @@
+"""Tests of lm/data/: sources, tokenizers, the token cache, labelled data."""

@@ -1,3 +1,5 @@
+"""Labelled data: files framed, padded and labelled; tags on first pieces; held-out splits; packing."""
+
 import json
 
 import numpy as np

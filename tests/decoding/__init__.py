@@ -1,0 +1,1 @@
+"""Tests of lm/decoding/: token choice, generation, text, scoring, the generation benchmark."""

@@ -1,0 +1,1 @@
+"""Tests of lm/evaluators/: metrics against hand-computed values and naive loops."""

@@ -1,0 +1,1 @@
+"""Tests of lm/models/: pure functions against hand-written arrays, modules against naive maths."""

@@ -1,3 +1,5 @@
+"""Attention and masks against hand-written arrays and a naive loop."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np

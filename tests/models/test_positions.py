@@ -1,3 +1,5 @@
+"""Sinusoidal and rotary positions against hand-written values; rotary scores are relative."""
+
 import jax.numpy as jnp
 import numpy as np
 
