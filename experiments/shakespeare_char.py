@@ -16,8 +16,8 @@ Reproduce (2 CPU cores, the corpus from TFDS tiny_shakespeare or any local copy 
         --config.data.path=../shared/data/tinyshakespeare.txt
 
 Expected: nanoGPT reports val loss ~1.88 for this configuration, estimated from 20 random batches
-(measured by nanoGPT on this 2-core machine: 1.8857 at step 2000, 62 ms/step). On the whole validation
-split, measured here on 2 CPU cores at step 2000:
+(nanoGPT's train.py run here once: 1.8857 at step 2000). On the whole validation split, measured here on
+2 CPU cores at step 2000:
   ours, seeds 0-9:      mean 1.905, sd 0.007, range 1.894-1.918
                         (1.906 / 1.903 / 1.894 / 1.918 / 1.908 / 1.907 / 1.907 / 1.900 / 1.897 / 1.909)
   nanoGPT's model and loop in PyTorch (tools/nanogpt_torch.py), seeds 1337, 1-9:
@@ -28,8 +28,10 @@ step (losses within 2e-6 over 300 steps of this configuration; tests/test_refere
 one), so the spread above is seed noise. So nanoGPT's ~1.88 is its noisy 20-batch estimate: on the
 whole split neither implementation reaches 1.88 on any seed, and the issue's target (<= 1.88 there)
 waits on a restatement (issue 2).
-Time: 29-34 ms per step (`--mode=bench`), 1 min 20 s from the command to the samples (median of the 10
-seeds; nanoGPT: 62 ms, 2 min 19 s; tools/nanogpt_torch.py: 20-24 ms per step).
+Time: about as fast as nanoGPT's own train.py, per step and per run, measured side by side on one 2-core
+machine by `python tools/compare_nanogpt.py --nanogpt=NANOGPT_CHECKOUT --data=tinyshakespeare.txt`
+(alternating runs; 2026-11-30: median steps of 37.5 ms for nanoGPT, 39.8 ms for ours, 34.9 ms for
+tools/nanogpt_torch.py; whole runs to step 2000 of 94-102 s for nanoGPT and 97-98 s for ours).
 With `--config.data.path` the text is split 90/10 as nanoGPT does; without it the TFDS
 tiny_shakespeare train / validation splits are used (a different validation text).
 """
@@ -65,7 +67,8 @@ def get_config(arg: str = "cpu") -> "ml_collections.ConfigDict":  # noqa: F821
 
     if arg == "cpu":
         # The same update as one batch of 12 (tested), computed as two micro-batches of 6: with 2 MiB of
-        # L2 cache per core, the step's arrays then stay in cache (41 -> 29-34 ms per step on 2 cores).
+        # L2 cache per core, the step's arrays then stay in cache (41 -> 29-34 ms per step on 2 cores, measured
+        # one after the other with --mode=bench).
         c.optim.grad_accum_steps = 2
     elif arg == "gpu":
         c.model.size = "custom"

@@ -2,6 +2,7 @@
 the way, and every field changes the model it builds."""
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -88,9 +89,10 @@ CHANGES = {
 }
 
 
-def model_signature(overrides: dict) -> tuple:
-    """What a config.model builds, as comparable text: the initial parameters (shapes and values) and the
-    computations of the LM and classification heads in training mode."""
+def model_signature(overrides: dict) -> tuple[str, ...]:
+    """What a config.model builds, as comparable text: the computations (jaxprs, traced, not run) that
+    initialise its parameters (their shapes and distributions) and that run its LM and classification
+    heads in training mode."""
     c = config_lib.default_config()
     c.objective = "classify"  # either attention direction: a bidirectional base
     c.model.size, c.model.position, c.model.num_classes, c.data.seq_len = "nano", "rotary", 3, 8
@@ -99,14 +101,14 @@ def model_signature(overrides: dict) -> tuple:
     model = TransformerLM(ModelConfig.from_config(config_lib.resolve(c, vocab_size=20).model))
     tokens = jnp.zeros((2, 8), jnp.int32)
     both_heads = lambda module, tokens: (module(tokens), module.classify(tokens))  # noqa: E731
-    params = model.init(jax.random.PRNGKey(0), tokens, method=both_heads)["params"]
+    init = functools.partial(model.init, method=both_heads)
+    params = jax.eval_shape(init, jax.random.PRNGKey(0), tokens)["params"]
     training = dict(deterministic=False, rngs={"dropout": jax.random.PRNGKey(1)})
-    computations = [
-        str(jax.make_jaxpr(lambda p, m=method: model.apply({"params": p}, tokens, **training, method=m))(params))
+    heads = [
+        jax.make_jaxpr(lambda p, m=method: model.apply({"params": p}, tokens, **training, method=m))(params)
         for method in ("__call__", "classify")
     ]
-    shapes_and_values = str(jax.tree.map(lambda x: (x.shape, float(jnp.sum(x * x))), params))
-    return shapes_and_values, *computations
+    return tuple(map(str, [jax.make_jaxpr(init)(jax.random.PRNGKey(0), tokens), *heads]))
 
 
 def test_every_field_of_config_model_changes_the_model_it_builds():

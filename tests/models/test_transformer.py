@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import traverse_util
 
 from lm.models.config import ModelConfig
 from lm.models.layout import count_params, set_layer_layout
@@ -271,3 +272,44 @@ def test_scanned_layers_give_the_per_layer_model_logits_gradients_and_cache(rema
     for t in range(9):
         logits, cache = model.apply({"params": stacked}, tokens[:, t : t + 1], cache, t, method="decode")
         np.testing.assert_allclose(logits[:, 0], full[:, t], atol=1e-5)
+
+
+def test_the_parameter_tree_is_the_one_checkpoints_hold():
+    """Checkpoints written by earlier versions restore only while these paths and shapes stay (orbax matches them)."""
+    config = small(num_layers=1, num_classes=2, type_vocab_size=2, mlm_transform=True, head_bias=True)
+    model = TransformerLM(config)
+    both = lambda module, tokens: (module(tokens), module.classify(tokens))  # noqa: E731
+    shapes = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, 4), jnp.int32), method=both))
+    flat = {"/".join(path): leaf.shape for path, leaf in traverse_util.flatten_dict(shapes["params"]).items()}
+    qkv = {
+        f"block_0/attention/{n}/{p}": s
+        for n in ("query", "key", "value")
+        for p, s in (("kernel", (16, 2, 8)), ("bias", (2, 8)))
+    }
+    assert flat == {
+        "embed/embedding": (13, 16),
+        "position_embed/embedding": (12, 16),
+        "type_embed/embedding": (2, 16),
+        **qkv,
+        "block_0/attention/out/kernel": (2, 8, 16),
+        "block_0/attention/out/bias": (16,),
+        "block_0/attention_norm/norm/scale": (16,),
+        "block_0/attention_norm/norm/bias": (16,),
+        "block_0/mlp/up/kernel": (16, 32),
+        "block_0/mlp/up/bias": (32,),
+        "block_0/mlp/down/kernel": (32, 16),
+        "block_0/mlp/down/bias": (16,),
+        "block_0/mlp_norm/norm/scale": (16,),
+        "block_0/mlp_norm/norm/bias": (16,),
+        "final_norm/norm/scale": (16,),
+        "final_norm/norm/bias": (16,),
+        "mlm_dense/kernel": (16, 16),
+        "mlm_dense/bias": (16,),
+        "mlm_norm/norm/scale": (16,),
+        "mlm_norm/norm/bias": (16,),
+        "head_bias": (13,),
+        "pooler/kernel": (16, 16),
+        "pooler/bias": (16,),
+        "classifier/kernel": (16, 2),
+        "classifier/bias": (2,),
+    }
