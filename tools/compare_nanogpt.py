@@ -72,7 +72,11 @@ def commands(nanogpt_dir: str, data: str, whole: bool, workdir: str) -> dict[str
         torch_tool = [python, "tools/nanogpt_torch.py", f"--data={data}", "--bench"]
         ours = ["--config.data.path=" + data, "--mode=bench", "--bench_steps=100"]
     launch = [python, "launch.py", "--config=experiments/shakespeare_char.py:cpu", *ours]
-    return {"nanoGPT train.py": (nanogpt, nanogpt_dir), "tools/nanogpt_torch.py": (torch_tool, ROOT), "ours": (launch, ROOT)}
+    return {
+        "nanoGPT train.py": (nanogpt, nanogpt_dir),
+        "tools/nanogpt_torch.py": (torch_tool, ROOT),
+        "ours": (launch, ROOT),
+    }
 
 
 def step_ms(name: str, stdout: str) -> float:
