@@ -16,10 +16,13 @@ defaults in lm/config.py); `--config.a.b=V` overrides any field. Re-running a tr
 same workdir resumes from its latest checkpoint.
 """
 
+import glob
 import os
 import re
+import signal
 import sys
 
+import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -59,19 +62,33 @@ _TRACEBACK = flags.DEFINE_bool("traceback", False, "show the full traceback of i
 
 def parse_flags(argv: list[str]):
     """absl parsing, with experiments/default.py when no --config is given and a one-paragraph error
-    (not a traceback) for unknown config keys and values of the wrong type."""
+    (not a traceback, unless --traceback) for a missing or broken experiment file, unknown config keys and
+    values of the wrong type."""
     if not any(re.match(r"^--?config(=|$)", arg) for arg in argv[1:]):
         argv = [argv[0], f"--config={DEFAULT_CONFIG}", *argv[1:]]
+    path = config_spec(argv).partition(":")[0]
+    if not os.path.isfile(path):
+        experiments = sorted(os.path.relpath(p) for p in glob.glob(os.path.join(HERE, "experiments", "*.py")))
+        sys.exit(
+            f"error: the experiment file {path} does not exist. Pass --config=FILE.py[:ARG], one of "
+            f"{', '.join(experiments)} or a file of your own with a get_config(arg) function."
+        )
     sys.argv[:] = argv  # config_flags reads the overrides from sys.argv
     try:
         return flags.FLAGS(argv)
-    except (flags.Error, KeyError, AttributeError, TypeError, ValueError) as e:
-        message = re.sub(r"\\n|[\\'\"]", " ", str(e)).strip()  # KeyError's repr quotes and escapes
-        if isinstance(e, (KeyError, AttributeError)):
-            message = f"unknown config key: {message}"
+    except Exception as e:  # absl, ml_collections and the experiment file's own code raise many kinds
+        if "--traceback" in argv:
+            raise
+        text = str(e)
+        if "Traceback (most recent call last)" in text:  # an error inside the experiment file: its last line
+            text = f"{path}: {[line for line in text.splitlines() if line.strip()][-1].strip()}"
+        message = text.strip()
+        if isinstance(e, (KeyError, AttributeError)):  # KeyError's repr quotes and escapes
+            message = "unknown config key: " + re.sub(r"\\n|[\\'\"]", " ", message).strip()
         sys.exit(
             f"error: bad command line: {' '.join(message.split())}\nEvery --config.KEY must be a field of the "
-            "experiment's config (lm/config.py lists every field and its type); `--helpfull` lists the flags."
+            "experiment's config (lm/config.py lists every field and its type); `--helpfull` lists the flags; "
+            "--traceback shows where an error in an experiment file comes from."
         )
 
 
@@ -112,12 +129,25 @@ def main(argv):
         if _TRACEBACK.value:
             raise
         sys.exit(f"error: {e}")
+    except train.Preempted as e:  # the step reached is saved: exit as a signalled process would
+        print(str(e), file=sys.stderr, flush=True)
+        sys.exit(128 + signal.Signals[e.signal_name].value)
+    except KeyboardInterrupt as e:  # a second signal while the first was being handled
+        sys.exit(
+            f"interrupted ({e or 'SIGINT'}): stopped without saving the step in flight; the workdir's last "
+            "checkpoint is intact. Run the same command again to continue from it."
+        )
 
 
 def configured():
     """The parsed experiment config, with the sampling flags (--prompt, --temperature, ...) written into its
     `sample` section."""
     config = _CONFIG.value
+    if not isinstance(config, ml_collections.ConfigDict):
+        sys.exit(
+            f"error: get_config in {config_spec(sys.argv).partition(':')[0]} returned a {type(config).__name__}, "
+            "not an ml_collections.ConfigDict. Start from lm.config.default_config() and return it."
+        )
     sample_flags = dict(
         num_samples=_NUM_SAMPLES,
         max_new_tokens=_MAX_NEW_TOKENS,
@@ -161,9 +191,12 @@ def read_text(text: str | None, path: str | None) -> str:
     if text is not None:
         return text
     if not os.path.isfile(path):
-        raise ValueError(f"--text_file={path} does not exist. Pass the path of a UTF-8 text file.")
-    with open(path, encoding="utf-8") as f:
-        return f.read()
+        raise ValueError(f"--text_file={path} does not exist (or is not a file). Pass the path of a UTF-8 text file.")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except UnicodeDecodeError as e:
+        raise ValueError(f"--text_file={path} is not UTF-8 text ({e}). Convert it to UTF-8.") from e
 
 
 def config_spec(argv: list[str]) -> str:

@@ -1,21 +1,50 @@
-"""Orbax checkpoints of the train state in WORKDIR/checkpoints.
+"""Orbax checkpoints of the train state in WORKDIR/checkpoints, and what is done when one cannot be read.
 
-Orbax writes each step to a temporary directory and renames it when complete, so a crash mid-save
-leaves the previous checkpoint as the latest. Saves are asynchronous: `close()` waits for them.
+Orbax writes each step to a temporary directory and renames it when complete, so a process killed
+mid-save leaves the previous checkpoint as the latest (the next training run removes the temporary
+directory). Saves are asynchronous: training continues while a step is written, and `close()` waits
+for them. A save that fails (a full disk, a read-only workdir) is raised as an error naming the last
+complete checkpoint, never skipped in silence.
+
+A checkpoint that cannot be read (truncated, corrupted) is passed over for the one before it with a
+warning that names it; once a training run holds the workdir (lm/workdir_files.py's lock) it moves such
+checkpoints aside, to WORKDIR/unreadable_checkpoints/, so that their steps can be written again. A
+checkpoint of another model is an error, not passed over. Only a training run, holding the lock, opens
+the checkpoints for writing: the others read them and change nothing.
 """
 
 import os
+import shutil
+import time
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from flax import serialization
 
+from lm import console
+
+UNREADABLE = "unreadable_checkpoints"  # under the workdir
+
+
+class CheckpointMismatch(ValueError):
+    """The checkpoint holds another model's arrays."""
+
 
 class Checkpointer:
-    def __init__(self, workdir: str, keep: int = 3, create: bool = True):
-        self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
-        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=create)
+    """The checkpoints of one workdir, for reading (read_only) or for a training run that holds the workdir
+    (which also removes the temporary directory of a save that a killed process left)."""
+
+    def __init__(self, workdir: str, keep: int = 3, read_only: bool = False):
+        self.workdir = os.path.abspath(workdir)
+        self.directory = os.path.join(self.workdir, "checkpoints")
+        self.unreadable: list[int] = []  # steps `restore` passed over
+        self._closed = False
+        # A reader writes nothing: no directory created, no temporary directory removed (orbax's own
+        # read_only mode logs warnings on every start, so it is not used).
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=keep, create=not read_only, cleanup_tmp_directories=not read_only
+        )
         self._manager = ocp.CheckpointManager(
             self.directory, options=options, item_handlers=ocp.StandardCheckpointHandler()
         )
@@ -24,32 +53,55 @@ class Checkpointer:
         return self._manager.latest_step()
 
     def save(self, state) -> None:
-        """Saves the (unreplicated) state at its step; returns before the write completes."""
-        step = int(jax.device_get(state.step))
-        if step in self._manager.all_steps():
-            return
-        self._manager.save(step, args=ocp.args.StandardSave(serialization.to_state_dict(state)))
-
-    def restore(self, state, step: int | None = None):
-        """`state` with params, opt_state and step from the checkpoint (latest by default).
+        """Saves the (unreplicated) state at its step; returns before the write completes.
 
         Raises:
-          ValueError: no checkpoint, or one whose arrays do not fit `state` (another model).
+          ValueError: this or an earlier asynchronous save failed (full disk, read-only workdir).
         """
-        step = self.latest_step() if step is None else step
-        if step is None:
+        step = int(jax.device_get(state.step))
+        if step in self._manager.all_steps():
+            return  # the end of a run that was already at its last step
+        try:
+            self._manager.save(step, args=ocp.args.StandardSave(serialization.to_state_dict(state)))
+        except Exception as e:  # orbax raises what the file system or tensorstore raised
+            raise self._failed(step, e) from e
+
+    def restore(self, state, step: int | None = None):
+        """`state` with params, opt_state and step from the latest readable checkpoint (or `step`).
+
+        A checkpoint that cannot be read is passed over, with a warning, for the one before it.
+
+        Raises:
+          ValueError: no checkpoint, none readable, or one whose arrays do not fit `state` (another model).
+        """
+        steps = [step] if step is not None else sorted(self._manager.all_steps(), reverse=True)
+        if not steps:
             raise ValueError(f"No checkpoint in {self.directory}. Train first (--mode=train) with this --workdir.")
         target = jax.tree.map(ocp.utils.to_shape_dtype_struct, serialization.to_state_dict(state))
-        saved = self._manager.item_metadata(step)
-        problems = _mismatches(target, saved)
-        if problems:
-            raise ValueError(
-                f"The checkpoint at step {step} in {self.directory} does not match the configured model: "
-                f"{'; '.join(problems[:5])}. Use the model config that trained it (see config.json in the workdir), "
-                "or a fresh --workdir."
-            )
-        restored = self._manager.restore(step, args=ocp.args.StandardRestore(target))
-        return serialization.from_state_dict(state, restored)
+        for candidate in steps:
+            try:
+                problems = _mismatches(target, self._manager.item_metadata(candidate))
+                if problems:
+                    raise CheckpointMismatch(
+                        f"The checkpoint at step {candidate} in {self.directory} does not match the configured "
+                        f"model: {'; '.join(problems[:5])}. Use the model config that trained it (see config.json "
+                        "in the workdir), or a fresh --workdir."
+                    )
+                restored = self._manager.restore(candidate, args=ocp.args.StandardRestore(target))
+            except CheckpointMismatch:
+                raise
+            except Exception as e:  # truncated or corrupted files: orbax, tensorstore and json raise their own
+                console.log(
+                    f"warning: the checkpoint at step {candidate} ({os.path.join(self.directory, str(candidate))}) "
+                    f"cannot be read: {_short(e)}. Using the checkpoint before it."
+                )
+                self.unreadable.append(candidate)
+                continue
+            return serialization.from_state_dict(state, restored)
+        raise ValueError(
+            f"No checkpoint in {self.directory} can be read (the warnings above name each). Start a fresh "
+            "--workdir, or copy intact checkpoints back from a backup."
+        )
 
     def restore_params(self, step: int | None = None) -> dict:
         """The parameters of a checkpoint as saved (numpy arrays), whatever model or optimizer made them."""
@@ -59,11 +111,55 @@ class Checkpointer:
                 f"No checkpoint in {self.directory}: --config.init_from must name a workdir that has "
                 "trained (pretraining writes checkpoints there)."
             )
-        return self._manager.restore(step, args=ocp.args.StandardRestore())["params"]
+        try:
+            return self._manager.restore(step, args=ocp.args.StandardRestore())["params"]
+        except Exception as e:
+            raise ValueError(
+                f"The checkpoint at step {step} in {self.directory} cannot be read ({_short(e)}). Point "
+                "--config.init_from at a workdir with an intact checkpoint."
+            ) from e
 
     def close(self) -> None:
-        self._manager.wait_until_finished()
-        self._manager.close()
+        """Waits for the asynchronous saves.
+
+        Raises:
+          ValueError: one of them failed.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._manager.wait_until_finished()
+        except Exception as e:
+            raise self._failed(None, e) from e
+        finally:
+            self._manager.close()
+
+    def set_aside(self, steps: list[int]) -> None:
+        """Moves unreadable checkpoints to WORKDIR/unreadable_checkpoints/, out of the way of later saves."""
+        for step in steps:
+            aside = os.path.join(self.workdir, UNREADABLE, f"{step}-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.makedirs(os.path.dirname(aside), exist_ok=True)
+            shutil.move(os.path.join(self.directory, str(step)), aside)
+            console.log(f"moved the unreadable checkpoint at step {step} to {aside}")
+        if steps:
+            self._manager.reload()
+
+    def _failed(self, step: int | None, error: Exception) -> ValueError:
+        latest = [s for s in self._manager.all_steps() if s != step]
+        last = f"step {max(latest)}" if latest else "none"
+        what = f"the checkpoint of step {step}" if step is not None else "a checkpoint"
+        return ValueError(
+            f"Saving {what} to {self.directory} failed: {_short(error)}. The last complete checkpoint is "
+            f"{last}. Make room on the disk or make the workdir writable, then run the same command again: it "
+            "resumes from there."
+        )
+
+
+def _short(error: Exception) -> str:
+    """The first line of an error, at most 300 characters (tensorstore's run to pages)."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:300]
 
 
 def _mismatches(target, saved) -> list[str]:

@@ -11,6 +11,8 @@ This module imports no JAX: experiment files import it while launch.py parses it
 environment is set up (the objectives, which need JAX, are imported where they are used).
 """
 
+import math
+
 import ml_collections
 from ml_collections import config_dict
 
@@ -27,6 +29,7 @@ CHOICES = {
     "model.norm_position": ("pre", "post"),
     "data.tokenizer": ("byte", "char", "sentencepiece", "hf"),
     "data.sentencepiece_type": ("bpe", "unigram"),
+    "train.nonfinite": ("stop", "skip"),
 }
 
 
@@ -103,6 +106,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.train.keep_checkpoints = 3
     c.train.eval_batch_size = 64
     c.train.data_parallel = True  # pmap across local devices when more than one is visible
+    # A step whose loss or gradient norm is not finite: stop (checked whenever metrics are read; nothing
+    # non-finite is ever saved) | skip (its update is not applied; counted as train/skipped).
+    c.train.nonfinite = "stop"
 
     c.sample = ml_collections.ConfigDict()
     c.sample.prompt = "\n"  # what the end of a training run samples from
@@ -227,8 +233,21 @@ def validate(config: ml_collections.ConfigDict) -> None:
     )
     _check(0.0 < config.data.eval_fraction < 1.0, "data.eval_fraction", config.data.eval_fraction, "must be in (0, 1)")
     _check(0.0 < config.data.val_fraction < 1.0, "data.val_fraction", config.data.val_fraction, "must be in (0, 1)")
-    _check(config.optim.learning_rate > 0, "optim.learning_rate", config.optim.learning_rate, "must be > 0")
-    _check(config.optim.warmup_steps >= 0, "optim.warmup_steps", config.optim.warmup_steps, "must be >= 0")
+    optim = config.optim
+    _check(0 < optim.learning_rate < math.inf, "optim.learning_rate", optim.learning_rate, "must be finite and > 0")
+    _check(
+        0 <= optim.min_learning_rate <= optim.learning_rate,
+        "optim.min_learning_rate",
+        optim.min_learning_rate,
+        f"must be in [0, optim.learning_rate={optim.learning_rate}]",
+    )
+    _check(optim.warmup_steps >= 0, "optim.warmup_steps", optim.warmup_steps, "must be >= 0")
+    _check(optim.decay_steps is None or optim.decay_steps > 0, "optim.decay_steps", optim.decay_steps, "must be > 0")
+    for key in ("b1", "b2"):  # Adam's moment decay rates
+        _check(0.0 <= optim[key] < 1.0, f"optim.{key}", optim[key], "must be in [0, 1)")
+    _check(0.0 < optim.eps < math.inf, "optim.eps", optim.eps, "must be finite and > 0")
+    _check(0.0 <= optim.weight_decay < math.inf, "optim.weight_decay", optim.weight_decay, "must be finite, >= 0")
+    _check(0.0 <= optim.grad_clip < math.inf, "optim.grad_clip", optim.grad_clip, "must be finite, >= 0 (0: off)")
     _check(config.train.eval_every >= 0, "train.eval_every", config.train.eval_every, "must be >= 0")
     _check(
         config.data.batch_size % config.optim.grad_accum_steps == 0,

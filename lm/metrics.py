@@ -18,11 +18,25 @@ METRICS_FILE = "metrics.jsonl"
 
 
 class MetricsWriter:
-    """Appends scalars to metrics.jsonl and to TensorBoard event files under WORKDIR/tensorboard."""
+    """Appends scalars to metrics.jsonl and to TensorBoard event files under WORKDIR/tensorboard.
 
-    def __init__(self, workdir: str):
+    A run resumed from the checkpoint of step `start` first drops what an earlier run logged after that
+    step (it is about to be logged again): metrics.jsonl keeps the records up to `start`, and TensorBoard
+    is told that the run restarted there, so it discards its later points too.
+    """
+
+    def __init__(self, workdir: str, start: int = 0):
         self._path = os.path.join(workdir, METRICS_FILE)
+        records = read(workdir)
+        kept = [r for r in records if r["step"] <= start]
+        if len(kept) < len(records):
+            with open(self._path + ".tmp", "w") as f:
+                f.writelines(json.dumps(r) + "\n" for r in kept)
+            os.replace(self._path + ".tmp", self._path)
         self._tensorboard = EventFileWriter(os.path.join(workdir, "tensorboard"))
+        if start:
+            restart = event_pb2.SessionLog(status=event_pb2.SessionLog.START)
+            self._tensorboard.add_event(event_pb2.Event(wall_time=time.time(), step=start, session_log=restart))
 
     def write(self, step: int, scalars: dict[str, float]) -> None:
         scalars = {k: float(v) for k, v in scalars.items()}
@@ -31,6 +45,11 @@ class MetricsWriter:
         values = [summary_pb2.Summary.Value(tag=k, simple_value=v) for k, v in scalars.items()]
         event = event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary_pb2.Summary(value=values))
         self._tensorboard.add_event(event)
+
+    def has(self, step: int, prefix: str) -> bool:
+        """Whether a record of `step` with a key starting with `prefix` ("eval/") is already logged."""
+        records = read(os.path.dirname(self._path))
+        return any(r["step"] == step and any(k.startswith(prefix) for k in r) for r in records)
 
     def close(self) -> None:
         self._tensorboard.close()

@@ -8,6 +8,8 @@ the config and the workdir (lm/run.py), calls the library, and prints the result
     bench_generate   bench_generate   generation speed with and without the KV cache
 """
 
+import os
+
 import ml_collections
 
 from lm import console, evaluators
@@ -65,6 +67,8 @@ def export(config: ml_collections.ConfigDict, workdir: str, directory: str) -> N
     Writes config.json and model.safetensors; with a Hugging Face tokenizer (init_from GPT-2) also its
     vocab.json and merges.txt, so that transformers (and init_from) load the directory whole.
     """
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise ValueError(f"--out={directory} is a file. Pass a directory (new, or one to write the files into).")
     run = prepare(config, workdir, restore="required", data=False)
     gpt2.write(directory, run.config.model.to_dict(), run.state.params)
     written = ["config.json", "model.safetensors", *run.tokenizer.save_vocab(directory)]

@@ -45,7 +45,7 @@ def load(path: str) -> Pretrained:
             "files). Point it at one of these."
         )
     tokenizer = tokenizers.load(path)
-    return Pretrained(path, saved["model"], tokenizer, checkpoint.Checkpointer(path, create=False).restore_params)
+    return Pretrained(path, saved["model"], tokenizer, checkpoint.Checkpointer(path, read_only=True).restore_params)
 
 
 def adopt_architecture(

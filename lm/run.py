@@ -62,7 +62,7 @@ def prepare(
     tokenizer = (tokenizers.load(workdir) if workdir else None) or (init_from.tokenizer if init_from else None)
     if saved_config and tokenizer:
         workdir_files.check_same_tokenizer(config, saved_config, workdir)
-    checkpointer = checkpoint.Checkpointer(workdir, config.train.keep_checkpoints, create=False) if workdir else None
+    checkpointer = checkpoint.Checkpointer(workdir, read_only=True) if workdir else None  # train writes under its lock
     resume = restore != "never" and checkpointer is not None and checkpointer.latest_step() is not None
     if restore == "required" and not resume and not init_from:
         raise ValueError(
@@ -110,6 +110,7 @@ def compile_train_step(run: Run):
         learning_rate=optim.schedule(c.optim),
         objective=run.objective,
         grad_accum_steps=c.optim.grad_accum_steps,
+        skip_nonfinite=c.train.nonfinite == "skip",
     )
 
 

@@ -73,6 +73,7 @@ def train_step(
     learning_rate: Callable[[jax.Array], jax.Array],
     objective: objectives.Objective = objectives.CAUSAL,
     grad_accum_steps: int = 1,
+    skip_nonfinite: bool = False,
     axis_name: str | None = None,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
     """One optimizer update on `batch` (the local shard of the global batch under pmap).
@@ -85,9 +86,12 @@ def train_step(
       learning_rate: the schedule, only to report the rate of this step.
       objective: what the batch trains (lm/objectives.py).
       grad_accum_steps: micro-batches the batch is split into, one gradient each, summed.
+      skip_nonfinite: a step whose loss or gradient norm is not finite leaves params and optimizer state
+        as they were (the step count still advances, so the batches stay those of their steps); the
+        metrics then count it as "skipped".
       axis_name: the pmap axis to sum gradients and statistics over, or None on one device.
     Returns:
-      (new state, metrics: loss, accuracy, learning_rate, grad_norm, tokens).
+      (new state, metrics: loss, accuracy, learning_rate, grad_norm, tokens; skipped with skip_nonfinite).
     """
     objective_rng, rng = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), state.step))
     if axis_name is not None:
@@ -107,7 +111,16 @@ def train_step(
         "grad_norm": optax.tree.norm(grads),
         "tokens": sums["weight"],
     }
-    return state.apply_gradients(grads=grads), metrics
+    new_state = state.apply_gradients(grads=grads)
+    if skip_nonfinite:
+        finite = jnp.isfinite(metrics["loss"]) & jnp.isfinite(metrics["grad_norm"])
+        keep = lambda new, old: jnp.where(finite, new, old)  # noqa: E731
+        new_state = new_state.replace(
+            params=jax.tree.map(keep, new_state.params, state.params),
+            opt_state=jax.tree.map(keep, new_state.opt_state, state.opt_state),
+        )
+        metrics["skipped"] = 1.0 - finite.astype(jnp.float32)
+    return new_state, metrics
 
 
 def eval_step(

@@ -1,7 +1,16 @@
-"""The training loop: resume, step, log, evaluate, checkpoint, and sample at the end.
+"""The training loop: resume, step, log, evaluate, checkpoint, and sample at the end; stop without losing a step.
 
-The loop only moves data and reads metrics when it logs them; the step itself (lm/step.py) is a
-pure function compiled once by the runner (lm/parallel.py), and so are the evaluators (lm/evaluators/).
+The loop only moves data and reads metrics when it logs, evaluates or checkpoints; the step itself
+(lm/step.py) is a pure function compiled once by the runner (lm/parallel.py), and so are the evaluators
+(lm/evaluators/). What can go wrong during a run, and what happens then:
+
+  SIGTERM / SIGINT    the step in flight finishes, its checkpoint is written and the run stops (`Preempted`);
+                      the same command resumes there, and ends with the parameters of an uninterrupted run
+  non-finite loss     checked on the host whenever metrics are read (never once a step): the run stops
+  or gradient         before any non-finite state is saved, naming the step and the last checkpoint
+                      (train.nonfinite=stop), or such steps are skipped inside the step (skip)
+  a second run        refused by the workdir's lock (lm/workdir_files.py)
+  a failed save       an error naming the last complete checkpoint (lm/checkpoint.py)
 """
 
 import os
@@ -9,70 +18,141 @@ import os
 import ml_collections
 import numpy as np
 
-from lm import console, evaluators, modes, workdir_files
+from lm import checkpoint, console, evaluators, modes, workdir_files
 from lm import metrics as metrics_lib
 from lm.data import tokenizers
 from lm.decoding.text import encode_prompt
 from lm.run import Run, compile_train_step, describe, make_evaluators, prepare
+from lm.signals import StopRequests
+
+
+class Preempted(Exception):
+    """A signal stopped training after the checkpoint of `step` was saved."""
+
+    def __init__(self, step: int, signal_name: str, workdir: str):
+        self.step, self.signal_name = step, signal_name
+        super().__init__(
+            f"{signal_name}: stopped after step {step}, whose checkpoint is saved in {workdir}. Run the same "
+            "command again to continue from there."
+        )
+
+
+class Diverged(ValueError):
+    """A step's loss or gradient norm was not finite (train.nonfinite=stop)."""
 
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
-    """Trains to config.train.num_steps, resuming from the workdir's latest checkpoint.
+    """Trains to config.train.num_steps, resuming from the workdir's latest readable checkpoint.
 
     Returns:
       The final eval metrics ("eval/loss", ...).
+    Raises:
+      Preempted: SIGTERM or SIGINT; the step reached is saved.
+      ValueError: bad input (nothing written), another run holding the workdir, a diverged run
+        (`Diverged`), or a failed checkpoint save.
     """
     run = prepare(config, workdir)
-    config = run.config
     evals = make_evaluators(run)
-    if config.model.causal:
-        encode_prompt(run.model, run.tokenizer, config.sample)  # a bad prompt fails now, not after training
-    os.makedirs(workdir, exist_ok=True)
+    if run.config.model.causal:
+        encode_prompt(run.model, run.tokenizer, run.config.sample)  # a bad prompt fails now, not after training
+    try:
+        os.makedirs(workdir, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"Cannot create the workdir {workdir} ({e.strerror}). Choose another --workdir.") from e
+    lock = workdir_files.Lock(workdir)
+    lock.acquire()
+    try:
+        return _train(run, evals)
+    finally:
+        lock.release()
+
+
+def _train(run: Run, evals: list) -> dict[str, float]:
+    config, workdir = run.config, run.workdir
+    checkpointer = checkpoint.Checkpointer(workdir, config.train.keep_checkpoints)  # ours to write, under the lock
+    checkpointer.set_aside(run.checkpointer.unreadable)
+    start = int(run.state.step)
+    if (checkpointer.latest_step() or 0) != start:
+        raise ValueError(
+            f"The checkpoints of {workdir} changed while this run was starting (another run wrote step "
+            f"{checkpointer.latest_step()}). Run the same command again."
+        )
     workdir_files.write_config(config, workdir)
     tokenizers.save(run.tokenizer, workdir)
     run.data.save(workdir)  # what the next launch needs of the data: token ids, label names
     console.log(describe(run))
-
-    start = int(run.state.step)
     if start:
         console.log(f"resuming from the checkpoint at step {start}")
     train_fn = compile_train_step(run)
     state = run.runner.put_state(run.state)
-    writer = metrics_lib.MetricsWriter(workdir)
+    writer = metrics_lib.MetricsWriter(workdir, start)
     progress = metrics_lib.Progress(start, config.train.num_steps, config.data.batch_size * config.data.seq_len)
-    pending = []  # device-side metrics since the last log: read only when logged, no sync per step
+    pending, fetched = [], []  # device-side metrics not yet read; read ones not yet logged
     eval_metrics = {}
     batches = (
         run.data.train_batch(s, config.seed, config.data.batch_size, config.data.seq_len)
         for s in range(start, config.train.num_steps)
     )
-    for s, batch in zip(range(start, config.train.num_steps), run.runner.prefetch(batches), strict=True):
-        state, metrics = train_fn(state, batch)
-        pending.append(metrics)
-        done = s + 1
-        last = done == config.train.num_steps
-        if done % config.train.log_every == 0 or last:
-            logged = _mean([run.runner.get_metrics(m) for m in pending])
-            pending = []
-            writer.write(done, {f"train/{k}": v for k, v in logged.items()})
-            console.log(progress.line(done, logged))
-        if (config.train.eval_every and done % config.train.eval_every == 0) or last:
-            eval_metrics = _evaluate(run, evals, state, writer, done)
-        if done % config.train.checkpoint_every == 0 or last:
-            run.checkpointer.save(run.runner.get_state(state))
-    if start >= config.train.num_steps:  # nothing to train: report the checkpoint as it is
+    eval_due = config.train.eval_every and start % config.train.eval_every == 0 or start >= config.train.num_steps
+    if start and eval_due and not writer.has(start, "eval/"):  # a run stopped before evaluating its last step
         eval_metrics = _evaluate(run, evals, state, writer, start)
-    run.checkpointer.close()
-    writer.close()
+    try:
+        with StopRequests() as stop:
+            for s, batch in zip(range(start, config.train.num_steps), run.runner.prefetch(batches), strict=True):
+                state, metrics = train_fn(state, batch)
+                pending.append((s + 1, metrics))
+                done = s + 1
+                stopping = stop.requested  # read once: a signal from here on is seen after the next step
+                last = done == config.train.num_steps
+                log = done % config.train.log_every == 0 or last or stopping
+                evaluate = (config.train.eval_every and done % config.train.eval_every == 0) or last
+                save = done % config.train.checkpoint_every == 0 or last or stopping
+                if log or evaluate or save:  # reading the metrics waits for the device: only here
+                    fetched += [(step, run.runner.get_metrics(m)) for step, m in pending]
+                    pending = []
+                    if config.train.nonfinite == "stop":
+                        _check_finite(fetched, checkpointer, config)
+                if log:
+                    logged = _mean([m for _, m in fetched])
+                    fetched = []
+                    writer.write(done, {f"train/{k}": v for k, v in logged.items()})
+                    console.log(progress.line(done, logged))
+                if evaluate and not stopping:
+                    eval_metrics = _evaluate(run, evals, state, writer, done)
+                if save:
+                    checkpointer.save(run.runner.get_state(state))
+                if stopping:
+                    checkpointer.close()  # the step reached is on disk before the run ends
+                    raise Preempted(done, stop.signal_name, workdir)
+        if start >= config.train.num_steps and not eval_metrics:  # nothing to train: report the checkpoint
+            eval_metrics = _evaluate(run, evals, state, None, start)  # already logged at this step
+    finally:
+        checkpointer.close()
+        writer.close()
     if config.model.causal:
         modes.print_samples(run, run.runner.get_state(state).params)
     return eval_metrics
 
 
+def _check_finite(records: list[tuple[int, dict]], checkpointer: checkpoint.Checkpointer, config) -> None:
+    """Raises Diverged at the first step whose loss or gradient norm is not finite."""
+    for step, m in records:
+        if not (np.isfinite(m["loss"]) and np.isfinite(m["grad_norm"])):
+            last = checkpointer.latest_step()
+            raise Diverged(
+                f"Step {step} had a non-finite loss ({m['loss']}) or gradient norm ({m['grad_norm']}): the run "
+                f"diverged. Nothing after it was saved; the last checkpoint is "
+                f"{f'step {last}' if last is not None else 'none'} in {checkpointer.directory}. Lower "
+                f"--config.optim.learning_rate (now {config.optim.learning_rate}) or --config.optim.grad_clip, "
+                "or set --config.train.nonfinite=skip to skip such steps."
+            )
+
+
 def _evaluate(run: Run, evals: list, state, writer, step_number: int) -> dict[str, float]:
     results = evaluators.run(evals, state)
     scalars = {f"eval/{k}": v for k, v in results.items()}
-    writer.write(step_number, scalars)
+    if writer is not None:
+        writer.write(step_number, scalars)
     shown = " | ".join(f"{k} {v:.4f}" for k, v in results.items() if k != "tokens")
     optimal = f" | optimal loss {run.data.optimal_loss:.4f}" if run.data.optimal_loss is not None else ""
     console.log(f"eval at step {step_number}: {shown}{optimal}")
@@ -80,8 +160,13 @@ def _evaluate(run: Run, evals: list, state, writer, step_number: int) -> dict[st
 
 
 def _mean(records: list[dict]) -> dict[str, float]:
-    """Average of the per-step metrics over the logging window (the last learning rate)."""
+    """Per-step metrics over the logging window: means, the last learning rate, summed tokens (and skipped
+    steps, whose non-finite values the means leave out)."""
     mean = {k: float(np.mean([r[k] for r in records])) for k in records[0]}
+    if "skipped" in records[0]:
+        kept = [r for r in records if not r["skipped"]] or records
+        mean.update({k: float(np.mean([r[k] for r in kept])) for k in ("loss", "accuracy", "grad_norm")})
+        mean["skipped"] = float(np.sum([r["skipped"] for r in records]))
     mean["learning_rate"] = float(records[-1]["learning_rate"])
     mean["tokens"] = float(np.sum([r["tokens"] for r in records]))
     return mean

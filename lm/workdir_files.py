@@ -8,23 +8,86 @@ checkpoints/     orbax checkpoints: lm/checkpoint.py
 metrics.jsonl, tensorboard/   lm/metrics.py
 """
 
+import errno
+import fcntl
 import json
 import os
+import socket
 
 import ml_collections
 
 from lm.models.config import HOW
 
 CONFIG_FILE = "config.json"
+LOCK_FILE = "lock"
+
+
+class Lock:
+    """The workdir's lock, held by one training run at a time (`acquire`, then `release` or process exit)."""
+
+    def __init__(self, workdir: str):
+        self.path = os.path.join(workdir, LOCK_FILE)
+        self._file = None
+
+    def acquire(self) -> None:
+        """Takes the lock, or refuses with the holder's process id.
+
+        Raises:
+          ValueError: another process holds it, or the workdir cannot be written.
+        """
+        try:
+            self._file = open(self.path, "a+")
+        except OSError as e:
+            raise ValueError(
+                f"Cannot write to the workdir {os.path.dirname(self.path)} ({e.strerror}). Check its permissions "
+                "and free space, or choose another --workdir."
+            ) from e
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            self._file.seek(0)
+            holder = self._file.read().strip() or "another process"
+            self._file.close()
+            self._file = None
+            raise ValueError(
+                f"--workdir={os.path.dirname(self.path)} is in use by a training run ({holder}). Two runs on one "
+                "workdir would overwrite each other's checkpoints and metrics: wait for it to end (or stop it), "
+                "or use another --workdir."
+            ) from e
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(f"process {os.getpid()} on {socket.gethostname()}\n")
+        self._file.flush()
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing the file releases the flock
+            self._file = None
 
 
 def read_config(workdir: str) -> dict | None:
-    """The config a workdir was trained with, or None when it has none."""
+    """The config a workdir was trained with, or None when it has none.
+
+    Raises:
+      ValueError: a config.json that is not a JSON object of a config (named, with the fix).
+    """
     path = os.path.join(workdir, CONFIG_FILE)
     if not os.path.exists(path):
         return None
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            saved = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        saved = e
+    if not isinstance(saved, dict) or not isinstance(saved.get("model"), dict):
+        raise ValueError(
+            f"{path} is not the config of a run ({saved if isinstance(saved, Exception) else 'no model section'}). "
+            "It records the config that trained the workdir: restore it from a copy, or move the workdir "
+            "aside and train in a fresh --workdir."
+        )
+    return saved
 
 
 def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:

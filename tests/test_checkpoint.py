@@ -1,9 +1,12 @@
 """Orbax checkpoints: a round trip, and a checkpoint that does not fit the model named with its shapes."""
 
+import errno
 import os
+import shutil
 
 import jax
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 
 from lm import checkpoint, train
@@ -40,4 +43,90 @@ def test_restore_params_reads_any_checkpoint_as_saved_and_an_empty_workdir_is_na
     params = checkpoint.Checkpointer(str(tmp_path)).restore_params()
     jax.tree.map(np.testing.assert_array_equal, params, jax.device_get(run.state.params))
     with pytest.raises(ValueError, match="No checkpoint in .*empty.*init_from must name a workdir that has"):
-        checkpoint.Checkpointer(str(tmp_path / "empty"), create=False).restore_params()
+        checkpoint.Checkpointer(str(tmp_path / "empty"), read_only=True).restore_params()
+
+
+def trained(config, workdir, steps):
+    """Trains to `steps` with the learning-rate schedule of the whole run (config.train.num_steps)."""
+    c = config.copy_and_resolve_references()
+    c.optim.decay_steps = config.train.num_steps
+    c.train.num_steps = steps
+    train.train(c, str(workdir))
+
+
+def final_params(config, workdir):
+    return jax.device_get(prepare(config, str(workdir), restore="required").state.params)
+
+
+def corrupt(step_dir):
+    """Truncates every data file of a checkpoint, as a disk that filled up under a copy would."""
+    for root, _, files in os.walk(step_dir):
+        for name in files:
+            if os.sep + "d" in root:
+                open(os.path.join(root, name), "r+b").truncate(0)
+
+
+def tree_snapshot(path):
+    return sorted(
+        (os.path.relpath(os.path.join(r, f), path), os.path.getsize(os.path.join(r, f)))
+        for r, _, fs in os.walk(path)
+        for f in fs
+    )
+
+
+def test_an_unreadable_latest_checkpoint_is_passed_over_and_the_run_continues_as_if_uninterrupted(
+    tiny_config, tmp_path, capsys
+):
+    tiny_config.train.num_steps = 6
+    trained(tiny_config, tmp_path / "straight", 6)
+    trained(tiny_config, tmp_path / "run", 4)  # checkpoints 2 and 4
+    corrupt(tmp_path / "run" / "checkpoints" / "4")
+    before = tree_snapshot(tmp_path / "run")
+    capsys.readouterr()
+    evaluated = prepare(tiny_config, str(tmp_path / "run"), restore="required")  # a reader: changes nothing
+    assert int(evaluated.state.step) == 2
+    assert "checkpoint at step 4" in capsys.readouterr().out and tree_snapshot(tmp_path / "run") == before
+    train.train(tiny_config, str(tmp_path / "run"))  # moves it aside, continues from step 2
+    out = capsys.readouterr().out
+    assert "moved the unreadable checkpoint at step 4" in out and "resuming from the checkpoint at step 2" in out
+    (aside,) = os.listdir(tmp_path / "run" / checkpoint.UNREADABLE)
+    assert aside.startswith("4-")
+    jax.tree.map(
+        np.testing.assert_array_equal,
+        final_params(tiny_config, tmp_path / "run"),
+        final_params(tiny_config, tmp_path / "straight"),
+    )
+
+
+def test_a_save_cut_short_by_kill_9_is_ignored_then_cleaned_up(tiny_config, tmp_path):
+    tiny_config.train.num_steps = 6
+    trained(tiny_config, tmp_path / "straight", 6)
+    trained(tiny_config, tmp_path / "run", 4)
+    partial = tmp_path / "run" / "checkpoints" / "6.orbax-checkpoint-tmp-1796040000"  # what orbax leaves mid-save
+    shutil.copytree(tmp_path / "run" / "checkpoints" / "4", partial)
+    corrupt(partial)
+    assert int(prepare(tiny_config, str(tmp_path / "run")).state.step) == 4
+    train.train(tiny_config, str(tmp_path / "run"))
+    assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == ["2", "4", "6"]
+    jax.tree.map(
+        np.testing.assert_array_equal,
+        final_params(tiny_config, tmp_path / "run"),
+        final_params(tiny_config, tmp_path / "straight"),
+    )
+
+
+def test_a_failed_save_names_the_last_complete_checkpoint(tiny_config, tmp_path, monkeypatch):
+    real_save = ocp.CheckpointManager.save
+
+    def save(self, step, *args, **kwargs):
+        if step == 4:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(self, step, *args, **kwargs)
+
+    monkeypatch.setattr(ocp.CheckpointManager, "save", save)
+    with pytest.raises(
+        ValueError,
+        match=r"checkpoint of step 4 .* failed: \[Errno 28\] No space left on device\. The last complete .* step 2",
+    ):
+        train.train(tiny_config, str(tmp_path / "run"))
+    assert checkpoint.Checkpointer(str(tmp_path / "run"), read_only=True).latest_step() == 2

@@ -39,7 +39,7 @@ def test_export_writes_gpt2_files_that_read_back_as_the_checkpoint(tiny_config, 
     assert "exported step 4" in capsys.readouterr().out
     fields, params = gpt2.read(out)
     assert (fields["num_layers"], fields["d_model"]) == (2, 32)
-    saved = checkpoint.Checkpointer(workdir).restore_params()
+    saved = checkpoint.Checkpointer(workdir, read_only=True).restore_params()
     np.testing.assert_array_equal(params["block_1"]["mlp"]["up"]["kernel"], saved["block_1"]["mlp"]["up"]["kernel"])
 
 

@@ -52,7 +52,7 @@ def test_init_from_restores_every_encoder_weight_and_only_the_head_is_new(pretra
     run = prepare(finetune_config(tiny_config, workdir, labelled_csv(tmp_path)), str(tmp_path / "ft"))
     assert run.config.model.size == "nano" and run.config.model.causal == (objective == "causal")
     assert run.config.model.pooling == ("last" if objective == "causal" else "first")
-    saved = traverse_util.flatten_dict(checkpoint.Checkpointer(workdir).restore_params())
+    saved = traverse_util.flatten_dict(checkpoint.Checkpointer(workdir, read_only=True).restore_params())
     ours = traverse_util.flatten_dict(jax.device_get(run.state.params))
     heads = {p for p in ours if p[0] in HEAD_MODULES}
     assert {p[0] for p in heads} == {"pooler", "classifier"}
@@ -69,7 +69,7 @@ def test_scratch_run_takes_architecture_and_tokenizer_but_not_weights(tiny_confi
     ft = finetune_config(tiny_config, workdir, labelled_csv(tmp_path))
     ft.finetune.load_weights = False
     run = prepare(ft, str(tmp_path / "scratch"))
-    saved = checkpoint.Checkpointer(workdir).restore_params()
+    saved = checkpoint.Checkpointer(workdir, read_only=True).restore_params()
     assert run.config.model.num_layers == 2
     assert not np.array_equal(
         jax.device_get(run.state.params["block_0"]["mlp"]["up"]["kernel"]), saved["block_0"]["mlp"]["up"]["kernel"]
@@ -95,8 +95,8 @@ def test_frozen_encoder_trains_only_the_head(tiny_config, tmp_path):
     ft.finetune.freeze_encoder = True
     ft.optim.warmup_steps = 0
     final = train.train(ft, str(tmp_path / "ft"))
-    trained = traverse_util.flatten_dict(checkpoint.Checkpointer(str(tmp_path / "ft")).restore_params())
-    before = traverse_util.flatten_dict(checkpoint.Checkpointer(workdir).restore_params())
+    trained = traverse_util.flatten_dict(checkpoint.Checkpointer(str(tmp_path / "ft"), read_only=True).restore_params())
+    before = traverse_util.flatten_dict(checkpoint.Checkpointer(workdir, read_only=True).restore_params())
     fresh = traverse_util.flatten_dict(jax.device_get(prepare(ft, str(tmp_path / "fresh")).state.params))
     for path, value in trained.items():
         if path[0] in HEAD_MODULES:

@@ -111,3 +111,29 @@ def test_accumulation_sums_whatever_the_gradient_function_returns_micro_batch_by
     np.testing.assert_allclose(grads["w"], whole_grads["w"])
     expected_noise = sum(float(jax.random.uniform(jax.random.fold_in(dropout_rng, k), ())) for k in range(4))
     np.testing.assert_allclose(sums["noise"], expected_noise, rtol=1e-6)
+
+
+def test_a_non_finite_step_is_skipped_only_when_asked():
+    state, c = make_state()
+    broken = state.replace(params=jax.tree.map(lambda p: p, state.params))
+    broken.params["embed"]["embedding"] = broken.params["embed"]["embedding"].at[0, 0].set(jnp.inf)
+    batch = dict(batches(1)[0], inputs=np.zeros((16, 8), np.int64))  # token 0 everywhere: its inf reaches the loss
+    lr = optim.schedule(c.optim)
+    skipped, m = jax.jit(lambda s, b: step.train_step(s, b, seed=0, learning_rate=lr, skip_nonfinite=True))(
+        broken, batch
+    )
+    assert float(m["skipped"]) == 1.0 and not np.isfinite(float(m["loss"]))
+    assert int(skipped.step) == 1  # the step count still advances: the next batch is the next step's
+    for x, y in zip(
+        jax.tree.leaves((skipped.params, skipped.opt_state)),
+        jax.tree.leaves((broken.params, broken.opt_state)),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    applied, m = jax.jit(lambda s, b: step.train_step(s, b, seed=0, learning_rate=lr))(broken, batch)
+    assert "skipped" not in m and not np.isfinite(np.asarray(applied.params["block_0"]["mlp"]["up"]["kernel"])).all()
+    fine, m = jax.jit(lambda s, b: step.train_step(s, b, seed=0, learning_rate=lr, skip_nonfinite=True))(state, batch)
+    assert float(m["skipped"]) == 0.0
+    assert not np.array_equal(
+        np.asarray(fine.params["embed"]["embedding"]), np.asarray(state.params["embed"]["embedding"])
+    )

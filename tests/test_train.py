@@ -2,9 +2,16 @@
 
 import json
 import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
 
 import jax
 import numpy as np
+import pytest
 
 from lm import checkpoint, metrics, train
 from lm.run import prepare
@@ -42,7 +49,7 @@ def test_workdir_holds_config_metrics_tokenizer_checkpoints_and_tensorboard(tiny
     with open(os.path.join(workdir, "config.json")) as f:
         saved = json.load(f)
     assert saved["model"]["num_layers"] == 2 and saved["model"]["vocab_size"] > 0  # resolved values
-    assert checkpoint.Checkpointer(workdir).latest_step() == 4
+    assert checkpoint.Checkpointer(workdir, read_only=True).latest_step() == 4
     assert os.listdir(os.path.join(workdir, "tensorboard"))[0].startswith("events.out.tfevents")
     logged = metrics.read(workdir)
     assert [r["step"] for r in logged if "train/loss" in r] == [2, 4]
@@ -64,3 +71,168 @@ def test_labelled_runs_keep_their_label_names_and_a_relaunch_keeps_their_order(t
     assert not (workdir / "data_cache").exists()  # labelled data is not cached
     (workdir / "labels.json").write_text(json.dumps(["zebra", "ant"]))  # the order the classifier was trained in
     assert prepare(tiny_config, str(workdir), restore="required").data.label_names == ["zebra", "ant"]
+
+
+def checkpoint_params(workdir):
+    ckpt = checkpoint.Checkpointer(str(workdir), read_only=True)
+    return {step: ckpt.restore_params(step) for step in ckpt._manager.all_steps()}
+
+
+def test_a_diverging_resume_stops_and_keeps_every_finite_checkpoint(tiny_config, tmp_path):
+    workdir = tmp_path / "run"
+    train.train(tiny_config, str(workdir))  # a good run: checkpoints 2 and 4
+    good = checkpoint_params(workdir)
+    diverging = tiny_config.copy_and_resolve_references()
+    diverging.train.num_steps, diverging.train.checkpoint_every = 12, 1
+    diverging.optim.learning_rate, diverging.optim.warmup_steps = 1e30, 0
+    with pytest.raises(train.Diverged, match=r"Step (\d+) had a non-finite loss .* the last checkpoint is step \d+"):
+        train.train(diverging, str(workdir))
+    saved = checkpoint_params(workdir)
+    assert all(np.isfinite(x).all() for params in saved.values() for x in jax.tree.leaves(params))
+    assert max(saved) < 12 and set(good) <= set(saved) | {s for s in good if s < min(saved)}
+    for step in set(good) & set(saved):
+        jax.tree.map(np.testing.assert_array_equal, saved[step], good[step])
+    logged = [r["step"] for r in metrics.read(str(workdir)) if "train/loss" in r]
+    assert logged == sorted(set(logged))  # no step logged twice
+
+
+def test_skip_mode_trains_through_non_finite_steps_and_counts_them(tiny_config, tmp_path):
+    tiny_config.optim.learning_rate, tiny_config.optim.warmup_steps = 1e30, 0
+    tiny_config.train.nonfinite = "skip"
+    tiny_config.train.num_steps = 8
+    train.train(tiny_config, str(tmp_path / "run"))
+    skipped = [r["train/skipped"] for r in metrics.read(str(tmp_path / "run")) if "train/skipped" in r]
+    assert sum(skipped) > 0
+    params = prepare(tiny_config, str(tmp_path / "run"), restore="required").state.params
+    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(params))
+
+
+def test_a_resume_drops_what_was_logged_after_its_checkpoint(tiny_config, tmp_path):
+    tiny_config.train.num_steps, tiny_config.train.log_every, tiny_config.train.checkpoint_every = 6, 1, 4
+    workdir = str(tmp_path / "run")
+    train.train(tiny_config, workdir)
+    ckpt = checkpoint.Checkpointer(workdir)
+    ckpt._manager.delete(6)  # as if the run had been killed after logging step 6 but before its save
+    ckpt.close()
+    train.train(tiny_config, workdir)
+    steps = [r["step"] for r in metrics.read(workdir) if "train/loss" in r]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_second_run_on_a_workdir_in_use_is_refused(tiny_config, tmp_path):
+    from lm import workdir_files
+
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    held = workdir_files.Lock(str(workdir))
+    held.acquire()
+    try:
+        with pytest.raises(ValueError, match=rf"in use by a training run \(process {os.getpid()} on "):
+            train.train(tiny_config, str(workdir))
+        assert sorted(os.listdir(workdir)) == ["lock"]
+    finally:
+        held.release()
+    train.train(tiny_config, str(workdir))  # released: the next run takes it
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SLOW_ENOUGH = [  # about 5 ms a step on 2 cores: long enough to be signalled mid-run
+    f"--config={ROOT}/experiments/default.py:smoke",
+    "--config.model.size=tiny",
+    "--config.data.seq_len=64",
+    "--config.data.batch_size=16",
+    "--config.train.num_steps=600",
+    "--config.train.log_every=10",
+    "--config.train.eval_every=200",
+    "--config.train.checkpoint_every=100",
+]
+
+
+def start(workdir, *args):
+    """launch.py training in its own process (one device, as a user runs it), stdout piped."""
+    command = [sys.executable, os.path.join(ROOT, "launch.py"), *SLOW_ENOUGH, f"--workdir={workdir}", *args]
+    env = dict(os.environ, XLA_FLAGS="")
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def wait_for_step(process, step: int) -> None:
+    """Reads the progress lines until one reports `step` or later."""
+    for line in process.stdout:
+        found = re.match(r"step\s+(\d+)/", line)
+        if found and int(found.group(1)) >= step:
+            return
+    raise AssertionError(f"the run ended before step {step}: {process.stderr.read()[-2000:]}")
+
+
+def final(workdir):
+    ckpt = checkpoint.Checkpointer(str(workdir), read_only=True)
+    return ckpt.latest_step(), ckpt.restore_params()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("straight") / "run"
+    process = start(workdir)
+    assert process.wait(timeout=600) == 0, process.stderr.read()
+    return workdir
+
+
+def assert_same_run(workdir, reference):
+    (step, params), (reference_step, reference_params) = final(workdir), final(reference)
+    assert step == reference_step == 600
+    jax.tree.map(np.testing.assert_array_equal, params, reference_params)  # bitwise
+    evals = [r for r in metrics.read(str(workdir)) if "eval/loss" in r]
+    assert evals == [r for r in metrics.read(str(reference)) if "eval/loss" in r]
+    logged = [r["step"] for r in metrics.read(str(workdir)) if "train/loss" in r]
+    assert logged == sorted(set(logged))  # no step twice
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signalled_run_saves_the_step_it_reached_and_resumes_as_if_uninterrupted(signum, uninterrupted, tmp_path):
+    workdir = tmp_path / "run"
+    process = start(workdir)
+    try:
+        wait_for_step(process, 120)
+        process.send_signal(signum)
+        assert process.wait(timeout=120) == 128 + signum
+    finally:
+        process.kill()
+    message = process.stderr.read()
+    reached = int(re.search(r"stopped after step (\d+), whose checkpoint is saved", message).group(1))
+    assert "Traceback" not in message and 120 <= reached < 600
+    assert final(workdir)[0] == reached
+    resumed = start(workdir)
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
+    assert f"resuming from the checkpoint at step {reached}" in resumed.stdout.read()
+    assert_same_run(workdir, uninterrupted)
+
+
+def test_a_run_killed_at_a_random_moment_resumes_from_its_last_checkpoint_as_if_uninterrupted(uninterrupted, tmp_path):
+    workdir = tmp_path / "run"
+    process = start(workdir, "--config.train.checkpoint_every=7")  # saves often: the kill may land in one
+    try:
+        wait_for_step(process, 100)
+        time.sleep(random.Random(os.getpid()).uniform(0.0, 0.5))
+        process.kill()
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+    resumed = start(workdir)
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
+    assert_same_run(workdir, uninterrupted)
+
+
+def test_the_lock_refuses_a_second_run_and_a_killed_run_does_not_leave_it_stuck(tmp_path):
+    workdir = tmp_path / "run"
+    first = start(workdir, "--config.train.num_steps=100000")
+    try:
+        wait_for_step(first, 110)
+        second = start(workdir, "--config.train.num_steps=100000")
+        assert second.wait(timeout=120) == 1
+        assert f"is in use by a training run (process {first.pid} on" in second.stderr.read()
+        first.kill()
+        first.wait(timeout=60)
+    finally:
+        first.kill()
+    third = start(workdir, "--config.train.num_steps=100")  # at its last step already: evaluates, samples
+    assert third.wait(timeout=300) == 0, third.stderr.read()

@@ -12,6 +12,7 @@ batches an uninterrupted run would have seen; evaluation covers the whole valida
 import dataclasses
 import glob
 import os
+import stat
 
 import ml_collections
 import numpy as np
@@ -88,8 +89,8 @@ def source_name(data: ml_collections.ConfigDict) -> str:
     return data.path or data.tfds_name or "built-in corpus"
 
 
-def check_length(data: ml_collections.ConfigDict, train_ids: np.ndarray, eval_ids: np.ndarray) -> None:
-    """Each split must hold at least one window of data.seq_len + 1 tokens."""
+def check_length(data: ml_collections.ConfigDict, train_ids, eval_ids) -> None:
+    """Each split must hold at least one window of data.seq_len + 1 tokens (token ids, or characters)."""
     for split, ids in (("training", train_ids), ("validation", eval_ids)):
         if len(ids) < data.seq_len + 1:
             raise ValueError(
@@ -119,9 +120,18 @@ def tokenize(
         text, nats = corpus.generate(data.synthetic_chars)
         train_text, eval_text = split_text(text, data.val_fraction)
         nats = nats[len(train_text) :]
+    if data.tokenizer == "char":  # one token per character: a split too short for a window shows now
+        check_length(data, train_text, eval_text)
     if tokenizer is None:
         tokenizer = tokenizers.build(data.tokenizer, train_text, data.vocab_size, data.sentencepiece_type, specials)
-    train_ids, eval_ids = tokenizer.encode(train_text), tokenizer.encode(eval_text)
+    train_ids = tokenizer.encode(train_text)
+    try:
+        eval_ids = tokenizer.encode(eval_text)
+    except ValueError as e:  # a character vocabulary learned from the training split only
+        raise ValueError(
+            f"The validation split of {source_name(data)} cannot be encoded with the tokenizer of the training "
+            f"split: {e}"
+        ) from e
     check_length(data, train_ids, eval_ids)
     optimal = None
     if nats is not None:  # the first eval token is never a target
@@ -187,12 +197,25 @@ def text_files(path: str) -> list[str]:
                 f"data.path={path!r} is a directory with no .txt files. Point it at a .txt file or a "
                 "directory that holds some."
             )
+        for file in files:
+            _check_regular(file, f"{file} (in data.path={path!r})")
         return files
-    if os.path.isfile(path):
-        return [path]
-    raise ValueError(
-        f"data.path={path!r} does not exist. Pass an existing .txt file or directory with --config.data.path=FILE."
-    )
+    if not os.path.exists(path):
+        raise ValueError(
+            f"data.path={path!r} does not exist. Pass an existing .txt file or directory with --config.data.path=FILE."
+        )
+    _check_regular(path, f"data.path={path!r}")
+    return [path]
+
+
+def _check_regular(path: str, name: str) -> None:
+    """Refuses what reading would hang on or never finish (a FIFO, a device) before anything reads it."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket"
+        )
+        raise ValueError(f"{name} is {kind}, not a regular file. Point --config.data.path at text files only.")
 
 
 def read_tfds_text(name: str, split: str, data_dir: str, text_key: str) -> str:

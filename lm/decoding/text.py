@@ -29,7 +29,13 @@ def encode_prompt(model: TransformerLM, tokenizer, sample: ml_collections.Config
     prompt = sample.prompt if prompt is None else prompt
     if not prompt:
         raise ValueError("The prompt is empty. Pass at least one character, e.g. --prompt='\\n'.")
-    ids = tokenizer.encode(prompt)
+    try:
+        ids = tokenizer.encode(prompt)
+    except ValueError as e:  # a character vocabulary without some of the prompt's characters
+        raise ValueError(
+            f"The prompt {prompt!r} (--prompt, or the experiment's sample.prompt: --config.sample.prompt) cannot be "
+            f"encoded: {e}"
+        ) from e
     max_len = model.config.max_len
     if len(ids) + sample.max_new_tokens > max_len:
         raise ValueError(
