@@ -85,6 +85,8 @@ def parse_flags(argv: list[str]):
         message = text.strip()
         if isinstance(e, (KeyError, AttributeError)):  # KeyError's repr quotes and escapes
             message = "unknown config key: " + re.sub(r"\\n|[\\'\"]", " ", message).strip()
+        if "Unknown command line flag 'seed'" in message:
+            message += " (renamed: --sample_seed sets the sampling seed, --config.seed the run's)"
         sys.exit(
             f"error: bad command line: {' '.join(message.split())}\nEvery --config.KEY must be a field of the "
             "experiment's config (lm/config.py lists every field and its type); `--helpfull` lists the flags; "
@@ -95,6 +97,8 @@ def parse_flags(argv: list[str]):
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments {argv[1:]}; flags take the form --name=value.")
+    if _BENCH_STEPS.value < 0:
+        sys.exit(f"error: --bench_steps={_BENCH_STEPS.value} must be >= 0 (0 compiles the step without running it).")
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
     widen_cpu_thread_pool(os.environ)

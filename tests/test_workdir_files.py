@@ -54,3 +54,25 @@ def test_config_round_trips_and_only_how_fields_may_differ(tmp_path):
     other.data.tokenizer = "byte"
     with pytest.raises(ValueError, match="trained with data.tokenizer='char', not 'byte'"):
         workdir_files.check_same_tokenizer(other, saved, str(tmp_path))
+
+
+def test_the_lock_is_held_by_one_run_and_an_unwritable_workdir_is_named(tmp_path):
+    first, second = workdir_files.Lock(str(tmp_path)), workdir_files.Lock(str(tmp_path))
+    first.acquire()
+    with pytest.raises(ValueError, match=rf"in use by a training run \(process {os.getpid()} on "):
+        second.acquire()
+    first.release()
+    second.acquire()  # free again
+    second.release()
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(ValueError, match="Cannot write to the workdir .*a_file"):
+        workdir_files.Lock(str(tmp_path / "a_file")).acquire()
+
+
+def test_a_config_json_that_is_not_a_run_config_is_named(tmp_path):
+    (tmp_path / "config.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="config.json is not the config of a run"):
+        workdir_files.read_config(str(tmp_path))
+    (tmp_path / "config.json").write_bytes(b"\xff\xfe")
+    with pytest.raises(ValueError, match="config.json is not the config of a run"):
+        workdir_files.read_config(str(tmp_path))
