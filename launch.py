@@ -46,6 +46,8 @@ _TEMPERATURE = flags.DEFINE_float("temperature", None, "sample: softmax temperat
 _TOP_K = flags.DEFINE_integer("top_k", None, "sample: keep the k most likely tokens (0: all)")
 _TOP_P = flags.DEFINE_float("top_p", None, "sample: keep the smallest set with this probability (1: all)")
 _REPETITION_PENALTY = flags.DEFINE_float("repetition_penalty", None, "sample: > 1 discourages repeated tokens")
+_NUM_BEAMS = flags.DEFINE_integer("num_beams", None, "sample: > 1 searches this many beams (instead of sampling)")
+_LENGTH_PENALTY = flags.DEFINE_float("length_penalty", None, "sample: beam search's alpha in ((5 + len) / 6)^alpha")
 _STOP = flags.DEFINE_multi_string("stop", None, "sample: a string that ends a continuation (repeatable)")
 _SAMPLE_SEED = flags.DEFINE_integer("sample_seed", None, "sample: random seed of the samples (config.sample.seed)")
 _TEXT = flags.DEFINE_string("text", None, "score: the text whose log-likelihood to compute")
@@ -159,6 +161,8 @@ def configured():
         top_k=_TOP_K,
         top_p=_TOP_P,
         repetition_penalty=_REPETITION_PENALTY,
+        num_beams=_NUM_BEAMS,
+        length_penalty=_LENGTH_PENALTY,
         seed=_SAMPLE_SEED,
     )
     for key, flag in sample_flags.items():

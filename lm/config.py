@@ -121,6 +121,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.sample.stop_at_eos = True  # end a sample at the tokenizer's EOS token, when it has one (GPT-2's)
     c.sample.stop = ()  # strings that end a sample (not included); launch.py --stop=... sets them
     c.sample.seed = 0  # the same seed gives the same samples
+    # > 1: beam search (lm/decoding/beam.py) instead of sampling; the num_samples best of the beams
+    c.sample.num_beams = 1
+    c.sample.length_penalty = 0.6  # beam search: scores are log P / ((5 + length) / 6) ** length_penalty
     return c
 
 
@@ -286,6 +289,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "must be > 0 (1 is off)",
     )
     _check(config.sample.top_k >= 0, "sample.top_k", config.sample.top_k, "must be >= 0 (0 is off)")
+    _check(config.sample.num_beams >= 1, "sample.num_beams", config.sample.num_beams, "must be >= 1 (1: no beams)")
+    _check(
+        config.sample.num_beams == 1 or config.sample.num_samples <= config.sample.num_beams,
+        "sample.num_samples",
+        config.sample.num_samples,
+        f"must be <= sample.num_beams={config.sample.num_beams}: beam search returns its best beams",
+    )
+    _check(config.sample.length_penalty >= 0, "sample.length_penalty", config.sample.length_penalty, "must be >= 0")
 
 
 def _get(config, dotted_key):

@@ -154,6 +154,12 @@ CASES = [  # (id, arguments, what the message must say)
     ),
     ("too many new tokens", [f"--workdir={T}", "--mode=sample", "--max_new_tokens=100"], "longer than the model's"),
     ("an empty prompt", [f"--workdir={T}", "--mode=sample", "--prompt="], "The prompt is empty"),
+    ("no beams", [f"--workdir={T}", "--mode=sample", "--num_beams=0"], "sample.num_beams=0 must be >= 1"),
+    (
+        "more samples than beams",
+        [f"--workdir={T}", "--mode=sample", "--num_beams=2", "--num_samples=3"],
+        "sample.num_samples=3 must be <= sample.num_beams=2",
+    ),  # fmt: skip
     ("sampling an encoder", [f"--workdir={M}", "--config.objective=masked", "--mode=sample"], "needs a causal model"),
     ("score without text", [f"--workdir={T}", "--mode=score"], "exactly one of --text"),
     ("score a missing file", [f"--workdir={T}", "--mode=score", f"--text_file={F}/nope.txt"], "does not exist"),

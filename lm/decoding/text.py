@@ -4,7 +4,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from lm.decoding import generate
+from lm.decoding import beam, generate
 from lm.decoding.sampling import Options
 from lm.models.transformer import TransformerLM
 
@@ -51,7 +51,8 @@ def generate_text(
 ) -> list[str]:
     """sample.num_samples continuations of each prompt (default [sample.prompt]), decoded to text.
 
-    Prompts of different lengths decode together in one left-padded batch. A continuation ends at
+    Prompts of different lengths decode together in one left-padded batch. With sample.num_beams > 1
+    the continuations are the num_samples best beams of a beam search, best first. A continuation ends at
     the tokenizer's EOS token (sample.stop_at_eos; not included) and before the first of
     sample.stop strings.
 
@@ -59,14 +60,20 @@ def generate_text(
       len(prompts) * num_samples texts, prompt + continuation, the samples of each prompt together.
     """
     prompts = [sample.prompt] if prompts is None else list(prompts)
-    rows = [
-        ids for ids in (encode_prompt(model, tokenizer, sample, p) for p in prompts) for _ in range(sample.num_samples)
-    ]
-    tokens, valid = generate.pad_left(rows)
+    encoded = [encode_prompt(model, tokenizer, sample, p) for p in prompts]
     eos = tokenizer.special_ids.get("[EOS]") if sample.stop_at_eos else None
-    fn = generate.compile_generate(model, sample.max_new_tokens, eos)
-    options = Options(sample.temperature, sample.top_k, sample.top_p, sample.repetition_penalty)
-    out, lengths = fn(params, tokens, valid, jax.random.PRNGKey(sample.seed), options)
+    if sample.num_beams > 1:  # the num_samples best beams of each prompt, best first
+        tokens, valid = generate.pad_left(encoded)
+        fn = beam.compile_beam_search(model, sample.num_beams, sample.max_new_tokens, eos)
+        beams, _, beam_lengths = fn(params, tokens, valid, sample.length_penalty)
+        out = np.asarray(beams)[:, : sample.num_samples].reshape(-1, sample.max_new_tokens)
+        lengths = np.asarray(beam_lengths)[:, : sample.num_samples].reshape(-1)
+    else:
+        rows = [ids for ids in encoded for _ in range(sample.num_samples)]
+        tokens, valid = generate.pad_left(rows)
+        fn = generate.compile_generate(model, sample.max_new_tokens, eos)
+        options = Options(sample.temperature, sample.top_k, sample.top_p, sample.repetition_penalty)
+        out, lengths = fn(params, tokens, valid, jax.random.PRNGKey(sample.seed), options)
     texts = []
     for i, (row, n) in enumerate(zip(np.asarray(out), np.asarray(lengths), strict=True)):
         if eos is not None and row[n - 1] == eos:

@@ -43,3 +43,16 @@ def test_sampling_an_encoder_is_refused(tiny_config, tmp_path):
     run = prepare(tiny_config, str(tmp_path))
     with pytest.raises(ValueError, match="needs a causal model"):
         generate_text(run.model, run.tokenizer, run.state.params, tiny_config.sample)
+
+
+def test_beam_search_returns_the_best_beams_of_each_prompt_best_first(tiny_config, tmp_path):
+    run = prepare(tiny_config, str(tmp_path))
+    sample = tiny_config.sample.copy_and_resolve_references()
+    sample.max_new_tokens, sample.num_samples, sample.num_beams = 6, 2, 3
+    texts = generate_text(run.model, run.tokenizer, run.state.params, sample, ["cat", "a dog"])
+    assert len(texts) == 4 and texts[0].startswith("cat") and texts[2].startswith("a dog")
+    assert texts[0] != texts[1]  # two different beams
+    sample.num_beams, sample.temperature, sample.num_samples = 1, 0.0, 1
+    greedy = generate_text(run.model, run.tokenizer, run.state.params, sample, ["cat"])
+    sample.num_beams = 2  # the best of 2 beams is at least as likely as greedy's; here a test of wiring only
+    assert len(generate_text(run.model, run.tokenizer, run.state.params, sample, ["cat"])) == len(greedy) == 1
