@@ -66,7 +66,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.data.vocab_size = 1000  # sentencepiece only
     # Labelled data (objective classify / tag), see lm/data/labelled.py: a .csv / .tsv / .jsonl data.path,
     # a TFDS dataset, or an offline task.
-    c.data.task = ""  # "" | shakespeare_speakers
+    # A built-in task: shakespeare_speakers (classify) | reverse, sort, add (seq2seq, lm/data/pairs.py)
+    c.data.task = ""
     c.data.num_speakers = 4  # shakespeare_speakers: the most frequent speakers of the held-out text
     c.data.speakers = ""  # shakespeare_speakers: comma-separated names instead (e.g. PETRUCHIO,PROSPERO)
     c.data.text_field = "text"
@@ -76,7 +77,14 @@ def default_config() -> ml_collections.ConfigDict:
     c.data.pack = False  # classify: pack several short texts per row (segment ids), saving padding
     c.data.eval_fraction = 0.2  # labelled data without an eval split: every (1 / eval_fraction)-th example
     c.data.sentencepiece_type = "bpe"  # SentencePiece's model type: bpe | unigram
-    c.data.seq_len = 64  # tokens per training window
+    c.data.seq_len = 64  # tokens per training window (seq2seq: of the decoder, [BOS] + target)
+    # Sequence pairs (objective seq2seq), see lm/data/pairs.py: data.task, a .tsv / .jsonl data.path, or TFDS.
+    c.data.source_field = "source"  # the source's column / feature (TFDS wmt14_translate/de-en: en or de)
+    c.data.target_field = "target"
+    c.data.source_len = 64  # the encoder's input; longer sources are cut (the console counts them)
+    c.data.task_examples = 20_000  # reverse / sort / add: pairs generated (eval_fraction of them held out)
+    c.data.task_max_len = 16  # reverse / sort: string length 1..this; add: up to this // 2 digits a number
+    c.data.task_seed = 0  # the task's pairs depend on this, not on the run's seed
     c.data.batch_size = 32  # global batch (all devices, all micro-batches)
 
     c.optim = ml_collections.ConfigDict()
@@ -91,12 +99,17 @@ def default_config() -> ml_collections.ConfigDict:
     c.optim.decay_embeddings = False  # also decay embedding tables (nanoGPT does)
     c.optim.grad_clip = 1.0  # global-norm clipping; 0 disables
     c.optim.grad_accum_steps = 1  # micro-batches per update; batch_size is split among them
+    c.optim.label_smoothing = 0.0  # training loss against (1 - e) one-hot + e uniform (Szegedy et al., 2016)
 
     c.masking = ml_collections.ConfigDict()  # the masked objective (Devlin et al., 2019)
     c.masking.rate = 0.15  # fraction of non-special, non-padding tokens selected for prediction
     c.masking.mask_fraction = 0.8  # of the selected: replaced by [MASK]
     c.masking.random_fraction = 0.1  # of the selected: replaced by a random token (the rest stay)
     c.masking.whole_word = False  # select whole words (SentencePiece vocabularies only)
+
+    c.span_corruption = ml_collections.ConfigDict()  # the span_corruption objective (Raffel et al., 2020)
+    c.span_corruption.noise_density = 0.15  # of each window's tokens, dropped from the source
+    c.span_corruption.mean_span_length = 3.0  # tokens per dropped span, on average
 
     c.train = ml_collections.ConfigDict()
     c.train.num_steps = 1000
@@ -109,6 +122,12 @@ def default_config() -> ml_collections.ConfigDict:
     # A step whose loss or gradient norm is not finite: stop (checked whenever metrics are read; nothing
     # non-finite is ever saved) | skip (its update is not applied; counted as train/skipped).
     c.train.nonfinite = "stop"
+
+    c.eval_decode = ml_collections.ConfigDict()  # the evaluators of decoded text (exact_match, bleu, rouge)
+    c.eval_decode.num_examples = 256  # the first eval pairs decoded at each eval; 0: all of them
+    c.eval_decode.num_beams = 1  # 1: greedy; more: beam search, the best beam scored
+    c.eval_decode.length_penalty = 0.6  # beam search's alpha in ((5 + length) / 6) ** alpha
+    c.eval_decode.bleu_tokenize = "13a"  # sacreBLEU's tokenizer: 13a (its default, words) | char | intl | zh ...
 
     c.sample = ml_collections.ConfigDict()
     c.sample.prompt = "\n"  # what the end of a training run samples from
@@ -164,17 +183,32 @@ def resolve(config: ml_collections.ConfigDict, vocab_size: int) -> ml_collection
         )
     if m.max_len is None:
         m.max_len = c.data.seq_len
+    objective = objectives.get(c.objective)
+    if m.family is None:
+        m.family = objective.families[0]
+    _check(
+        m.family in objective.families,
+        "model.family",
+        m.family,
+        f"cannot train objective={c.objective}, which needs model.family= one of {', '.join(objective.families)}",
+    )
+    _check(
+        m.family != "gru" or not m.scan_layers and m.remat == "none",
+        "model.family",
+        m.family,
+        "runs its layers step by step: set model.scan_layers=False and model.remat=none",
+    )
     if m.causal is None:  # what the objective needs; either will do for fine-tuning: bidirectional
-        m.causal = objectives.get(c.objective).attention == "causal"
-    if m.pooling is None:
-        m.pooling = model_config.default_pooling(m.causal)
+        m.causal = objective.attention == "causal"
+    for name, value in model_config.derived_defaults(m.to_dict()).items():
+        m[name] = value
     _check(
         not c.data.pack or (m.pooling == "first" and not m.causal),
         "data.pack",
         True,
         "needs an encoder with model.pooling=first (each packed text is read from its own [CLS])",
     )
-    causal_objective = objectives.get(c.objective).attention == "causal"
+    causal_objective = objective.attention == "causal"
     _check(m.causal or not causal_objective, "model.causal", m.causal, f"must be True for objective={c.objective}")
     if c.optim.decay_steps is None:
         c.optim.decay_steps = c.train.num_steps
@@ -198,11 +232,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
     positive = (
         "data.seq_len data.batch_size train.num_steps train.log_every train.checkpoint_every "
         "train.keep_checkpoints train.eval_batch_size optim.grad_accum_steps sample.num_samples "
-        "sample.max_new_tokens"
+        "sample.max_new_tokens data.source_len data.task_examples data.task_max_len"
     )
     for key in positive.split():
         _check(_get(config, key) > 0, key, _get(config, key), "must be > 0")
-    for key in "model.num_layers model.num_heads model.d_model model.d_ff model.vocab_size model.max_len".split():
+    for key in (
+        "model.num_layers model.num_encoder_layers model.num_heads model.d_model model.d_ff model.vocab_size "
+        "model.max_len"
+    ).split():
         value = _get(config, key)
         _check(value is None or value > 0, key, value, "must be > 0 (or unset to use model.size)")
     for key in "model.dropout model.attention_dropout model.embedding_dropout".split():
@@ -217,10 +254,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     pooling = config.model.pooling
     _check(pooling in (None, "first", "last", "mean"), "model.pooling", pooling, "choose one of first, last, mean")
     _check(
-        config.data.task in ("", "shakespeare_speakers"),
+        config.data.task in ("", "shakespeare_speakers", "reverse", "sort", "add"),
         "data.task",
         config.data.task,
-        "choose shakespeare_speakers or leave empty",
+        "choose shakespeare_speakers (classify), reverse, sort or add (seq2seq), or leave empty",
     )
     _check(
         config.finetune.encoder_lr_scale >= 0,
@@ -251,6 +288,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _check(0.0 < optim.eps < math.inf, "optim.eps", optim.eps, "must be finite and > 0")
     _check(0.0 <= optim.weight_decay < math.inf, "optim.weight_decay", optim.weight_decay, "must be finite, >= 0")
     _check(0.0 <= optim.grad_clip < math.inf, "optim.grad_clip", optim.grad_clip, "must be finite, >= 0 (0: off)")
+    _check(
+        0.0 <= config.model.teacher_forcing_ratio <= 1.0,
+        "model.teacher_forcing_ratio",
+        config.model.teacher_forcing_ratio,
+        "must be in [0, 1]",
+    )
+    _check(0.0 <= optim.label_smoothing < 1.0, "optim.label_smoothing", optim.label_smoothing, "must be in [0, 1)")
     _check(config.train.eval_every >= 0, "train.eval_every", config.train.eval_every, "must be >= 0")
     _check(
         config.data.batch_size % config.optim.grad_accum_steps == 0,
@@ -258,6 +302,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
         config.data.batch_size,
         f"must divide into optim.grad_accum_steps={config.optim.grad_accum_steps} micro-batches",
     )
+    span = config.span_corruption
+    _check(0.0 < span.noise_density < 1.0, "span_corruption.noise_density", span.noise_density, "must be in (0, 1)")
+    _check(span.mean_span_length >= 1.0, "span_corruption.mean_span_length", span.mean_span_length, "must be >= 1")
     masking = config.masking
     _check(0.0 < masking.rate < 1.0, "masking.rate", masking.rate, "must be in (0, 1)")
     _check(
@@ -289,6 +336,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "must be > 0 (1 is off)",
     )
     _check(config.sample.top_k >= 0, "sample.top_k", config.sample.top_k, "must be >= 0 (0 is off)")
+    decode = config.eval_decode
+    _check(decode.num_examples >= 0, "eval_decode.num_examples", decode.num_examples, "must be >= 0 (0: all)")
+    _check(config.eval_decode.num_beams >= 1, "eval_decode.num_beams", config.eval_decode.num_beams, "must be >= 1")
     _check(config.sample.num_beams >= 1, "sample.num_beams", config.sample.num_beams, "must be >= 1 (1: no beams)")
     _check(
         config.sample.num_beams == 1 or config.sample.num_samples <= config.sample.num_beams,

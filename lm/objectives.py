@@ -23,17 +23,23 @@ import numpy as np
 import optax
 
 
-def cross_entropy_sums(logits: jax.Array, targets: jax.Array, weights: jax.Array) -> dict[str, jax.Array]:
+def cross_entropy_sums(
+    logits: jax.Array, targets: jax.Array, weights: jax.Array, label_smoothing: float = 0.0
+) -> dict[str, jax.Array]:
     """Summed cross-entropy, correct predictions and weight over the weighted targets.
 
     Args:
       logits: [..., V] float32.
       targets: [...] int.
       weights: [...] float, 0 where a position carries no loss.
+      label_smoothing: e > 0 scores against (1 - e) one-hot + e uniform (Szegedy et al., 2016).
     Returns:
       {"loss": sum of nats, "correct": sum of argmax hits, "weight": sum of weights} (scalars).
     """
     nats = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
+    if label_smoothing:
+        uniform = -jax.nn.log_softmax(logits, axis=-1).mean(axis=-1)  # cross-entropy against the uniform
+        nats = (1.0 - label_smoothing) * nats + label_smoothing * uniform
     correct = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32)
     return {"loss": (nats * weights).sum(), "correct": (correct * weights).sum(), "weight": weights.sum()}
 
@@ -49,13 +55,15 @@ class Objective:
     prepare: Callable | None  # None until `bind` (the masked LM needs the tokenizer's special ids)
     method: str | None = None  # the model method that scores the inputs; None: __call__ (token logits)
     attention: str = "causal"  # what the model must be: causal | bidirectional | any (default bidirectional)
-    data: str = "text"  # what it reads: text (lm/data/text.py) | labels, tags (lm/data/labelled.py)
+    data: str = "text"  # what it reads: text (lm/data/text.py) | labels, tags (lm/data/labelled.py) | pairs
+    families: tuple[str, ...] = ("transformer",)  # the model families it trains (lm/models/); the first is the default
     specials: bool = False  # the tokenizer needs [PAD] [CLS] [SEP] [MASK] ...
     new_head: bool = False  # trains a fresh head (lm/models HEAD_MODULES) on a pretrained trunk
     scores_every_token: bool = True  # the loss covers every token of the text (bits per byte are meaningful)
     evaluators: tuple[str, ...] = ("perplexity",)  # what --config.evals="" reports (lm/evaluators/)
     loss: Callable = cross_entropy_sums  # (logits, targets, weights) -> {"loss", "correct", "weight"} sums
     binder: Callable | None = None  # (objective, config, tokenizer) -> the objective bound to them
+    extra_tokens: Callable | None = None  # (config) -> ids the model needs beyond the tokenizer's (sentinels)
 
     def bind(self, config: ml_collections.ConfigDict, tokenizer) -> "Objective":
         """This objective with what it takes from the config and the tokenizer."""
@@ -143,6 +151,106 @@ def label_prediction(batch: dict, rng: jax.Array):
     return inputs, batch["labels"], batch["weights"]
 
 
+def seq2seq(batch: dict, rng: jax.Array):
+    """Sequence to sequence with teacher forcing: the decoder reads [BOS] target and predicts target [EOS].
+
+    Args:
+      batch: from lm/data/pairs.py: source, source_valid, inputs ([BOS] target), valid, targets
+        (target [EOS]), weights (1 on target tokens and EOS, 0 at padding).
+    Returns:
+      ({"tokens", "valid", "source", "source_valid"}, targets, weights).
+    """
+    del rng
+    inputs = {k: batch[k] for k in ("valid", "source", "source_valid")}
+    return {"tokens": batch["inputs"], **inputs}, batch["targets"], batch["weights"]
+
+
+def span_lengths(rng: jax.Array, num_items: int, num_spans: int) -> jax.Array:
+    """num_items split at random into num_spans runs of at least one item: [num_spans] lengths."""
+    cuts = jax.random.permutation(rng, num_items - 1) < num_spans - 1  # [num_items - 1]: which gaps cut
+    run = jnp.concatenate([jnp.zeros(1, jnp.int32), jnp.cumsum(cuts)])  # [num_items]: run index of each item
+    return jnp.zeros(num_spans, jnp.int32).at[run].add(1)
+
+
+def noise_mask(rng: jax.Array, length: int, noise_density: float, mean_span_length: float) -> jax.Array:
+    """[length] bool, True on the corrupted tokens: round(length x density) of them in num_spans runs of mean
+    length `mean_span_length`, with clean runs between them and (possibly empty) clean runs at both ends
+    (T5's random_spans_noise_mask, which always starts clean and so, with one span, always ends in noise)."""
+    num_noise, num_spans = span_counts(length, noise_density, mean_span_length)
+    noise_rng, clean_rng = jax.random.split(rng)
+    noise = span_lengths(noise_rng, num_noise, num_spans)
+    clean = span_lengths(clean_rng, length - num_noise + 2, num_spans + 1)  # >= 1 each ...
+    clean = clean.at[0].add(-1).at[-1].add(-1)  # ... but the two at the ends may be empty
+    runs = jnp.concatenate([jnp.stack([clean[:-1], noise], axis=1).reshape(-1), clean[-1:]])
+    flips = jnp.zeros(length, jnp.int32).at[jnp.cumsum(runs)[:-1]].add(1, mode="drop")
+    return jnp.cumsum(flips) % 2 == 1
+
+
+def span_counts(length: int, noise_density: float, mean_span_length: float) -> tuple[int, int]:
+    """(corrupted tokens, spans) of a window of `length` tokens: fixed, so that every batch has one shape."""
+    num_noise = min(max(int(round(length * noise_density)), 1), length - 1)
+    return num_noise, max(int(round(num_noise / mean_span_length)), 1)
+
+
+def span_corruption(
+    batch: dict,
+    rng: jax.Array,
+    *,
+    sentinel: int,
+    bos_id: int,
+    eos_id: int,
+    noise_density: float = 0.15,
+    mean_span_length: float = 3.0,
+):
+    """T5's span corruption (Raffel et al., 2020): spans of the text become sentinels in the encoder's input,
+    and the decoder writes each dropped span after its sentinel.
+
+    A window  x1 x2 x3 x4 x5 x6 x7 x8  with spans (x3 x4) and (x7) dropped becomes
+      source  x1 x2 <s0> x5 x6 <s1> x8 [EOS]
+      target  <s0> x3 x4 <s1> x7 [EOS]        (the decoder reads [BOS] <s0> x3 x4 <s1> x7)
+    Sentinel i is id sentinel + i (ids after the tokenizer's own: the model's vocabulary has room for them).
+
+    Args:
+      batch: {"inputs": [B, T] token windows, "rows": [B] global row ids, optional "weights": [B, T]}.
+      rng: the step's key; each row folds in its id.
+    Returns:
+      ({"tokens", "valid", "source", "source_valid"}, targets [B, L], weights [B, L]): L = the target's length,
+      fixed by T, noise_density and mean_span_length; rows with padding (the eval split's tail) weigh 0.
+    """
+    tokens = batch["inputs"]
+    B, T = tokens.shape
+    num_noise, num_spans = span_counts(T, noise_density, mean_span_length)
+    source_len, target_len = T - num_noise + num_spans + 1, num_noise + num_spans + 1
+
+    def corrupt(row, row_tokens):
+        noise = noise_mask(jax.random.fold_in(rng, row), T, noise_density, mean_span_length)
+        starts = noise & ~jnp.concatenate([jnp.zeros(1, bool), noise[:-1]])  # the first token of a noise span
+        span = jnp.cumsum(starts) - 1  # [T]: index of the noise span a token is in (or the last before it)
+        # the source: clean tokens, and each noise span's sentinel in place of the span; [EOS] after them
+        keep = ~noise | starts
+        slot = jnp.where(keep, jnp.cumsum(keep) - 1, source_len)  # out of range: dropped
+        values = jnp.where(starts, sentinel + span, row_tokens)
+        source = jnp.full(source_len, eos_id, jnp.int32).at[slot].set(values, mode="drop")
+        # the target: each span's sentinel, then its tokens; [EOS] after them
+        slot = jnp.cumsum(starts) + jnp.cumsum(noise) - 1  # of each noise token: its span's sentinel comes first
+        target = jnp.full(target_len, eos_id, jnp.int32)
+        target = target.at[jnp.where(noise, slot, target_len)].set(row_tokens, mode="drop")
+        target = target.at[jnp.where(starts, slot - 1, target_len)].set(sentinel + span, mode="drop")
+        return source, target
+
+    source, targets = jax.vmap(corrupt)(batch["rows"], tokens)  # [B, S], [B, L]
+    decoder_input = jnp.concatenate([jnp.full((B, 1), bos_id, jnp.int32), targets[:, :-1]], axis=1)
+    row_weight = jnp.ones(B, jnp.float32) if "weights" not in batch else (batch["weights"].min(axis=1) > 0)
+    weights = jnp.broadcast_to(row_weight.astype(jnp.float32)[:, None], targets.shape)
+    inputs = {
+        "tokens": decoder_input,
+        "valid": jnp.ones(targets.shape, bool),
+        "source": source,
+        "source_valid": jnp.ones(source.shape, bool),
+    }
+    return inputs, targets, weights
+
+
 def _bind_masked(objective: Objective, config: ml_collections.ConfigDict, tokenizer) -> Objective:
     m = config.masking
     prepare = functools.partial(
@@ -166,6 +274,26 @@ def _bind_classify(objective: Objective, config: ml_collections.ConfigDict, toke
     return objective
 
 
+def _bind_span_corruption(objective: Objective, config: ml_collections.ConfigDict, tokenizer) -> Objective:
+    s = config.span_corruption
+    prepare = functools.partial(
+        span_corruption,
+        sentinel=tokenizer.vocab_size,  # the sentinels follow the tokenizer's ids
+        bos_id=tokenizer.special_ids["[BOS]"],
+        eos_id=tokenizer.special_ids["[EOS]"],
+        noise_density=s.noise_density,
+        mean_span_length=s.mean_span_length,
+    )
+    return dataclasses.replace(objective, prepare=prepare)
+
+
+def _sentinels(config: ml_collections.ConfigDict) -> int:
+    """One sentinel id per span of a window."""
+    return span_counts(
+        config.data.seq_len, config.span_corruption.noise_density, config.span_corruption.mean_span_length
+    )[1]
+
+
 _FINE_TUNING = dict(
     prepare=label_prediction, attention="any", specials=True, new_head=True, scores_every_token=False,
     evaluators=("classification",),
@@ -177,6 +305,26 @@ OBJECTIVES = {
     ),
     "classify": Objective("classify", method="classify", data="labels", binder=_bind_classify, **_FINE_TUNING),
     "tag": Objective("tag", method="tag", data="tags", **_FINE_TUNING),
+    "seq2seq": Objective(
+        "seq2seq",
+        seq2seq,
+        attention="any",
+        data="pairs",
+        families=("encoder_decoder", "gru"),
+        specials=True,
+        scores_every_token=False,
+        evaluators=("perplexity", "exact_match", "bleu"),
+    ),
+    "span_corruption": Objective(
+        "span_corruption",
+        None,
+        attention="any",
+        families=("encoder_decoder", "gru"),
+        specials=True,
+        scores_every_token=False,
+        binder=_bind_span_corruption,
+        extra_tokens=_sentinels,
+    ),  # fmt: skip
 }
 CAUSAL = OBJECTIVES["causal"]
 
@@ -189,8 +337,13 @@ def get(name: str) -> Objective:
 
 
 def make(config: ml_collections.ConfigDict, tokenizer) -> Objective:
-    """The configured objective, bound to the config and the tokenizer's special tokens."""
-    return get(config.objective).bind(config, tokenizer)
+    """The configured objective, bound to the config and the tokenizer's special tokens (and its training
+    loss to optim.label_smoothing)."""
+    objective = get(config.objective).bind(config, tokenizer)
+    if config.optim.label_smoothing:
+        loss = functools.partial(objective.loss, label_smoothing=config.optim.label_smoothing)
+        objective = dataclasses.replace(objective, loss=loss)
+    return objective
 
 
 def _weights(batch):

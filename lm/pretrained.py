@@ -12,7 +12,7 @@ import ml_collections
 
 from lm import checkpoint, convert, objectives, workdir_files
 from lm.data import hf_tokenizer, tokenizers
-from lm.models.config import ARCHITECTURE, ModelConfig
+from lm.models.config import ARCHITECTURE, ModelConfig, complete
 
 
 @dataclasses.dataclass
@@ -45,7 +45,8 @@ def load(path: str) -> Pretrained:
             "files). Point it at one of these."
         )
     tokenizer = tokenizers.load(path)
-    return Pretrained(path, saved["model"], tokenizer, checkpoint.Checkpointer(path, read_only=True).restore_params)
+    params = checkpoint.Checkpointer(path, read_only=True).restore_params
+    return Pretrained(path, complete(saved["model"]), tokenizer, params)
 
 
 def adopt_architecture(

@@ -11,14 +11,14 @@ import dataclasses
 import jax
 import ml_collections
 
-from lm import checkpoint, console, evaluators, objectives, optim, parallel, pretrained, step, workdir_files
+from lm import checkpoint, console, evaluators, models, objectives, optim, parallel, pretrained, step, workdir_files
 from lm import config as config_lib
 from lm import data as data_lib
 from lm.data import tokenizers
 from lm.data.dataset import Dataset
 from lm.models.config import ModelConfig
 from lm.models.layout import count_params, transplant
-from lm.models.transformer import TransformerLM, init_params
+from lm.models.transformer import TransformerLM
 
 
 @dataclasses.dataclass
@@ -75,7 +75,8 @@ def prepare(
         tokenizer = dataset.tokenizer
     if objective.new_head:
         config.model.num_classes = len(dataset.label_names)
-    config = config_lib.resolve(config, tokenizer.vocab_size)
+    extra = objective.extra_tokens(config) if objective.extra_tokens else 0  # span corruption's sentinels
+    config = config_lib.resolve(config, tokenizer.vocab_size + extra)
     if saved_config:
         workdir_files.check_same_model(config, saved_config, workdir)
     runner = parallel.Runner.for_config(config.train.data_parallel)
@@ -85,8 +86,8 @@ def prepare(
     runner.check_batch_size(config.train.eval_batch_size, "train.eval_batch_size")
 
     objective = objective.bind(config, tokenizer)
-    model = TransformerLM(ModelConfig.from_config(config.model))
-    params = jax.jit(init_params, static_argnums=(0, 2, 3))(
+    model = models.build(ModelConfig.from_config(config.model))
+    params = jax.jit(models.init_params, static_argnums=(0, 2, 3))(
         model, jax.random.PRNGKey(config.seed), config.data.seq_len, objective.method
     )
     if init_from and config.finetune.load_weights and not resume:
@@ -116,10 +117,7 @@ def compile_train_step(run: Run):
 
 def make_evaluators(run: Run) -> list:
     """The evaluators config.evals names (or the objective's own), compiled once for this run."""
-    c = run.config
-    return evaluators.make(
-        c.evals, run.runner, run.objective, run.data, c.train.eval_batch_size, c.data.seq_len, c.seed
-    )
+    return evaluators.make(run.config, run.runner, run.objective, run.data, run.model)
 
 
 def check_platform(config: ml_collections.ConfigDict) -> None:
@@ -142,10 +140,14 @@ def describe(run: Run) -> str:
     c, m = run.config, run.config.model
     n = count_params(run.state.params)
     tokenizer = f"{run.tokenizer.kind} tokenizer, vocab {run.tokenizer.vocab_size}"
+    if m.family in models.SOURCED:
+        kind, layers = m.family.replace("_", "-"), f"{m.num_encoder_layers} + {m.num_layers}"
+    else:
+        kind, layers = "causal" if m.causal else "bidirectional", m.num_layers
     lines = [
         f"data: {run.data.name} | {tokenizer} | {run.data.describe()}" if run.data else f"tokenizer: {tokenizer}",
-        f"objective: {c.objective} | model: {m.size}, {'causal' if m.causal else 'bidirectional'} | "
-        f"{m.num_layers} layers, {m.num_heads} heads, d_model {m.d_model}, d_ff {m.d_ff}, "
+        f"objective: {c.objective} | model: {m.size}, {kind} | "
+        f"{layers} layers, {m.num_heads} heads, d_model {m.d_model}, d_ff {m.d_ff}, "
         f"context {m.max_len}, {m.position} positions | {n:,} parameters "
         f"({optim.num_decayed(run.state.params, c.optim.decay_embeddings):,} with weight decay) | {m.dtype}",
         f"devices: {run.runner.num_devices} x {jax.devices()[0].platform} "

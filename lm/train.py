@@ -21,7 +21,7 @@ import numpy as np
 from lm import checkpoint, console, evaluators, modes, workdir_files
 from lm import metrics as metrics_lib
 from lm.data import tokenizers
-from lm.decoding.text import encode_prompt
+from lm.decoding.text import can_generate, encode_prompt
 from lm.run import Run, compile_train_step, describe, make_evaluators, prepare
 from lm.signals import StopRequests
 
@@ -53,7 +53,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     """
     run = prepare(config, workdir)
     evals = make_evaluators(run)
-    if run.config.model.causal:
+    if can_generate(run.model):
         encode_prompt(run.model, run.tokenizer, run.config.sample)  # a bad prompt fails now, not after training
     try:
         os.makedirs(workdir, exist_ok=True)
@@ -129,7 +129,7 @@ def _train(run: Run, evals: list) -> dict[str, float]:
     finally:
         checkpointer.close()
         writer.close()
-    if config.model.causal:
+    if can_generate(run.model):
         modes.print_samples(run, run.runner.get_state(state).params)
     return eval_metrics
 

@@ -16,7 +16,7 @@ import socket
 
 import ml_collections
 
-from lm.models.config import HOW
+from lm.models.config import HOW, complete
 
 CONFIG_FILE = "config.json"
 LOCK_FILE = "lock"
@@ -113,7 +113,7 @@ def check_same_model(config: ml_collections.ConfigDict, saved: dict, workdir: st
     The fields of lm/models/config.py's HOW (how the step computes, not what) may change.
     """
     ours = config.model.to_dict()
-    theirs = saved.get("model", {})
+    theirs = complete(saved["model"])  # fields added since that workdir was trained: their values then
     differ = [
         f"model.{k}: {theirs.get(k)!r} in the workdir, {ours.get(k)!r} now"
         for k in sorted(ours)

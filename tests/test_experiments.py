@@ -28,7 +28,7 @@ def test_experiment_trains_at_smoke_size(path, tmp_path, request):
     config = module.get_config("smoke")
     if config.data.tokenizer == "hf":  # a pretrained model's experiment: a tiny GPT-2 directory of our own
         config.init_from = request.getfixturevalue("hf_gpt2_dir")
-    if objectives.get(config.objective).data != "text":  # offline: a labelled file of our own
+    if objectives.get(config.objective).data in ("labels", "tags"):  # offline: a labelled file of our own
         rows = "".join(f"{'cat dog owl pig'[i % 7 :]},{i % 3}\n" for i in range(60))
         (tmp_path / "labelled.csv").write_text("text,label\n" + rows)
         config.data.path, config.data.tfds_name, config.data.task = str(tmp_path / "labelled.csv"), "", ""

@@ -127,8 +127,13 @@ def test_each_objective_states_what_it_needs_of_the_run():
         "masked": (None, "bidirectional", "text", True, False, False, ("perplexity",)),
         "classify": ("classify", "any", "labels", True, True, False, ("classification",)),
         "tag": ("tag", "any", "tags", True, True, False, ("classification",)),
+        "seq2seq": (None, "any", "pairs", True, False, False, ("perplexity", "exact_match", "bleu")),
     }
-    with pytest.raises(ValueError, match="objective='lm': choose one of causal, masked, classify, tag"):
+    assert {name: o.families for name, o in objectives.OBJECTIVES.items()} == {
+        "causal": ("transformer",), "masked": ("transformer",), "classify": ("transformer",), "tag": ("transformer",),
+        "seq2seq": ("encoder_decoder", "gru"),
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="objective='lm': choose one of causal, masked, classify, tag, seq2seq"):
         objectives.get("lm")
 
 
@@ -155,3 +160,78 @@ def test_no_module_outside_objectives_asks_which_objective_it_holds():
         if asks.search(line)
     ]
     assert found == []
+
+
+def test_seq2seq_feeds_bos_target_and_scores_target_eos_only():
+    batch = {
+        "source": np.array([[5, 6, 0]]), "source_valid": np.array([[True, True, False]]),
+        "inputs": np.array([[1, 7, 8, 0]]), "valid": np.array([[True, True, True, False]]),
+        "targets": np.array([[7, 8, 2, 0]]), "weights": np.array([[1.0, 1.0, 1.0, 0.0]]),
+    }  # fmt: skip
+    inputs, targets, weights = objectives.get("seq2seq").prepare(batch, None)
+    assert sorted(inputs) == ["source", "source_valid", "tokens", "valid"]
+    np.testing.assert_array_equal(inputs["tokens"], batch["inputs"])
+    np.testing.assert_array_equal(targets, batch["targets"])
+    np.testing.assert_array_equal(weights, batch["weights"])
+
+
+def test_label_smoothing_scores_against_a_mixture_of_one_hot_and_uniform():
+    logits = jnp.array([[2.0, 0.0, -1.0]])
+    log_p = jax.nn.log_softmax(logits)
+    smoothed = objectives.cross_entropy_sums(logits, jnp.array([0]), jnp.ones(1), label_smoothing=0.3)
+    expected = -(0.7 * log_p[0, 0] + 0.3 * log_p[0].mean())
+    np.testing.assert_allclose(smoothed["loss"], expected, rtol=1e-6)
+    c = config_lib.default_config()
+    c.optim.label_smoothing = 0.1
+    bound = objectives.make(c, tokenizers.CharTokenizer("abc"))
+    np.testing.assert_allclose(
+        bound.loss(logits, jnp.array([0]), jnp.ones(1))["loss"],
+        objectives.cross_entropy_sums(logits, jnp.array([0]), jnp.ones(1), label_smoothing=0.1)["loss"],
+    )
+
+
+def restore(source, target, sentinel, eos):
+    """The window a span-corrupted (source, target) pair came from, put back together by hand."""
+    spans, current = {}, None
+    for token in target:
+        if token == eos:
+            break
+        if token >= sentinel:
+            current = spans.setdefault(int(token), [])
+        else:
+            current.append(int(token))
+    out = []
+    for token in source:
+        if token == eos:
+            break
+        out.extend(spans[int(token)] if token >= sentinel else [int(token)])
+    return out
+
+
+@pytest.mark.parametrize("length", [16, 64, 100])
+def test_span_corruption_drops_spans_for_sentinels_and_the_target_puts_them_back(length):
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 20, (6, length)).astype(np.int32)
+    batch = {"inputs": jnp.asarray(tokens), "rows": jnp.arange(6)}
+    sentinel, bos, eos = 30, 28, 29
+    inputs, targets, weights = objectives.span_corruption(batch, jax.random.PRNGKey(1), sentinel=sentinel, bos_id=bos,
+                                                          eos_id=eos)  # fmt: skip
+    num_noise, num_spans = objectives.span_counts(length, 0.15, 3.0)
+    assert num_noise == round(0.15 * length) and num_spans == max(round(num_noise / 3), 1)
+    assert inputs["source"].shape == (6, length - num_noise + num_spans + 1)
+    assert targets.shape == (6, num_noise + num_spans + 1) and (weights == 1).all()
+    np.testing.assert_array_equal(inputs["tokens"][:, 0], bos)
+    np.testing.assert_array_equal(inputs["tokens"][:, 1:], targets[:, :-1])  # teacher forcing
+    for row in range(6):
+        source, target = np.asarray(inputs["source"][row]), np.asarray(targets[row])
+        assert restore(source, target, sentinel, eos) == tokens[row].tolist()
+        assert sorted(source[source >= sentinel]) == list(range(sentinel, sentinel + num_spans))
+    assert len({tuple(np.asarray(inputs["source"][r] >= sentinel)) for r in range(6)}) > 1  # rows differ
+
+
+def test_span_corruption_masks_depend_on_the_row_id_only():
+    tokens = jnp.asarray(np.random.default_rng(2).integers(0, 20, (4, 32)), jnp.int32)
+    run = lambda rows, t: objectives.span_corruption({"inputs": t, "rows": rows}, jax.random.PRNGKey(3),  # noqa: E731
+                                                     sentinel=30, bos_id=28, eos_id=29)[0]["source"]  # fmt: skip
+    whole = run(jnp.arange(4), tokens)
+    np.testing.assert_array_equal(run(jnp.arange(2, 4), tokens[2:]), whole[2:])  # half of the batch, same rows

@@ -64,3 +64,28 @@ def test_a_batch_that_does_not_split_over_the_devices_names_the_fix():
     ):
         parallel.Runner(8).check_batch_size(12, "data.batch_size")
     parallel.Runner(1).check_batch_size(12, "data.batch_size")
+
+
+def seq2seq_config(config):
+    c = config.copy_and_resolve_references()
+    c.objective, c.data.task, c.data.task_examples = "seq2seq", "reverse", 400
+    c.data.source_len = c.data.seq_len = 16
+    return c
+
+
+def test_pmap_equals_one_device_for_seq2seq(tiny_config):
+    from lm.run import compile_train_step, prepare
+
+    trained = {}
+    for data_parallel in (False, True):
+        c = seq2seq_config(tiny_config)
+        c.train.data_parallel = data_parallel
+        run = prepare(c, None, restore="never")
+        fn, state = compile_train_step(run), run.runner.put_state(run.state)
+        for s in range(3):
+            batch = run.data.train_batch(s, c.seed, c.data.batch_size, c.data.seq_len)
+            state, metrics = fn(state, run.runner.put_batch(batch))
+        trained[data_parallel] = (run.runner.get_state(state).params, run.runner.get_metrics(metrics))
+    assert run.runner.num_devices == 8
+    assert_trees_close(trained[False][0], trained[True][0], atol=2e-5)
+    np.testing.assert_allclose(trained[False][1]["loss"], trained[True][1]["loss"], rtol=1e-5)

@@ -15,9 +15,9 @@ def test_eval_and_sample_need_a_checkpoint(tiny_config, tmp_path):
 
 
 def test_an_unknown_evaluator_fails_before_anything_is_read(tiny_config, tmp_path):
-    tiny_config.evals = "perplexity,bleu"
+    tiny_config.evals = "perplexity,blue"
     tiny_config.data.path = str(tmp_path / "not read.txt")
-    with pytest.raises(ValueError, match="unknown evaluator 'bleu'"):
+    with pytest.raises(ValueError, match="unknown evaluator 'blue'"):
         prepare(tiny_config, str(tmp_path / "run"))
     tiny_config.evals = "classification"
     with pytest.raises(ValueError, match="classification needs labelled data"):

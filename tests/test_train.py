@@ -21,7 +21,11 @@ def records(workdir, prefix):
     return [r for r in metrics.read(workdir) if any(k.startswith(prefix) for k in r)]
 
 
-def test_run_of_2n_steps_equals_n_steps_stopped_and_resumed(tiny_config, tmp_path):
+@pytest.mark.parametrize("objective", ["causal", "seq2seq"])
+def test_run_of_2n_steps_equals_n_steps_stopped_and_resumed(objective, tiny_config, tmp_path):
+    if objective == "seq2seq":
+        tiny_config.objective, tiny_config.data.task, tiny_config.data.task_examples = "seq2seq", "reverse", 400
+        tiny_config.data.source_len = tiny_config.data.seq_len = 16
     tiny_config.train.num_steps = 4
     tiny_config.train.eval_every = 2
     straight = str(tmp_path / "straight")

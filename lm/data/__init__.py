@@ -10,7 +10,7 @@ hf_tokenizer.py   pretrained Hugging Face tokenizers (GPT-2's BPE, BERT's WordPi
 cache.py          the workdir's cache of token ids
 """
 
-from lm.data import labelled, text
+from lm.data import labelled, pairs, text
 from lm.data.dataset import Dataset
 
 
@@ -19,11 +19,13 @@ def load(config, kind: str, specials: bool, tokenizer=None, workdir: str | None 
 
     Args:
       config: the run's config (its `data` section says where the examples are).
-      kind: text (token windows), labels (one label per text) or tags (one label per word).
+      kind: text (token windows), labels (one label per text), tags (one label per word) or pairs.
       specials: a byte / char tokenizer learned here gets the special tokens ([CLS], [MASK], ...).
       tokenizer: the tokenizer to use (a workdir's or a pretrained model's); None learns one.
       workdir: a workdir whose files this run reuses (cached token ids, label names); None for none.
     """
     if kind == "text":
         return text.load(config.data, tokenizer, specials, workdir)
+    if kind == "pairs":
+        return pairs.load(config.data, tokenizer)
     return labelled.load(config.data, tokenizer, tag=kind == "tags", workdir=workdir)

@@ -124,6 +124,8 @@ def beam_search(
     prompt,
     valid,
     alpha,
+    source=None,
+    source_valid=None,
     *,
     model: TransformerLM,
     num_beams: int,
@@ -137,12 +139,15 @@ def beam_search(
       prompt: [B, P] int token ids, left-padded (lm/decoding/generate.py `pad_left`).
       valid: [B, P] bool, False at the padding.
       alpha: the length penalty's exponent (traced: changing it does not recompile).
+      source, source_valid: an encoder-decoder's input (lm/decoding/generate.py `prefill`).
       model, num_beams, max_new_tokens, eos_id: static; P + max_new_tokens <= the model's context.
     Returns:
       (tokens [B, K, T], scores [B, K], lengths [B, K]) as `search`, best first.
     """
     B, P = prompt.shape
-    logits, cache, positions, key_valid = prefill(params, prompt, valid, model=model, cache_len=P + max_new_tokens)
+    logits, cache, positions, key_valid = prefill(
+        params, prompt, valid, model=model, cache_len=P + max_new_tokens, source=source, source_valid=source_valid
+    )
     batch_axis = 1 if model.config.scan_layers else 0  # a scanned cache is [L, B, S, N, H]
 
     def gather(state, indices):
@@ -172,7 +177,8 @@ _beam_search_jit = jax.jit(beam_search, static_argnames=("model", "num_beams", "
 
 
 def compile_beam_search(model: TransformerLM, num_beams: int, max_new_tokens: int, eos_id: int | None = None):
-    """beam_search, jit-compiled once per (model, beams, length, EOS): fn(params, prompt, valid, alpha)."""
+    """beam_search, jit-compiled once per (model, beams, length, EOS):
+    fn(params, prompt, valid, alpha[, source, source_valid])."""
     return functools.partial(
         _beam_search_jit, model=model, num_beams=num_beams, max_new_tokens=max_new_tokens, eos_id=eos_id
     )

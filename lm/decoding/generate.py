@@ -21,8 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lm import models
 from lm.decoding.sampling import Options, choose_token, seen_tokens
-from lm.models.transformer import TransformerLM, init_cache
+from lm.models.transformer import TransformerLM
 
 
 def pad_left(prompts: list[np.ndarray], pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -40,8 +41,12 @@ def pad_left(prompts: list[np.ndarray], pad_id: int = 0) -> tuple[np.ndarray, np
     return tokens, valid
 
 
-def prefill(params, prompt, valid, *, model: TransformerLM, cache_len: int):
+def prefill(params, prompt, valid, *, model, cache_len: int, source=None, source_valid=None):
     """Runs the (left-padded) prompts through a fresh cache of cache_len slots.
+
+    An encoder-decoder also gets its `source` [B, S] (and `source_valid`): it is encoded once, and each
+    decoder layer's cross-attention keys and values go into the cache; the prompt is then the start of the
+    target (its [BOS]).
 
     Returns:
       (logits [B, V] at each prompt's last token, cache, positions [B] of the next token,
@@ -50,15 +55,21 @@ def prefill(params, prompt, valid, *, model: TransformerLM, cache_len: int):
     B, P = prompt.shape
     positions = jnp.maximum(jnp.cumsum(valid, axis=1) - 1, 0)  # 0 at each row's first real token
     key_valid = jnp.concatenate([valid, jnp.ones((B, cache_len - P), bool)], axis=1)
-    cache = init_cache(model.config, B, cache_len)
-    logits, cache = model.apply({"params": params}, prompt, cache, 0, positions, key_valid, method=TransformerLM.decode)
+    encoder = {}
+    if source is not None:
+        if source_valid is None:
+            source_valid = jnp.ones(source.shape, bool)
+        encoded = model.apply({"params": params}, source, source_valid, method="encode")
+        encoder = dict(encoded=encoded, encoder_valid=source_valid)
+    cache = models.init_cache(model.config, B, cache_len, source_len=0 if source is None else source.shape[1])
+    logits, cache = model.apply({"params": params}, prompt, cache, 0, positions, key_valid, **encoder, method="decode")
     return logits[:, -1], cache, positions[:, -1] + 1, key_valid
 
 
-def decode_step(params, token, cache, slot, positions, key_valid, *, model: TransformerLM):
+def decode_step(params, token, cache, slot, positions, key_valid, *, model):
     """One new token per row [B] into cache slot `slot` at `positions` [B]: (logits [B, V], cache)."""
     logits, cache = model.apply(
-        {"params": params}, token[:, None], cache, slot, positions[:, None], key_valid, method=TransformerLM.decode
+        {"params": params}, token[:, None], cache, slot, positions[:, None], key_valid, method="decode"
     )
     return logits[:, -1], cache
 
@@ -69,6 +80,8 @@ def generate(
     valid,
     rng,
     options: Options,
+    source=None,
+    source_valid=None,
     *,
     model: TransformerLM,
     max_new_tokens: int,
@@ -82,14 +95,17 @@ def generate(
       valid: [B, P] bool, False at the padding.
       rng: PRNG key; the same key gives the same tokens.
       options: see `Options`.
-      model: the TransformerLM (static).
+      source, source_valid: an encoder-decoder's input [B, S] and its validity (see `prefill`).
+      model: the TransformerLM or EncoderDecoder (static).
       max_new_tokens: how many tokens to add (static); P + max_new_tokens <= model.config.max_len.
       eos_id: a row that emits this token stops; its later tokens are eos_id (static; None: never stop).
     Returns:
       (tokens [B, max_new_tokens] int32, lengths [B] int32: the tokens up to and including EOS).
     """
     B, P = prompt.shape
-    logits, cache, positions, key_valid = prefill(params, prompt, valid, model=model, cache_len=P + max_new_tokens)
+    logits, cache, positions, key_valid = prefill(
+        params, prompt, valid, model=model, cache_len=P + max_new_tokens, source=source, source_valid=source_valid
+    )
     out = jnp.full((B, max_new_tokens), 0 if eos_id is None else eos_id, jnp.int32)
     choose = functools.partial(choose_token, rng=rng, options=options, eos_id=eos_id)
     token, seen, done = choose(0, logits, seen_tokens(prompt, valid, logits.shape[-1]), jnp.zeros(B, bool))
@@ -112,7 +128,17 @@ def generate(
 
 
 def generate_uncached(
-    params, prompt, valid, rng, options: Options, *, model: TransformerLM, max_new_tokens: int, eos_id=None
+    params,
+    prompt,
+    valid,
+    rng,
+    options: Options,
+    source=None,
+    source_valid=None,
+    *,
+    model: TransformerLM,
+    max_new_tokens: int,
+    eos_id=None,
 ):
     """`generate` without a KV cache: every step runs the whole sequence so far (a reference; slow).
 
@@ -127,7 +153,8 @@ def generate_uncached(
 
     def step(carry, i):
         tokens, seen, done = carry
-        logits = model.apply({"params": params}, tokens, positions, valid=valid)  # [B, S, V]
+        encoder = {} if source is None else dict(source=source, source_valid=source_valid)
+        logits = model.apply({"params": params}, tokens, positions, valid=valid, **encoder)  # [B, S, V]
         token, seen, done = choose_token(i, logits[:, P + i - 1], seen, done, rng, options, eos_id)
         return (jax.lax.dynamic_update_slice(tokens, token[:, None], (0, P + i)), seen, done), None
 
@@ -144,6 +171,6 @@ _generate_uncached_jit = jax.jit(generate_uncached, static_argnames=_STATIC)
 
 def compile_generate(model: TransformerLM, max_new_tokens: int, eos_id: int | None = None, cache: bool = True):
     """generate (or generate_uncached), jit-compiled for this model, length and EOS:
-    fn(params, prompt, valid, rng, options)."""
+    fn(params, prompt, valid, rng, options[, source, source_valid])."""
     fn = _generate_jit if cache else _generate_uncached_jit
     return functools.partial(fn, model=model, max_new_tokens=max_new_tokens, eos_id=eos_id)

@@ -1,17 +1,27 @@
-"""Text in, text out: prompts encoded and checked, continuations generated and decoded, cut at stop strings."""
+"""Text in, text out: prompts encoded and checked, continuations generated and decoded, cut at stop strings.
+
+A decoder-only model continues its prompt; an encoder-decoder reads the prompt as its source and writes
+a target from [BOS] (translation, summarisation, the built-in tasks).
+"""
 
 import jax
 import ml_collections
 import numpy as np
 
+from lm import models
 from lm.decoding import beam, generate
 from lm.decoding.sampling import Options
 from lm.models.transformer import TransformerLM
 
 
+def can_generate(model) -> bool:
+    """Whether the model writes text left to right: a decoder, or an encoder-decoder's decoder."""
+    return model.config.causal or model.config.family in models.SOURCED
+
+
 def check_causal(model: TransformerLM, what: str) -> None:
     """Raises ValueError when `model` is bidirectional: `what` (generation, scoring) reads left to right."""
-    if not model.config.causal:
+    if not can_generate(model):
         raise ValueError(
             f"{what} left to right and needs a causal model; this one is bidirectional (an encoder, trained "
             "with objective=masked, or a classifier on one). Evaluate it with --mode=eval instead."
@@ -37,6 +47,14 @@ def encode_prompt(model: TransformerLM, tokenizer, sample: ml_collections.Config
             f"encoded: {e}"
         ) from e
     max_len = model.config.max_len
+    if model.config.family in models.SOURCED:  # the prompt is the source; the target starts at [BOS]
+        if len(ids) > max_len or 1 + sample.max_new_tokens > max_len:
+            raise ValueError(
+                f"The source ({len(ids)} tokens) or [BOS] plus max_new_tokens={sample.max_new_tokens} is longer than "
+                f"the model's context of {max_len} tokens. Shorten the prompt or ask for at most {max_len - 1} new "
+                "tokens (--max_new_tokens)."
+            )
+        return ids
     if len(ids) + sample.max_new_tokens > max_len:
         raise ValueError(
             f"The prompt ({len(ids)} tokens) plus max_new_tokens={sample.max_new_tokens} is longer than the "
@@ -57,23 +75,30 @@ def generate_text(
     sample.stop strings.
 
     Returns:
-      len(prompts) * num_samples texts, prompt + continuation, the samples of each prompt together.
+      len(prompts) * num_samples texts, the samples of each prompt together: prompt + continuation, or for
+      an encoder-decoder the target it writes for the prompt.
     """
     prompts = [sample.prompt] if prompts is None else list(prompts)
     encoded = [encode_prompt(model, tokenizer, sample, p) for p in prompts]
     eos = tokenizer.special_ids.get("[EOS]") if sample.stop_at_eos else None
+    seq2seq = model.config.family in models.SOURCED
+    copies = 1 if sample.num_beams > 1 else sample.num_samples  # rows per prompt: beams are found per row
+    rows = [ids for ids in encoded for _ in range(copies)]
+    encoder = ()
+    if seq2seq:  # the prompts are the sources, right-padded; every target starts at [BOS]
+        source, source_valid = pad_right(rows, tokenizer.special_ids.get("[PAD]", 0))
+        encoder = (source, source_valid)
+        rows = [np.asarray([tokenizer.special_ids["[BOS]"]], np.int32)] * len(rows)
+    tokens, valid = generate.pad_left(rows)
     if sample.num_beams > 1:  # the num_samples best beams of each prompt, best first
-        tokens, valid = generate.pad_left(encoded)
         fn = beam.compile_beam_search(model, sample.num_beams, sample.max_new_tokens, eos)
-        beams, _, beam_lengths = fn(params, tokens, valid, sample.length_penalty)
+        beams, _, beam_lengths = fn(params, tokens, valid, sample.length_penalty, *encoder)
         out = np.asarray(beams)[:, : sample.num_samples].reshape(-1, sample.max_new_tokens)
         lengths = np.asarray(beam_lengths)[:, : sample.num_samples].reshape(-1)
     else:
-        rows = [ids for ids in encoded for _ in range(sample.num_samples)]
-        tokens, valid = generate.pad_left(rows)
         fn = generate.compile_generate(model, sample.max_new_tokens, eos)
         options = Options(sample.temperature, sample.top_k, sample.top_p, sample.repetition_penalty)
-        out, lengths = fn(params, tokens, valid, jax.random.PRNGKey(sample.seed), options)
+        out, lengths = fn(params, tokens, valid, jax.random.PRNGKey(sample.seed), options, *encoder)
     texts = []
     for i, (row, n) in enumerate(zip(np.asarray(out), np.asarray(lengths), strict=True)):
         if eos is not None and row[n - 1] == eos:
@@ -81,5 +106,15 @@ def generate_text(
         text = tokenizer.decode(row[:n])
         for stop in sample.stop:
             text = text.split(stop, 1)[0] if stop else text
-        texts.append(prompts[i // sample.num_samples] + text)
+        texts.append(text if seq2seq else prompts[i // sample.num_samples] + text)
     return texts
+
+
+def pad_right(rows: list[np.ndarray], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Token-id rows of different lengths as one right-padded batch: (tokens [B, L], valid [B, L])."""
+    L = max(len(r) for r in rows)
+    tokens = np.full((len(rows), L), pad_id, np.int32)
+    valid = np.zeros((len(rows), L), bool)
+    for i, r in enumerate(rows):
+        tokens[i, : len(r)], valid[i, : len(r)] = r, True
+    return tokens, valid

@@ -3,22 +3,30 @@
     split.py            the shared loop: statistics summed over the whole eval split, compiled once
     perplexity.py       loss, perplexity, bits per token / byte / char, accuracy (language models)
     classification.py   loss, accuracy, macro-F1, F1 per class (fine-tuning)
+    decoded.py          decoding eval sources once per eval (greedy or beams), and exact match
+    bleu.py             BLEU by sacreBLEU; rouge.py: ROUGE-1/2/L by rouge-score (sequence pairs)
 
 An empty `config.evals` runs the objective's own (lm/objectives.py). Each evaluator is built once per run
 and compiles its step once; `run(state)` can then be called at every eval.
 """
 
+from lm.evaluators.bleu import Bleu
 from lm.evaluators.classification import Classification
+from lm.evaluators.decoded import Decoder, ExactMatch
 from lm.evaluators.perplexity import Perplexity
+from lm.evaluators.rouge import Rouge
 
-EVALUATORS = {"perplexity": Perplexity, "classification": Classification}
+SPLIT = {"perplexity": Perplexity, "classification": Classification}  # statistics summed over the split
+DECODED = {"exact_match": ExactMatch, "bleu": Bleu, "rouge": Rouge}  # scores of decoded targets
+EVALUATORS = {**SPLIT, **DECODED}
 
 
 def names(evals: str, objective) -> list[str]:
     """The evaluators `evals` (config.evals, comma-separated) names, or the objective's own when empty.
 
     Raises:
-      ValueError: an unknown name, or classification for an objective without labels.
+      ValueError: an unknown name, classification for an objective without labels, or a decoded-text
+        evaluator for an objective without (source, target) pairs.
     """
     chosen = [name.strip() for name in evals.split(",") if name.strip()] or list(objective.evaluators)
     for name in chosen:
@@ -27,17 +35,39 @@ def names(evals: str, objective) -> list[str]:
                 f"Config field evals={evals!r} names an unknown evaluator {name!r}: choose from "
                 f"{', '.join(EVALUATORS)} (comma-separated), or leave it empty for the objective's own."
             )
-        if name == "classification" and objective.data == "text":
+        if name == "classification" and objective.data not in ("labels", "tags"):
             raise ValueError(
                 f"Config field evals={evals!r}: classification needs labelled data, which objective="
                 f"{objective.name!r} does not train on. Use perplexity, or leave evals empty."
             )
+        if name in DECODED and objective.data != "pairs":
+            raise ValueError(
+                f"Config field evals={evals!r}: {name} scores targets decoded from sources, which objective="
+                f"{objective.name!r} has none of. Use it with objective=seq2seq, or leave evals empty."
+            )
     return chosen
 
 
-def make(evals: str, runner, objective, data, batch_size: int, seq_len: int, seed: int) -> list:
-    """The evaluators `evals` names, each compiled for this runner, objective and dataset."""
-    return [EVALUATORS[name](runner, objective, data, batch_size, seq_len, seed) for name in names(evals, objective)]
+def make(config, runner, objective, data, model) -> list:
+    """The evaluators config.evals names, each compiled for this runner, objective, dataset and model."""
+    chosen = names(config.evals, objective)
+    decoder = None
+    if any(name in DECODED for name in chosen):
+        d = config.eval_decode
+        decoder = Decoder(
+            runner, model, data, config.train.eval_batch_size, d.num_examples, d.num_beams, d.length_penalty,
+            max_new_tokens=config.data.seq_len - 1,
+        )  # fmt: skip
+    out = []
+    for name in chosen:
+        if name in SPLIT:
+            c = config
+            out.append(SPLIT[name](runner, objective, data, c.train.eval_batch_size, c.data.seq_len, c.seed))
+        elif name == "bleu":
+            out.append(Bleu(decoder, config.eval_decode.bleu_tokenize))
+        else:
+            out.append(DECODED[name](decoder))
+    return out
 
 
 def run(evaluators: list, state) -> dict[str, float]:

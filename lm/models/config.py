@@ -29,6 +29,9 @@ SIZES = {
     "xl": (48, 25, 1600, 6400),  # GPT-2 XL, 1.5B
     "bert-base": (12, 12, 768, 3072),  # Devlin et al. (2019): 110M with vocab 30522, context 512
     "bert-large": (24, 16, 1024, 4096),  # 340M
+    # Vaswani et al. (2017), Table 3: 6 encoder + 6 decoder layers (model.family=encoder_decoder)
+    "transformer-base": (6, 8, 512, 2048),  # 65M with a shared 37k vocabulary
+    "transformer-big": (6, 16, 1024, 4096),  # 213M
 }
 SHAPE = ("num_layers", "num_heads", "d_model", "d_ff")  # the columns of SIZES
 
@@ -46,7 +49,11 @@ class ModelConfig:
     """The model: every field of `config.model`, resolved (lm/config.py fills the None ones)."""
 
     size: str = "tiny"  # a row of SIZES, or "custom"; the four shape fields below override it when set
-    num_layers: int | None = _architecture(None)
+    # transformer: decoder-only or encoder-only (`causal` decides) | encoder_decoder: Vaswani et al. (2017) |
+    # gru: the GRU encoder-decoder (lm/models/gru.py); default: what the objective trains (seq2seq: encoder_decoder)
+    family: str | None = _architecture(None)
+    num_layers: int | None = _architecture(None)  # of the decoder (and of the encoder, unless set below)
+    num_encoder_layers: int | None = _architecture(None)  # encoder_decoder; default num_layers
     num_heads: int | None = _architecture(None)
     d_model: int | None = _architecture(None)
     d_ff: int | None = _architecture(None)
@@ -64,11 +71,15 @@ class ModelConfig:
     type_vocab_size: int = _architecture(0)  # token-type (segment A / B) embeddings; BERT: 2
     use_bias: bool = _architecture(True)  # biases in dense layers and LayerNorm
     tie_embeddings: bool = _architecture(True)  # output projection = input embedding transposed
+    share_embeddings: bool = _architecture(True)  # encoder_decoder: source and target share one embedding
+    final_norm: bool | None = _architecture(None)  # a norm after the last block; default: with pre-norm blocks
+    rnn_attention: bool = _architecture(True)  # gru: Luong's dot-product attention over the encoder's states
     mlm_transform: bool = _architecture(False)  # BERT's dense + activation + norm before the output projection
     head_bias: bool = _architecture(False)  # a bias on the output projection (BERT's MLM decoder has one)
     pooling: str | None = None  # first ([CLS]) | last (token) | mean; default: last if causal, else first
     pooler_dense: bool = True  # classification: BERT's dense + tanh on the pooled vector
     num_classes: int = 0  # classification head size; fine-tuning sets it from the labels
+    teacher_forcing_ratio: float = 1.0  # gru: < 1 feeds the decoder its own prediction at that share of steps
     dropout: float = 0.0  # on residual branches
     attention_dropout: float = 0.0  # on attention probabilities
     embedding_dropout: float = 0.0  # on token + position embeddings
@@ -85,10 +96,8 @@ class ModelConfig:
 
     def __post_init__(self):
         # Built directly (not from a resolved config.model): a decoder, pooled as a decoder is.
-        if self.causal is None:
-            object.__setattr__(self, "causal", True)
-        if self.pooling is None:
-            object.__setattr__(self, "pooling", default_pooling(self.causal))
+        for name, value in derived_defaults(dataclasses.asdict(self)).items():
+            object.__setattr__(self, name, value)
 
     @classmethod
     def from_config(cls, model: ml_collections.ConfigDict) -> "ModelConfig":
@@ -115,6 +124,31 @@ class ModelConfig:
 def default_pooling(causal: bool) -> str:
     """A causal model has read the whole text only at its last token; an encoder's [CLS] sees all of it."""
     return "last" if causal else "first"
+
+
+def derived_defaults(fields: dict) -> dict:
+    """The values of the unset (None) fields that follow from the others: what `resolve` fills besides the
+    shape, the vocabulary and the context (a decoder unless the objective says otherwise)."""
+    out = {}
+    if fields.get("family") is None:
+        out["family"] = "transformer"
+    causal = fields.get("causal")
+    if causal is None:
+        causal = out["causal"] = True
+    if fields.get("pooling") is None:
+        out["pooling"] = default_pooling(causal)
+    if fields.get("final_norm") is None:  # post-norm blocks end normalised already
+        out["final_norm"] = fields.get("norm_position", "pre") == "pre"
+    if fields.get("num_encoder_layers") is None and fields.get("num_layers") is not None:
+        out["num_encoder_layers"] = fields["num_layers"]
+    return out
+
+
+def complete(saved: dict) -> dict:
+    """A model section saved by an earlier version (a workdir's config.json) with the fields added since at
+    the values that reproduce that version's model."""
+    fields = {f.name: f.default for f in dataclasses.fields(ModelConfig)} | saved
+    return fields | derived_defaults(fields)
 
 
 def field_names(role: str | None = None) -> tuple[str, ...]:

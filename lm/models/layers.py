@@ -75,10 +75,13 @@ class Mlp(nn.Module):
 
 
 class MultiHeadAttention(nn.Module):
-    """Multi-head self-attention, with optional rotary positions and a KV cache.
+    """Multi-head attention: self-attention (with optional rotary positions), or cross-attention (cross=True:
+    queries from x, keys and values from `context`, the encoder's output), each with its own cache.
 
-    With a cache (a dict of k, v of shape [B, S_max, N, H]) the new keys and values are written at
-    `cache_index` and attention runs over the whole cache; the mask must hide the unwritten slots.
+    Self-attention's cache holds k, v of shape [B, S_max, N, H]: the new keys and values are written at
+    `cache_index` and attention runs over the whole cache (the mask hides the unwritten slots).
+    Cross-attention's cache holds cross_k, cross_v [B, S_source, N, H]: computed once, from `context`, by the
+    call that gets it (prefill), and read by every later call, which gets no context (decode steps).
     """
 
     num_heads: int
@@ -91,9 +94,10 @@ class MultiHeadAttention(nn.Module):
     out_init: Init = nn.initializers.normal(0.02)
     dtype: Dtype = jnp.float32
     implementation: str = "einsum"  # "einsum" (lm/attention.py) | "xla" | "cudnn" (jax.nn.dot_product_attention)
+    cross: bool = False
 
     @nn.compact
-    def __call__(self, x, mask, positions=None, cache=None, cache_index=None, deterministic=True):
+    def __call__(self, x, mask, positions=None, cache=None, cache_index=None, deterministic=True, context=None):
         project = lambda name: nn.DenseGeneral(  # noqa: E731
             (self.num_heads, self.head_dim),
             use_bias=self.use_bias,
@@ -102,16 +106,29 @@ class MultiHeadAttention(nn.Module):
             name=name,
         )
         q = merge_batch_axes(project("query"), x)  # [B, T, N, H]
-        k = merge_batch_axes(project("key"), x)  # [B, T, N, H]
-        v = merge_batch_axes(project("value"), x)
-        if self.rotary:
-            q = apply_rotary(q, positions, self.rope_base)
-            k = apply_rotary(k, positions, self.rope_base)
-        if cache is not None:
-            index = (0, cache_index, 0, 0)
-            k = jax.lax.dynamic_update_slice(cache["k"], k.astype(cache["k"].dtype), index)  # [B, S_max, N, H]
-            v = jax.lax.dynamic_update_slice(cache["v"], v.astype(cache["v"].dtype), index)
-            cache = {"k": k, "v": v}
+        if self.cross:
+            if context is not None:  # training, or the prefill of decoding: the encoder's keys and values
+                k = merge_batch_axes(project("key"), context)  # [B, S, N, H]
+                v = merge_batch_axes(project("value"), context)
+                if cache is not None:
+                    cache = {
+                        **cache,
+                        "cross_k": k.astype(cache["cross_k"].dtype),
+                        "cross_v": v.astype(cache["cross_v"].dtype),
+                    }
+            else:  # a decode step: computed once, at prefill
+                k, v = cache["cross_k"], cache["cross_v"]
+        else:
+            k = merge_batch_axes(project("key"), x)  # [B, T, N, H]
+            v = merge_batch_axes(project("value"), x)
+            if self.rotary:
+                q = apply_rotary(q, positions, self.rope_base)
+                k = apply_rotary(k, positions, self.rope_base)
+            if cache is not None:
+                index = (0, cache_index, 0, 0)
+                k = jax.lax.dynamic_update_slice(cache["k"], k.astype(cache["k"].dtype), index)  # [B, S_max, N, H]
+                v = jax.lax.dynamic_update_slice(cache["v"], v.astype(cache["v"].dtype), index)
+                cache = {**cache, "k": k, "v": v}
         dropout_rng = None
         if not deterministic and self.dropout_rate > 0.0:
             dropout_rng = self.make_rng("dropout")
@@ -145,12 +162,17 @@ class BlockInputs:
     mask: bool, broadcastable to [B, N, T, S]: where attention is allowed.
     positions: [B, T] int positions of the tokens (rotary encodings).
     cache_index: int scalar, the cache slot of the first token (decoding), or None.
+    encoded: [B, S, D] the encoder's output, for a block with cross-attention (None in a decode step:
+      its keys and values are in the cache).
+    encoder_valid: [B, S] bool, False at the source's padding (with `encoded`).
     deterministic: False enables dropout (static: it changes what is compiled).
     """
 
     mask: jax.Array | None
     positions: jax.Array
     cache_index: jax.Array | int | None = None
+    encoded: jax.Array | None = None
+    encoder_valid: jax.Array | None = None
     deterministic: bool = flax.struct.field(pytree_node=False, default=True)
 
 
@@ -174,6 +196,7 @@ class Block(nn.Module):
     post_norm: bool = False
     dtype: Dtype = jnp.float32
     attention: str = "einsum"
+    cross_attention: bool = False  # a decoder block of an encoder-decoder: attends to `inputs.encoded` too
 
     @nn.compact
     def __call__(self, x, inputs: BlockInputs, cache=None):
@@ -183,19 +206,17 @@ class Block(nn.Module):
             kind=self.norm, eps=self.norm_eps, use_bias=self.use_bias, dtype=self.dtype, name=name
         )
         init, out_init = nn.initializers.normal(self.init_std), nn.initializers.normal(self.out_std)
-        attend = MultiHeadAttention(
+        heads = dict(
             num_heads=self.num_heads,
             head_dim=D // self.num_heads,
             use_bias=self.use_bias,
             dropout_rate=self.attention_dropout,
-            rotary=self.rotary,
-            rope_base=self.rope_base,
             kernel_init=init,
             out_init=out_init,
             dtype=self.dtype,
             implementation=self.attention,
-            name="attention",
         )
+        attend = MultiHeadAttention(**heads, rotary=self.rotary, rope_base=self.rope_base, name="attention")
         mlp = Mlp(
             d_ff=self.d_ff,
             activation=self.mlp,
@@ -215,10 +236,29 @@ class Block(nn.Module):
             cache_index=inputs.cache_index,
             deterministic=deterministic,
         )
+        cross = MultiHeadAttention(**heads, cross=True, name="cross_attention") if self.cross_attention else None
+
+        def attend_to_encoder(h, cache):
+            """The encoder's output, its padding hidden: (output, cache with the cross keys / values)."""
+            if inputs.encoded is not None:
+                valid = inputs.encoder_valid
+                if cache is not None:
+                    cache = {**cache, "cross_valid": valid}
+            else:
+                valid = cache["cross_valid"]
+            mask = valid[:, None, None, :]  # [B, 1, 1, S]: every query sees every real source position
+            return cross(h, mask, cache=cache, deterministic=deterministic, context=inputs.encoded)
+
         if self.post_norm:
             h, cache = attend(x, **attention_args)
             x = norm("attention_norm")(x + drop(h))
+            if cross is not None:
+                h, cache = attend_to_encoder(x, cache)
+                x = norm("cross_attention_norm")(x + drop(h))
             return norm("mlp_norm")(x + drop(mlp(x))), cache
         h, cache = attend(norm("attention_norm")(x), **attention_args)
         x = x + drop(h)
+        if cross is not None:
+            h, cache = attend_to_encoder(norm("cross_attention_norm")(x), cache)
+            x = x + drop(h)
         return x + drop(mlp(norm("mlp_norm")(x))), cache

@@ -4,27 +4,32 @@ Imports (lm/convert/), exports and transplants (init_from) go through `set_layer
 weights and workdirs fit either layout of the same model.
 """
 
+import re
+
 import jax
 import jax.numpy as jnp
 from flax import traverse_util
 
 from lm.models.transformer import HEAD_MODULES
 
+STACKS = ("block", "encoder_block")  # per layer: {stack}_0, {stack}_1, ...; scanned: {stack}s
+
 
 def set_layer_layout(params: dict, scan: bool) -> dict:
-    """`params` with the blocks laid out per layer (block_0, block_1, ...) or scanned (one "blocks"
-    tree with a leading layer axis, model.scan_layers). Imports, exports and transplants go through
-    this, so pretrained weights and workdirs fit either layout."""
-    if scan and "block_0" in params:
-        layers = sorted((k for k in params if k.startswith("block_")), key=lambda k: int(k.split("_")[1]))
-        rest = {k: v for k, v in params.items() if not k.startswith("block_")}
-        return {**rest, "blocks": jax.tree.map(lambda *xs: jnp.stack(xs), *[params[k] for k in layers])}
-    if not scan and "blocks" in params:
-        rest = {k: v for k, v in params.items() if k != "blocks"}
-        num_layers = jax.tree.leaves(params["blocks"])[0].shape[0]
-        layers = {f"block_{i}": jax.tree.map(lambda x, i=i: x[i], params["blocks"]) for i in range(num_layers)}
-        return {**rest, **layers}
-    return params
+    """`params` with each stack of blocks laid out per layer (block_0, block_1, ...) or scanned (one
+    "blocks" tree with a leading layer axis, model.scan_layers); the encoder-decoder's encoder stack is
+    encoder_block_i / encoder_blocks. Imports, exports and transplants go through this, so pretrained
+    weights and workdirs fit either layout."""
+    original, params = params, dict(params)
+    for stack in STACKS:
+        per_layer = sorted((k for k in params if re.fullmatch(rf"{stack}_\d+", k)), key=lambda k: int(k.split("_")[-1]))
+        if scan and per_layer:
+            params[f"{stack}s"] = jax.tree.map(lambda *xs: jnp.stack(xs), *[params.pop(k) for k in per_layer])
+        elif not scan and f"{stack}s" in params:
+            stacked = params.pop(f"{stack}s")
+            for i in range(jax.tree.leaves(stacked)[0].shape[0]):
+                params[f"{stack}_{i}"] = jax.tree.map(lambda x, i=i: x[i], stacked)
+    return params if params.keys() != original.keys() else original
 
 
 def transplant(fresh: dict, pretrained: dict) -> tuple[dict, int]:

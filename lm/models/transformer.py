@@ -85,7 +85,7 @@ class TransformerLM(nn.Module):
             self.blocks = block(**kwargs, name="blocks")
         else:
             self.blocks = [block(**kwargs, name=f"block_{i}") for i in range(c.num_layers)]
-        if c.norm_position == "pre":  # post-norm blocks end normalised already
+        if c.final_norm:  # post-norm blocks end normalised already (model.final_norm: None)
             self.final_norm = norm("final_norm")
         if c.mlm_transform:  # BERT's prediction head: dense + activation + norm before the decoder
             self.mlm_dense = nn.Dense(c.d_model, use_bias=c.use_bias, kernel_init=init, dtype=dtype)
@@ -123,7 +123,7 @@ class TransformerLM(nn.Module):
             mask = _and(mask, attention.padding_mask(valid, valid))
         x = self._embed(tokens, positions, token_types, deterministic)
         x, _ = self._blocks(x, BlockInputs(mask=mask, positions=positions, deterministic=deterministic))
-        return self.final_norm(x) if self.config.norm_position == "pre" else x
+        return self.final_norm(x) if self.config.final_norm else x
 
     def __call__(self, tokens, positions=None, segment_ids=None, valid=None, token_types=None, deterministic=True):
         """[B, T, V] float32 logits over the vocabulary at every position (arguments as `encode`)."""
@@ -192,7 +192,7 @@ class TransformerLM(nn.Module):
             mask = mask & key_valid[:, None, None, :]
         x = self._embed(tokens, positions, None, deterministic=True)
         x, new_cache = self._blocks(x, BlockInputs(mask=mask, positions=positions, cache_index=cache_index), cache)
-        if self.config.norm_position == "pre":
+        if self.config.final_norm:
             x = self.final_norm(x)
         return self._logits(x), new_cache
 

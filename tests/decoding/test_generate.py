@@ -83,3 +83,32 @@ def test_sampling_is_reproducible_with_a_seed_and_varies_without():
     assert len({tuple(row) for row in a}) > 1  # rows differ within a batch
     top1, _ = run_generate(model, params, prompt, 20, sampling.Options(temperature=1.0, top_k=1), rng=3)
     np.testing.assert_array_equal(top1, run_generate(model, params, prompt, 20, GREEDY)[0])
+
+
+def test_an_encoder_decoder_decodes_with_its_cache_as_without_and_one_beam_is_greedy():
+    from lm import models
+    from lm.decoding import beam
+
+    config = ModelConfig(
+        family="encoder_decoder", vocab_size=13, num_layers=2, num_heads=2, d_model=16, d_ff=32, max_len=16
+    )
+    model = models.build(config)
+    params = models.init_params(model, jax.random.PRNGKey(2))
+    source = np.array([[3, 4, 5, 6, 0], [7, 8, 0, 0, 0]], np.int32)
+    source_valid = source > 0
+    prompt, valid = np.full((2, 1), 1, np.int32), np.ones((2, 1), bool)
+    cached, lengths = generate.compile_generate(model, 8)(
+        params, prompt, valid, jax.random.PRNGKey(0), GREEDY, source, source_valid
+    )
+    uncached = generate.compile_generate(model, 8, cache=False)(
+        params, prompt, valid, jax.random.PRNGKey(0), GREEDY, source, source_valid
+    )
+    np.testing.assert_array_equal(cached, uncached)
+    beams, _, _ = beam.compile_beam_search(model, 1, 8)(params, prompt, valid, 0.6, source, source_valid)
+    np.testing.assert_array_equal(beams[:, 0], cached)
+    other = source.copy()
+    other[1, 2] = 9  # the padding of row 1: no effect
+    again, _ = generate.compile_generate(model, 8)(
+        params, prompt, valid, jax.random.PRNGKey(0), GREEDY, other, source_valid
+    )
+    np.testing.assert_array_equal(again, cached)

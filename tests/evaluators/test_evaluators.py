@@ -13,8 +13,11 @@ def test_empty_evals_take_the_objectives_own():
 
 
 def test_unknown_and_unfit_evaluators_name_the_fix():
-    with pytest.raises(ValueError, match="unknown evaluator 'bleu': choose from perplexity, classification"):
+    with pytest.raises(ValueError, match="unknown evaluator 'blue': choose from perplexity, classification, exact"):
+        evaluators.names("blue", objectives.get("causal"))
+    with pytest.raises(ValueError, match="bleu scores targets decoded from sources.*objective=seq2seq"):
         evaluators.names("bleu", objectives.get("causal"))
+    assert evaluators.names("", objectives.get("seq2seq")) == ["perplexity", "exact_match", "bleu"]
     with pytest.raises(ValueError, match="classification needs labelled data"):
         evaluators.names("classification", objectives.get("masked"))
 

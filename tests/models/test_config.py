@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import pytest
 
 from lm import config as config_lib
+from lm import models
 from lm.models import config as model_config
 from lm.models.config import ModelConfig
-from lm.models.transformer import TransformerLM
 
 
 def test_config_model_has_exactly_the_model_fields_and_defaults():
@@ -25,8 +25,9 @@ def test_config_model_has_exactly_the_model_fields_and_defaults():
 
 def test_roles_are_the_architecture_a_pretrained_model_fixes_and_what_a_resume_may_change():
     assert model_config.ARCHITECTURE == tuple(
-        "num_layers num_heads d_model d_ff vocab_size max_len causal position rope_base mlp gelu_approximate norm "
-        "norm_eps norm_position embedding_norm type_vocab_size use_bias tie_embeddings mlm_transform head_bias".split()
+        "family num_layers num_encoder_layers num_heads d_model d_ff vocab_size max_len causal position rope_base mlp "
+        "gelu_approximate norm norm_eps norm_position embedding_norm type_vocab_size use_bias tie_embeddings "
+        "share_embeddings final_norm rnn_attention mlm_transform head_bias".split()
     )
     assert model_config.HOW == ("remat", "attention")
 
@@ -52,8 +53,16 @@ def test_built_directly_a_model_is_a_decoder_pooled_at_its_last_token():
 
 # field -> (another value, the base it is changed from when the default base cannot show it).
 # The base is rotary so that rope_base shows; max_len shows only with learned positions.
+ENCODER_DECODER = {"family": "encoder_decoder"}
+GRU = {"family": "gru"}
 CHANGES = {
     "size": ("tiny", {}),
+    "family": ("encoder_decoder", {}),
+    "num_encoder_layers": (3, ENCODER_DECODER),
+    "share_embeddings": (False, ENCODER_DECODER),
+    "final_norm": (False, {}),
+    "rnn_attention": (False, GRU),
+    "teacher_forcing_ratio": (0.5, GRU),
     "num_layers": (3, {}),
     "num_heads": (4, {}),
     "d_model": (64, {}),
@@ -98,15 +107,22 @@ def model_signature(overrides: dict) -> tuple[str, ...]:
     c.model.size, c.model.position, c.model.num_classes, c.data.seq_len = "nano", "rotary", 3, 8
     for key, value in overrides.items():
         c.model[key] = value
-    model = TransformerLM(ModelConfig.from_config(config_lib.resolve(c, vocab_size=20).model))
+    if c.model.family in models.SOURCED:
+        c.objective = "seq2seq"
+    model = models.build(ModelConfig.from_config(config_lib.resolve(c, vocab_size=20).model))
     tokens = jnp.zeros((2, 8), jnp.int32)
-    both_heads = lambda module, tokens: (module(tokens), module.classify(tokens))  # noqa: E731
+    if model.config.family in models.SOURCED:
+        methods, extra = ("__call__",), {"source": tokens}
+        both_heads = lambda module, tokens: module(tokens, source=tokens)  # noqa: E731
+    else:
+        methods, extra = ("__call__", "classify"), {}
+        both_heads = lambda module, tokens: (module(tokens), module.classify(tokens))  # noqa: E731
     init = functools.partial(model.init, method=both_heads)
     params = jax.eval_shape(init, jax.random.PRNGKey(0), tokens)["params"]
-    training = dict(deterministic=False, rngs={"dropout": jax.random.PRNGKey(1)})
+    training = dict(deterministic=False, rngs={"dropout": jax.random.PRNGKey(1)}, **extra)
     heads = [
         jax.make_jaxpr(lambda p, m=method: model.apply({"params": p}, tokens, **training, method=m))(params)
-        for method in ("__call__", "classify")
+        for method in methods
     ]
     return tuple(map(str, [jax.make_jaxpr(init)(jax.random.PRNGKey(0), tokens), *heads]))
 

@@ -1,0 +1,70 @@
+"""Evaluators of decoded text: the model writes a target for each eval source, and the texts are scored.
+
+`Decoder` decodes the first config.eval_decode.num_examples pairs of the eval split (all with 0) with the
+configured strategy (greedy, or beam search with eval_decode.num_beams), compiled once, and keeps the
+texts of the last state it decoded, so that exact match, BLEU and ROUGE at one eval decode once.
+"""
+
+import jax
+import numpy as np
+
+from lm.decoding import beam, generate
+from lm.decoding.sampling import Options
+from lm.decoding.text import pad_right
+
+
+class Decoder:
+    """Decoded eval targets of a state, and the references they are scored against."""
+
+    def __init__(self, runner, model, data, batch_size: int, num_examples: int, num_beams: int, alpha: float,
+                 max_new_tokens: int):  # fmt: skip
+        self.runner, self.model, self.data = runner, model, data
+        count = len(data.eval) if num_examples == 0 else min(num_examples, len(data.eval))
+        self.sources = data.eval.sources[:count]
+        self.references = [target for _, target in data.eval.texts[:count]]
+        self.batch_size, self.num_beams, self.alpha = batch_size, num_beams, alpha
+        specials = data.tokenizer.special_ids
+        self.pad, self.bos, self.eos = specials["[PAD]"], specials["[BOS]"], specials["[EOS]"]
+        if num_beams > 1:
+            self._fn = beam.compile_beam_search(model, num_beams, max_new_tokens, self.eos)
+        else:
+            self._fn = generate.compile_generate(model, max_new_tokens, self.eos)
+        self._last = (None, None)
+
+    def texts(self, state) -> list[str]:
+        """The decoded target of every chosen eval source (greedy or the best beam), EOS and after cut."""
+        step = int(np.asarray(state.step).reshape(-1)[0])
+        if self._last[0] == step:
+            return self._last[1]
+        params = self.runner.get_state(state).params
+        texts = []
+        for start in range(0, len(self.sources), self.batch_size):
+            rows = self.sources[start : start + self.batch_size]
+            rows = rows + [rows[-1]] * (self.batch_size - len(rows))  # one shape: one compilation
+            source, source_valid = pad_right(rows, self.pad)
+            prompt = np.full((len(rows), 1), self.bos, np.int32)
+            valid = np.ones_like(prompt, bool)
+            if self.num_beams > 1:
+                tokens, _, lengths = self._fn(params, prompt, valid, self.alpha, source, source_valid)
+                tokens, lengths = np.asarray(tokens)[:, 0], np.asarray(lengths)[:, 0]
+            else:
+                greedy = Options(temperature=0.0)
+                out = self._fn(params, prompt, valid, jax.random.PRNGKey(0), greedy, source, source_valid)
+                tokens, lengths = map(np.asarray, out)
+            real = len(self.sources) - start  # the rows that are not padding of the last batch
+            for row, n in zip(tokens[:real], lengths[:real], strict=True):
+                n = int(n) - (1 if n and row[int(n) - 1] == self.eos else 0)
+                texts.append(self.data.tokenizer.decode(row[:n]))
+        self._last = (step, texts)
+        return texts
+
+
+class ExactMatch:
+    """The fraction of decoded targets equal to their reference, character for character."""
+
+    def __init__(self, decoder: Decoder):
+        self.decoder = decoder
+
+    def run(self, state) -> dict[str, float]:
+        texts = self.decoder.texts(state)
+        return {"exact_match": float(np.mean([t == r for t, r in zip(texts, self.decoder.references, strict=True)]))}

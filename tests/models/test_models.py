@@ -1,0 +1,17 @@
+"""lm.models.build and init_cache: the family field picks the model and the shape of its decoding cache."""
+
+from lm import models
+from lm.models.config import ModelConfig
+from lm.models.encoder_decoder import EncoderDecoder
+from lm.models.transformer import TransformerLM
+
+
+def test_the_family_picks_the_model_and_its_cache():
+    fields = dict(vocab_size=7, num_layers=2, num_heads=2, d_model=8, d_ff=8, max_len=6)
+    decoder = ModelConfig(**fields)
+    assert isinstance(models.build(decoder), TransformerLM)
+    assert sorted(models.init_cache(decoder, 3, 6)[0]) == ["k", "v"]
+    encoder_decoder = ModelConfig(**fields, family="encoder_decoder")
+    assert isinstance(models.build(encoder_decoder), EncoderDecoder)
+    cache = models.init_cache(encoder_decoder, 3, 6, source_len=5)
+    assert len(cache) == 2 and cache[0]["cross_k"].shape == (3, 5, 2, 4) and cache[0]["k"].shape == (3, 6, 2, 4)
