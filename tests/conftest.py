@@ -1,10 +1,10 @@
-"""Test setup: 8 fake CPU devices and a thread pool to match (set before JAX starts), and a persistent
-compilation cache for the launcher processes the tests start.
+"""Test setup: 8 fake CPU devices and a thread pool to match (set before JAX starts), a persistent
+compilation cache, and compiled code freed after each test module.
 
-The test process itself keeps its compilations in memory only: reading an 8-device (pmap) executable back
-from JAX's persistent cache crashed this process twice in about ten full runs (a segmentation fault inside
-jaxlib's deserialize_executable, on entries that decompress intact), and the cache saved this process
-almost nothing (a cold and a warm run took the same time).
+Every executable XLA:CPU loads maps its code into memory; kept for the whole session, the suite's
+thousands of executables would pass Linux's limit of 65,530 mappings per process (vm.max_map_count), and
+the next compilation or cache read would crash the process (a segmentation fault or an abort inside
+jaxlib, seen at about 85% of the suite before the fixture below).
 """
 
 import json
@@ -16,10 +16,33 @@ os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_p
 launch.widen_cpu_thread_pool(os.environ)  # NPROC=16, as launch.py does: XLA:CPU's all-reduce needs spare threads
 os.environ.setdefault("LM_COMPILATION_CACHE", os.path.expanduser("~/.cache/lm/jax-tests"))
 
+import jax  # noqa: E402
 import ml_collections  # noqa: E402
 import pytest  # noqa: E402
 
+jax.config.update("jax_compilation_cache_dir", os.environ["LM_COMPILATION_CACHE"])
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
 from lm.config import default_config, shrink_to_smoke  # noqa: E402
+
+
+def memory_mappings() -> int:
+    """How many memory mappings this process holds (0 where /proc does not say)."""
+    try:
+        with open("/proc/self/maps") as f:
+            return sum(1 for _ in f)
+    except OSError:
+        return 0
+
+
+@pytest.fixture(autouse=True, scope="module")
+def free_compiled_code():
+    """After a test module, drops JAX's in-memory caches of compiled functions once the process holds more
+    than half the mappings Linux allows (the later modules then read what they need from the persistent
+    cache)."""
+    yield
+    if memory_mappings() > 30_000:
+        jax.clear_caches()
 
 
 @pytest.fixture

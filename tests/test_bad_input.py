@@ -61,6 +61,10 @@ def place(tmp_path_factory, request):
     (files / "labels.csv").write_text("text,label\n" + "".join(f"row {i},{i % 2}\n" for i in range(40)))
     (files / "one_label.csv").write_text("text,label\n" + "".join(f"row {i},same\n" for i in range(40)))
     (files / "labels.xml").write_text("<rows/>")
+    (files / "pairs.tsv").write_text("source\ttarget\n" + "".join(f"ab{i}\t{i}ba\n" for i in range(40)))
+    (files / "empty_target.jsonl").write_text(
+        "".join(json.dumps({"source": f"s{i}", "target": f"t{i}" * (i != 7)}) + "\n" for i in range(40))
+    )
     (files / "not_utf8_prompt.txt").write_bytes(b"\xff\xfe to be")
     (files / "existing_file").write_text("")
     hf = files / "hf_no_weights"
@@ -135,6 +139,17 @@ CASES = [  # (id, arguments, what the message must say)
         "has no field(s) ['stars']",
     ),  # fmt: skip
     ("labels: format", ["--config.objective=classify", f"--config.data.path={F}/labels.xml"], "neither .csv"),
+    (
+        "pairs: missing field",
+        ["--config.objective=seq2seq", f"--config.data.path={F}/pairs.tsv", "--config.data.target_field=german"],
+        "has no field(s) ['german']",
+    ),
+    (
+        "pairs: empty target",
+        ["--config.objective=seq2seq", f"--config.data.path={F}/empty_target.jsonl"],
+        "pair(s) with an empty source or target (the first at pair",
+    ),
+    ("pairs: a .csv", ["--config.objective=seq2seq", f"--config.data.path={F}/labels.csv"], "neither .tsv nor .jsonl"),
     ("tags from a CSV", ["--config.objective=tag", f"--config.data.path={F}/labels.csv"], "Token labels need JSONL"),
     # workdirs and checkpoints
     ("eval without a checkpoint", [f"--workdir={N}", "--mode=eval"], "No checkpoint in"),
@@ -162,6 +177,11 @@ CASES = [  # (id, arguments, what the message must say)
         "sample.num_samples=3 must be <= sample.num_beams=2",
     ),  # fmt: skip
     ("sampling an encoder", [f"--workdir={M}", "--config.objective=masked", "--mode=sample"], "needs a causal model"),
+    (
+        "beams from an encoder",
+        [f"--workdir={M}", "--config.objective=masked", "--mode=sample", "--num_beams=2"],
+        "needs a causal model",
+    ),
     ("score without text", [f"--workdir={T}", "--mode=score"], "exactly one of --text"),
     ("score a missing file", [f"--workdir={T}", "--mode=score", f"--text_file={F}/nope.txt"], "does not exist"),
     ("score a non-UTF-8 file", [f"--workdir={T}", "--mode=score", f"--text_file={F}/not_utf8_prompt.txt"], "UTF-8"),

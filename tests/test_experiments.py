@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from lm import objectives, train
+from tests.test_bad_input import checksum
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENTS = sorted(glob.glob(os.path.join(ROOT, "experiments", "*.py")))
@@ -93,3 +94,32 @@ def test_launcher_train_eval_sample_and_input_errors(tmp_path):
     assert bad_prompt.returncode == 1 and "outside the character vocabulary" in bad_prompt.stderr
     assert not os.path.exists(tmp_path / "new")  # not even the data cache
     assert sorted(os.listdir(workdir)) == before
+
+
+def test_encoder_decoder_samples_from_its_source_and_refuses_what_it_cannot_do(tmp_path):
+    """--mode=sample reads --prompt as the source (greedy and beams); score and export say why not."""
+    smoke = f"--config={ROOT}/experiments/seq2seq_tasks.py:smoke"
+    workdir = tmp_path / "reverse"
+    trained = launch(smoke, f"--workdir={workdir}", "--config.train.num_steps=60", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    assert "exact_match" in trained.stdout and "bleu: sacreBLEU nrefs:1|case:mixed" in trained.stdout
+
+    def samples(*args):
+        result = launch(smoke, f"--workdir={workdir}", "--mode=sample", "--max_new_tokens=6", *args, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        return [line for line in result.stdout.splitlines() if not line.startswith("---")]
+
+    greedy = samples("--prompt=abc", "--prompt=zyxw", "--num_samples=1")
+    assert len(greedy) == 2
+    assert greedy[0] != greedy[1]  # the source decides the target
+    beams = samples("--prompt=abc", "--num_beams=3", "--num_samples=3")
+    assert len(beams) == 3 and len(set(beams)) == 3  # the 3 best beams, each different
+
+    before = checksum(workdir)
+    for args, needle in [
+        (["--mode=score", "--text=abc"], "scores a target given a source"),
+        (["--mode=export", f"--out={tmp_path}/hf"], "family='encoder_decoder' (GPT-2: 'transformer')"),
+    ]:
+        result = launch(smoke, f"--workdir={workdir}", *args, cwd=tmp_path)
+        assert result.returncode == 1 and needle in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert checksum(workdir) == before and not os.path.exists(tmp_path / "hf")

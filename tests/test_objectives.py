@@ -1,4 +1,7 @@
-"""The masked-LM objective: statistics, what it never touches, determinism; the causal objective."""
+"""The objectives: masked-LM statistics, what masking never touches, determinism; causal, seq2seq (label
+smoothing) and span corruption."""
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -128,12 +131,13 @@ def test_each_objective_states_what_it_needs_of_the_run():
         "classify": ("classify", "any", "labels", True, True, False, ("classification",)),
         "tag": ("tag", "any", "tags", True, True, False, ("classification",)),
         "seq2seq": (None, "any", "pairs", True, False, False, ("perplexity", "exact_match", "bleu")),
+        "span_corruption": (None, "any", "text", True, False, False, ("perplexity",)),
     }
     assert {name: o.families for name, o in objectives.OBJECTIVES.items()} == {
         "causal": ("transformer",), "masked": ("transformer",), "classify": ("transformer",), "tag": ("transformer",),
-        "seq2seq": ("encoder_decoder", "gru"),
+        "seq2seq": ("encoder_decoder", "gru"), "span_corruption": ("encoder_decoder", "gru"),
     }  # fmt: skip
-    with pytest.raises(ValueError, match="objective='lm': choose one of causal, masked, classify, tag, seq2seq"):
+    with pytest.raises(ValueError, match="objective='lm': choose one of causal, masked, classify, tag, seq2seq, span"):
         objectives.get("lm")
 
 
@@ -231,7 +235,7 @@ def test_span_corruption_drops_spans_for_sentinels_and_the_target_puts_them_back
 
 def test_span_corruption_masks_depend_on_the_row_id_only():
     tokens = jnp.asarray(np.random.default_rng(2).integers(0, 20, (4, 32)), jnp.int32)
-    run = lambda rows, t: objectives.span_corruption({"inputs": t, "rows": rows}, jax.random.PRNGKey(3),  # noqa: E731
-                                                     sentinel=30, bos_id=28, eos_id=29)[0]["source"]  # fmt: skip
+    corrupt = functools.partial(objectives.span_corruption, sentinel=30, bos_id=28, eos_id=29)
+    run = jax.jit(lambda rows, t: corrupt({"inputs": t, "rows": rows}, jax.random.PRNGKey(3))[0]["source"])
     whole = run(jnp.arange(4), tokens)
     np.testing.assert_array_equal(run(jnp.arange(2, 4), tokens[2:]), whole[2:])  # half of the batch, same rows

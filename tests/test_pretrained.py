@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from flax import traverse_util
 
-from lm import checkpoint, train
+from lm import checkpoint, objectives, train
 from lm.models.transformer import HEAD_MODULES
 from lm.run import prepare
 
@@ -112,3 +112,29 @@ def test_the_objective_must_fit_the_pretrained_attention(tiny_config, tmp_path):
     causal.init_from = workdir
     with pytest.raises(ValueError, match="is a bidirectional model \\(an encoder\\).*one of masked, classify, tag"):
         prepare(causal, str(tmp_path / "causal"))
+
+
+def test_span_corruption_pretraining_initialises_a_seq2seq_finetune(tiny_config, tmp_path):
+    """experiments/t5_denoise.py's path: an encoder-decoder pretrained on span corruption, every weight of it
+    (sentinel rows included) the start of a seq2seq fine-tune; nothing is new, since the head is the same."""
+    pre = tiny_config.copy_and_resolve_references()
+    pre.objective, pre.model.family, pre.data.tokenizer = "span_corruption", "encoder_decoder", "byte"
+    workdir = str(tmp_path / "pre")
+    train.train(pre, workdir)
+
+    ft = tiny_config.copy_and_resolve_references()
+    ft.objective, ft.init_from, ft.model.size = "seq2seq", workdir, "tiny"  # the architecture comes from init_from
+    ft.data.task, ft.data.task_examples, ft.data.task_max_len = "reverse", 200, 6
+    ft.data.source_len = ft.data.seq_len = 8
+    ft.eval_decode.num_examples = 4
+    run = prepare(ft, str(tmp_path / "ft"))
+    assert (run.config.model.family, run.config.model.size) == ("encoder_decoder", "nano")
+    saved = traverse_util.flatten_dict(checkpoint.Checkpointer(workdir, read_only=True).restore_params())
+    ours = traverse_util.flatten_dict(jax.device_get(run.state.params))
+    assert ours.keys() == saved.keys()
+    for path, value in ours.items():
+        np.testing.assert_array_equal(value, saved[path], err_msg="/".join(path))
+    sentinels = objectives.span_counts(pre.data.seq_len, 0.15, 3.0)[1]
+    assert run.config.model.vocab_size == run.data.tokenizer.vocab_size + sentinels  # their rows came along
+    final = train.train(ft, str(tmp_path / "ft"))
+    assert {"eval/loss", "eval/exact_match", "eval/bleu"} <= set(final)

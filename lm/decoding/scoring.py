@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lm import models
 from lm.decoding.text import check_causal
 from lm.models.transformer import TransformerLM
 
@@ -24,6 +25,11 @@ def score_text(model: TransformerLM, tokenizer, params, text: str) -> dict:
        "bits_per_byte", "num_scored"}.
     """
     check_causal(model, "Scoring reads")
+    if model.config.family in models.SOURCED:
+        raise ValueError(
+            f"--mode=score reads one text under a language model; this {model.config.family} model scores a target "
+            "given a source. Its teacher-forced loss on held-out pairs is --mode=eval."
+        )
     ids = tokenizer.encode(text)
     bos = tokenizer.special_ids.get("[BOS]")
     tokens = np.concatenate([[bos] if bos is not None else [], ids]).astype(np.int32)

@@ -26,7 +26,7 @@ from lm.models import attention
 from lm.models.config import ModelConfig
 from lm.models.layers import Block, BlockInputs, Norm, merge_batch_axes
 from lm.models.positions import sinusoidal
-from lm.models.transformer import REMAT_POLICIES
+from lm.models.transformer import REMAT_POLICIES, block_options
 
 
 def _stack(config: ModelConfig, dtype, out_std: float, num_layers: int, name: str, cross: bool):
@@ -35,25 +35,7 @@ def _stack(config: ModelConfig, dtype, out_std: float, num_layers: int, name: st
     block = Block
     if c.remat != "none":
         block = nn.remat(Block, policy=REMAT_POLICIES[c.remat])
-    kwargs = dict(
-        num_heads=c.num_heads,
-        d_ff=c.d_ff,
-        mlp=c.mlp,
-        gelu_approximate=c.gelu_approximate,
-        norm=c.norm,
-        norm_eps=c.norm_eps,
-        use_bias=c.use_bias,
-        dropout=c.dropout,
-        attention_dropout=c.attention_dropout,
-        rotary=c.position == "rotary",
-        rope_base=c.rope_base,
-        init_std=c.init_std,
-        out_std=out_std,
-        post_norm=c.norm_position == "post",
-        dtype=dtype,
-        attention=c.attention,
-        cross_attention=cross,
-    )
+    kwargs = dict(block_options(c, out_std, dtype), cross_attention=cross)
     if c.scan_layers:
         scanned = nn.scan(
             block,

@@ -23,6 +23,28 @@ REMAT_POLICIES = {"full": None, "dots": jax.checkpoint_policies.checkpoint_dots_
 HEAD_MODULES = ("pooler", "classifier")  # fine-tuning heads: initialised fresh, never taken from pretraining
 
 
+def block_options(c: ModelConfig, out_std: float, dtype) -> dict:
+    """Block's fields from the model's config: one place for every family built from the shared blocks."""
+    return dict(
+        num_heads=c.num_heads,
+        d_ff=c.d_ff,
+        mlp=c.mlp,
+        gelu_approximate=c.gelu_approximate,
+        norm=c.norm,
+        norm_eps=c.norm_eps,
+        use_bias=c.use_bias,
+        dropout=c.dropout,
+        attention_dropout=c.attention_dropout,
+        rotary=c.position == "rotary",
+        rope_base=c.rope_base,
+        init_std=c.init_std,
+        out_std=out_std,
+        post_norm=c.norm_position == "post",
+        dtype=dtype,
+        attention=c.attention,
+    )
+
+
 class TransformerLM(nn.Module):
     """One Transformer family: decoder-only (causal=True) or encoder-only (causal=False), with heads.
 
@@ -63,24 +85,7 @@ class TransformerLM(nn.Module):
                 in_axes=(nn.broadcast, 0),
                 length=c.num_layers,
             )
-        kwargs = dict(
-            num_heads=c.num_heads,
-            d_ff=c.d_ff,
-            mlp=c.mlp,
-            gelu_approximate=c.gelu_approximate,
-            norm=c.norm,
-            norm_eps=c.norm_eps,
-            use_bias=c.use_bias,
-            dropout=c.dropout,
-            attention_dropout=c.attention_dropout,
-            rotary=c.position == "rotary",
-            rope_base=c.rope_base,
-            init_std=c.init_std,
-            out_std=out_std,
-            post_norm=c.norm_position == "post",
-            dtype=dtype,
-            attention=c.attention,
-        )
+        kwargs = block_options(c, out_std, dtype)
         if c.scan_layers:
             self.blocks = block(**kwargs, name="blocks")
         else:

@@ -92,3 +92,34 @@ def test_more_beams_score_at_least_as_well_and_scores_are_the_sequences_log_prob
         expected = float(sum(log_probs[i, int(sequence[0, i + 2])] for i in range(5)))
         np.testing.assert_allclose(best[k], expected, rtol=1e-4)
     assert best[4] >= best[1] - 1e-6
+
+
+@pytest.mark.parametrize("family", ["encoder_decoder", "gru"])
+def test_beams_of_a_model_with_a_source_score_the_sequences_teacher_forced(family):
+    """Beams reorder the whole cache (self-attention, cross-attention keys / values, GRU states): the score of
+    each beam is the teacher-forced log-probability of its tokens given its own row's source."""
+    from lm import models
+    from lm.models.config import ModelConfig
+
+    config = ModelConfig(family=family, vocab_size=9, num_layers=1, num_heads=2, d_model=16, d_ff=32, max_len=16)
+    model = models.build(config)
+    params = models.init_params(model, jax.random.PRNGKey(7))
+    source = np.array([[3, 4, 5, 6, 2], [7, 8, 0, 0, 0]], np.int32)
+    source_valid = source > 0
+    prompt, valid = np.full((2, 1), 1, np.int32), np.ones((2, 1), bool)
+    out, scores, _ = beam.compile_beam_search(model, 4, 5, None)(params, prompt, valid, 0.0, source, source_valid)
+    for row in range(2):
+        for k in range(4):
+            sequence = jnp.concatenate([jnp.asarray([1]), out[row, k]])[None]
+            logits = model.apply({"params": params}, sequence, source=source[row : row + 1],
+                                 source_valid=source_valid[row : row + 1])  # fmt: skip
+            log_probs = jax.nn.log_softmax(logits[0, :-1])
+            expected = float(sum(log_probs[i, int(sequence[0, i + 1])] for i in range(5)))
+            np.testing.assert_allclose(float(scores[row, k]), expected, rtol=1e-4, atol=1e-5)
+        assert all(scores[row, k] >= scores[row, k + 1] - 1e-6 for k in range(3))
+    greedy, _ = generate.compile_generate(model, 5)(
+        params, prompt, valid, jax.random.PRNGKey(0), GREEDY, source, source_valid
+    )
+    one, one_scores, _ = beam.compile_beam_search(model, 1, 5, None)(params, prompt, valid, 0.0, source, source_valid)
+    np.testing.assert_array_equal(one[:, 0], greedy)
+    assert np.all(np.asarray(scores[:, 0]) >= np.asarray(one_scores[:, 0]) - 1e-6)

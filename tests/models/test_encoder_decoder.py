@@ -26,7 +26,7 @@ def config(**overrides) -> ModelConfig:
 def init(c: ModelConfig, seed=0):
     model = models.build(c)
     source, tokens = jnp.zeros((1, 7), jnp.int32), jnp.zeros((1, 5), jnp.int32)
-    return model, model.init(jax.random.PRNGKey(seed), tokens, source=source)["params"]
+    return model, jax.jit(lambda key: model.init(key, tokens, source=source))(jax.random.PRNGKey(seed))["params"]
 
 
 def test_the_parameter_tree():
@@ -116,9 +116,7 @@ def test_every_target_position_sees_every_real_source_position_and_no_source_pad
     model, params = init(config())
     source, source_valid = padded(3, (9, 5), 9)
     tokens = jnp.asarray(padded(4, (6, 6), 6)[0])
-    run = lambda src: model.apply(
-        {"params": params}, tokens, source=jnp.asarray(src), source_valid=jnp.asarray(source_valid)
-    )  # noqa: E731
+    run = jax.jit(lambda src: model.apply({"params": params}, tokens, source=src, source_valid=source_valid))
     base = run(source)
     changed = source.copy()
     changed[1, 4] = (changed[1, 4] + 1) % V  # the last real position of row 1
@@ -134,11 +132,12 @@ def test_the_decoder_is_causal(position):
     model, params = init(config(position=position))
     source = jnp.asarray(padded(5, (8,), 8)[0])
     tokens = np.asarray(padded(6, (7,), 7)[0])
-    base = model.apply({"params": params}, jnp.asarray(tokens), source=source)
+    run = jax.jit(lambda t: model.apply({"params": params}, t, source=source))
+    base = run(tokens)
     for t in range(7):
         changed = tokens.copy()
         changed[0, t] = (changed[0, t] + 1) % V
-        out = model.apply({"params": params}, jnp.asarray(changed), source=source)
+        out = run(changed)
         np.testing.assert_allclose(out[0, :t], base[0, :t], atol=1e-6)
         assert np.abs(np.asarray(out[0, t:] - base[0, t:])).max() > 1e-6
 
@@ -160,15 +159,17 @@ def test_cached_decoding_gives_the_teacher_forced_logits(scan_layers):
         {"params": params}, tokens[:, :2], cache, 0, encoded=encoded, encoder_valid=source_valid, method="decode"
     )  # prefill: two tokens, and the encoder's keys and values
     np.testing.assert_allclose(logits, full[:, :2], atol=1e-5)
+    step = jax.jit(lambda token, cache, t: model.apply({"params": params}, token, cache, t, method="decode"))
     for t in range(2, 6):  # then one token at a time, the source only through the cache
-        logits, cache = model.apply({"params": params}, tokens[:, t : t + 1], cache, t, method="decode")
+        logits, cache = step(tokens[:, t : t + 1], cache, t)
         np.testing.assert_allclose(logits[:, 0], full[:, t], atol=1e-5)
 
 
 def test_every_option_of_the_blocks_builds_and_keeps_its_shapes():
     for overrides in (dict(mlp="swiglu", norm="rmsnorm"), dict(remat="full", dropout=0.1), dict(dtype="bfloat16")):
         model, params = init(config(**overrides))
-        out = model.apply({"params": params}, jnp.zeros((2, 5), jnp.int32), source=jnp.zeros((2, 7), jnp.int32),
-                          deterministic=False, rngs={"dropout": jax.random.PRNGKey(0)})  # fmt: skip
+        apply = jax.jit(lambda p, t, s, m=model: m.apply({"params": p}, t, source=s, deterministic=False,
+                                                         rngs={"dropout": jax.random.PRNGKey(0)}))  # fmt: skip
+        out = apply(params, jnp.zeros((2, 5), jnp.int32), jnp.zeros((2, 7), jnp.int32))
         assert out.shape == (2, 5, V) and out.dtype == jnp.float32
     assert dataclasses.replace(config(), num_encoder_layers=None).num_encoder_layers == 2
