@@ -3,7 +3,8 @@
 Config arguments:
   transformer  the encoder-decoder Transformer (Vaswani et al., 2017), tiny: 2 + 2 layers, 4 heads,
                d_model 64, d_ff 256, learned positions, pre-norm; 238k parameters
-  gru          the GRU encoder-decoder with Luong attention (lm/models/gru.py): 1 + 1 layers, d_model 128
+  gru          the GRU encoder-decoder with Luong attention (lm/models/gru.py): 1 + 1 layers, hidden 128;
+               235k parameters
   smoke        seconds on a CPU (tests)
 
 Every argument trains on `data.task=reverse` (strings of 1 to 16 letters, reversed; 19,000 training pairs,
@@ -14,9 +15,11 @@ the held-out ones never seen in training) and reports teacher-forced loss, exact
     python launch.py --config=experiments/seq2seq_tasks.py:transformer --workdir=workdirs/reverse_transformer
     python launch.py --config=experiments/seq2seq_tasks.py:gru --workdir=workdirs/reverse_gru
 
-Expected (measured on 2 CPU cores, this codebase; the target is the issue's: >= 99% exact match on reversal):
-  transformer  exact match 1.000, BLEU 100.0 at step 3000 (0.961 / 98.7 at step 2000); about 2 min
-  gru          EXPECTED_GRU
+Expected, measured on 2 CPU cores (2026-11-30), exact match and character BLEU of the 512 held-out pairs
+decoded greedily; the target is >= 99% exact match on reversal (the annotated Transformer's copy task and
+flax's seq2seq example report accuracy 1.0 on such tasks):
+  transformer  step 1000: 0.301 / 51.3; step 2000: 0.898 / 95.8; step 3000: 1.000 / 100.0; 1 min 57 s in all
+  gru          step 1000: 0.191 / 71.7; step 2000: 0.959 / 98.7; step 3000: 1.000 / 100.0; 1 min 06 s in all
 """
 
 from lm.config import default_config, shrink_to_smoke

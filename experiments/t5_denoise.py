@@ -16,7 +16,15 @@ Config arguments:
     python launch.py --config=experiments/t5_denoise.py:finetune --workdir=workdirs/t5_reverse_scratch \\
         --config.init_from=workdirs/t5_pretrain --config.finetune.load_weights=False   # the scratch baseline
 
-Expected: not yet measured on this machine (the pretraining and fine-tuning paths are tested at smoke size).
+Measured on 2 CPU cores (2026-11-30), one seed:
+  pretrain   span-corruption eval loss 2.099 (3.03 bits per target token, accuracy 0.400) at step 2000;
+             1 min 44 s. Too little to learn much: the decoder writes the same generic spans whatever the
+             source ("<extra_id_0> <extra_id_1> the <extra_id_2> the" for any prompt)
+  finetune   reversal, step 1000: from the pretrained weights exact match 0.000, BLEU 0.4, loss 2.909; from
+             scratch (load_weights=False) exact match 0.522, BLEU 62.9, loss 0.394; about 65 s each. On this
+             task, whose targets are random letters read off the source, a decoder that learned to ignore
+             its source is a worse start than random weights. T5's gains come from far more pretraining
+             (2^35 tokens) on tasks that share its language; this experiment shows the path, not that gain.
 """
 
 from lm.config import default_config, shrink_to_smoke

@@ -1,8 +1,10 @@
 """The Transformer on WMT14 English-German (Vaswani et al., 2017): the paper's base and big models.
 
 Config arguments:
-  base   Transformer-base: 6 + 6 layers, d_model 512, 8 heads, d_ff 2048, dropout 0.1; 63.1M parameters (the paper: 65M)
-  big    Transformer-big: 6 + 6 layers, d_model 1024, 16 heads, d_ff 4096, dropout 0.3; 214.2M parameters (the paper: 213M)
+  base   Transformer-base: 6 + 6 layers, d_model 512, 8 heads, d_ff 2048, dropout 0.1;
+         63.1M parameters (the paper: 65M)
+  big    Transformer-big: 6 + 6 layers, d_model 1024, 16 heads, d_ff 4096, dropout 0.3;
+         214.2M parameters (the paper: 213M)
   smoke  seconds on a CPU (tests): the same options at nano size, on the built-in reversal task
 
 Both read TFDS `wmt14_translate/de-en` (English source, German target; the data must be on disk or

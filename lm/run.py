@@ -144,11 +144,12 @@ def describe(run: Run) -> str:
         kind, layers = m.family.replace("_", "-"), f"{m.num_encoder_layers} + {m.num_layers}"
     else:
         kind, layers = "causal" if m.causal else "bidirectional", m.num_layers
+    shape = f"{m.num_heads} heads, d_model {m.d_model}, d_ff {m.d_ff}, context {m.max_len}, {m.position} positions"
+    if m.family == "gru":
+        shape = f"hidden {m.d_model}, {'Luong attention' if m.rnn_attention else 'no attention'}"
     lines = [
         f"data: {run.data.name} | {tokenizer} | {run.data.describe()}" if run.data else f"tokenizer: {tokenizer}",
-        f"objective: {c.objective} | model: {m.size}, {kind} | "
-        f"{layers} layers, {m.num_heads} heads, d_model {m.d_model}, d_ff {m.d_ff}, "
-        f"context {m.max_len}, {m.position} positions | {n:,} parameters "
+        f"objective: {c.objective} | model: {m.size}, {kind} | {layers} layers, {shape} | {n:,} parameters "
         f"({optim.num_decayed(run.state.params, c.optim.decay_embeddings):,} with weight decay) | {m.dtype}",
         f"devices: {run.runner.num_devices} x {jax.devices()[0].platform} "
         f"({'pmap data parallel' if run.runner.pmap else 'jit'}) | batch {c.data.batch_size} x {c.data.seq_len} "

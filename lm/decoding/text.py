@@ -103,11 +103,24 @@ def generate_text(
     for i, (row, n) in enumerate(zip(np.asarray(out), np.asarray(lengths), strict=True)):
         if eos is not None and row[n - 1] == eos:
             n -= 1
-        text = tokenizer.decode(row[:n])
+        text = decode(tokenizer, row[:n])
         for stop in sample.stop:
             text = text.split(stop, 1)[0] if stop else text
         texts.append(text if seq2seq else prompts[i // sample.num_samples] + text)
     return texts
+
+
+def decode(tokenizer, ids) -> str:
+    """Token ids to text; ids past the tokenizer's vocabulary (span corruption's sentinels, lm/objectives.py)
+    written as T5 writes them, <extra_id_N>."""
+    out, run = [], []
+    for i in map(int, ids):
+        if i < tokenizer.vocab_size:
+            run.append(i)
+            continue
+        out.append(tokenizer.decode(run) + f"<extra_id_{i - tokenizer.vocab_size}>")
+        run = []
+    return "".join(out) + tokenizer.decode(run)
 
 
 def pad_right(rows: list[np.ndarray], pad_id: int) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ import numpy as np
 
 from lm.decoding import beam, generate
 from lm.decoding.sampling import Options
-from lm.decoding.text import pad_right
+from lm.decoding.text import decode, pad_right
 
 
 class Decoder:
@@ -54,7 +54,7 @@ class Decoder:
             real = len(self.sources) - start  # the rows that are not padding of the last batch
             for row, n in zip(tokens[:real], lengths[:real], strict=True):
                 n = int(n) - (1 if n and row[int(n) - 1] == self.eos else 0)
-                texts.append(self.data.tokenizer.decode(row[:n]))
+                texts.append(decode(self.data.tokenizer, row[:n]))
         self._last = (step, texts)
         return texts
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from lm.decoding.text import generate_text
+from lm.data import tokenizers
+from lm.decoding.text import decode, generate_text
 from lm.run import prepare
 
 
@@ -56,3 +57,11 @@ def test_beam_search_returns_the_best_beams_of_each_prompt_best_first(tiny_confi
     greedy = generate_text(run.model, run.tokenizer, run.state.params, sample, ["cat"])
     sample.num_beams = 2  # the best of 2 beams is at least as likely as greedy's; here a test of wiring only
     assert len(generate_text(run.model, run.tokenizer, run.state.params, sample, ["cat"])) == len(greedy) == 1
+
+
+def test_ids_past_the_vocabulary_decode_as_t5_sentinels():
+    tokenizer = tokenizers.build("byte", "", specials=True)  # 256 bytes and the special tokens
+    V = tokenizer.vocab_size
+    ids = [*tokenizer.encode("ab"), V + 1, *tokenizer.encode("é"), V, V + 2]
+    assert decode(tokenizer, ids) == "ab<extra_id_1>é<extra_id_0><extra_id_2>"
+    assert decode(tokenizer, tokenizer.encode("plain")) == "plain"
