@@ -1,4 +1,5 @@
-"""The entry point to every mode of the library: train, evaluate, sample, score, export, benchmark.
+"""The entry point to every mode of the library: train, evaluate, sample, score, export, benchmark, sweep,
+collate, compare, verify.
 
     python launch.py                                         # the default experiment, built-in corpus
     python launch.py --config=experiments/shakespeare_char.py:cpu --workdir=/tmp/sc
@@ -10,6 +11,9 @@
     python launch.py --config=... --workdir=/tmp/sc --mode=export --out=/tmp/sc_hf   # GPT-2 family -> HF files
     python launch.py --config=experiments/shakespeare_char.py:cpu --mode=bench        # speed, MFU, memory
     python launch.py --mode=bench_generate --config.model.max_len=256                  # KV cache vs none
+    python launch.py --config=experiments/positions.py:cpu --mode=sweep --workdir=/tmp/pos   # every variant
+    python launch.py --config=experiments/positions.py:cpu --mode=collate --workdir=/tmp/pos # table, curves
+    python launch.py --config=experiments/shakespeare_char.py:cpu --mode=verify   # PASS / FAIL of its contract
 
 An experiment is a Python file whose get_config(arg) returns an ml_collections ConfigDict (fields and
 defaults in lm/config.py); `--config.a.b=V` overrides any field. Re-running a train command with the
@@ -34,7 +38,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "run directory (default: workdir
 _MODE = flags.DEFINE_enum(
     "mode",
     "train",
-    ["train", "eval", "sample", "score", "export", "bench", "bench_generate"],
+    ["train", "eval", "sample", "score", "export", "bench", "bench_generate", "sweep", "collate", "compare", "verify"],
     "what to do with the experiment (and its workdir)",
 )
 _PROMPT = flags.DEFINE_multi_string(
@@ -59,6 +63,11 @@ _BENCH_STEPS = flags.DEFINE_integer(
 _BENCH_BATCH_SIZES = flags.DEFINE_list("bench_batch_sizes", ["1", "8"], "bench_generate: batch sizes to time")
 _BENCH_PROMPT_LEN = flags.DEFINE_integer("bench_prompt_len", 8, "bench_generate: prompt tokens per row")
 _BENCH_NEW_TOKENS = flags.DEFINE_integer("bench_new_tokens", 32, "bench_generate: tokens generated per row")
+_SWEEP_INDEX = flags.DEFINE_integer(
+    "sweep_index", None, "sweep: run only this variant (default: all; SLURM_ARRAY_TASK_ID when set)"
+)
+_METRIC = flags.DEFINE_string("metric", None, "collate: another metric for the table and plot, e.g. eval/accuracy")
+_COMPARE_TO = flags.DEFINE_string("compare_to", None, "compare: the workdir to set beside --workdir")
 _TRACEBACK = flags.DEFINE_bool("traceback", False, "show the full traceback of input errors")
 
 
@@ -106,7 +115,7 @@ def main(argv):
     widen_cpu_thread_pool(os.environ)
     import jax
 
-    from lm import bench, modes, train
+    from lm import bench, collate, console, modes, sweep, train, verify
 
     cache = os.path.expanduser(os.environ.get("LM_COMPILATION_CACHE", "~/.cache/lm/jax"))
     jax.config.update("jax_compilation_cache_dir", cache)
@@ -126,6 +135,21 @@ def main(argv):
             if not _OUT.value:
                 raise ValueError("--mode=export needs --out=DIR, the directory for the Hugging Face files.")
             modes.export(config, workdir, _OUT.value)
+        elif _MODE.value == "sweep":
+            variants = sweep.select(sweep.expand(experiment_sweep()), _SWEEP_INDEX.value)
+            statuses = sweep.run(config, workdir, variants, train.train)
+            console.log(sweep.summary(statuses))
+            if any(s["status"] == "failed" for s in statuses):
+                sys.exit(1)
+        elif _MODE.value == "collate":
+            collate.collate(workdir, _METRIC.value)
+        elif _MODE.value == "compare":
+            if not _COMPARE_TO.value:
+                raise ValueError("--mode=compare needs --compare_to=DIR, the workdir to set beside --workdir.")
+            console.log(collate.compare(workdir, _COMPARE_TO.value))
+        elif _MODE.value == "verify":
+            if not verify.verify(config, workdir, experiment_contract(), train.train):
+                sys.exit(1)
         elif _MODE.value == "bench":  # reads and writes no workdir
             bench.bench(config, steps=_BENCH_STEPS.value)
         else:
@@ -143,6 +167,39 @@ def main(argv):
             f"interrupted ({e or 'SIGINT'}): stopped without saving the step in flight; the workdir's last "
             "checkpoint is intact. Run the same command again to continue from it."
         )
+
+
+def experiment_module():
+    from lm import verify
+
+    return verify.load_experiment(config_spec(sys.argv).partition(":")[0])
+
+
+def experiment_sweep() -> list:
+    """The experiment file's get_sweep(arg)."""
+    path, _, arg = config_spec(sys.argv).partition(":")
+    module = experiment_module()
+    if not hasattr(module, "get_sweep"):
+        raise ValueError(
+            f"{path} defines no get_sweep(arg): a sweep is a list of config overrides that the experiment file "
+            "returns from get_sweep (lm/sweep.py shows one). For a single run, use --mode=train."
+        )
+    return module.get_sweep(arg) if arg else module.get_sweep()
+
+
+def experiment_contract():
+    """The experiment file's contract for its config argument."""
+    from lm import verify
+
+    path, _, arg = config_spec(sys.argv).partition(":")
+    contracts = verify.contracts_of(experiment_module())
+    if arg not in contracts:
+        have = ", ".join(f"{path}:{a}" for a in contracts) or "none"
+        raise ValueError(
+            f"{path}{':' + arg if arg else ''} declares no reproduction contract (CONTRACTS[{arg!r}] in the file); "
+            f"those it declares: {have}."
+        )
+    return contracts[arg]
 
 
 def configured():

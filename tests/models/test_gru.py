@@ -40,7 +40,7 @@ def test_the_encoders_gru_is_torch_nn_grus_step_with_the_same_weights():
             )
             getattr(reference, f"bias_hh_l{layer}").copy_(torch.cat([torch.zeros(2 * D), cell["hn"]["bias"]]))
     source = np.random.default_rng(3).integers(0, V, (3, 9))
-    encoded = model.apply({"params": params}, jnp.asarray(source), method="encode")
+    encoded = jax.jit(lambda s: model.apply({"params": params}, s, method="encode"))(jnp.asarray(source))
     embedded = np.asarray(params["embed"]["embedding"])[source]
     with torch.no_grad():
         out, final = reference(torch.tensor(embedded, dtype=torch.float32))
@@ -54,37 +54,37 @@ def test_cached_decoding_gives_the_teacher_forced_logits_and_padding_is_invisibl
     source = jnp.asarray([[3, 4, 5, 6, 7, 8], [9, 10, 11, 0, 0, 0]])
     source_valid = jnp.asarray([[True] * 6, [True] * 3 + [False] * 3])
     tokens = jnp.asarray(np.random.default_rng(4).integers(0, V, (2, 7)))
-    full = model.apply({"params": params}, tokens, source=source, source_valid=source_valid)
+    forward = jax.jit(lambda s: model.apply({"params": params}, tokens, source=s, source_valid=source_valid))
+    full = forward(source)
     encoded = model.apply({"params": params}, source, source_valid, method="encode")
     cache = models.init_cache(c, 2, 8, source_len=6)
     prefill = dict(encoded=encoded, encoder_valid=source_valid, method="decode")
     logits, cache = model.apply({"params": params}, tokens[:, :1], cache, 0, **prefill)
     np.testing.assert_allclose(logits[:, 0], full[:, 0], atol=1e-5)
+    step = jax.jit(lambda token, cache, t: model.apply({"params": params}, token, cache, t, method="decode"))
     for t in range(1, 7):
-        logits, cache = model.apply({"params": params}, tokens[:, t : t + 1], cache, t, method="decode")
+        logits, cache = step(tokens[:, t : t + 1], cache, t)
         np.testing.assert_allclose(logits[:, 0], full[:, t], atol=1e-5)
     padded = source.at[1, 4].set(15)  # in row 1's padding
-    np.testing.assert_array_equal(
-        model.apply({"params": params}, tokens, source=padded, source_valid=source_valid), full
-    )
+    np.testing.assert_array_equal(forward(padded), full)
 
 
 def test_a_teacher_forcing_ratio_below_1_feeds_back_predictions_only_in_training():
     source = jnp.asarray(np.random.default_rng(5).integers(0, V, (4, 6)))
     tokens = jnp.asarray(np.random.default_rng(6).integers(0, V, (4, 9)))
     run = {}
-    for ratio in (1.0, 0.5, 0.0):
+
+    def forward(ratio, deterministic):
         model, params = init(config(teacher_forcing_ratio=ratio))
         rngs = {"dropout": jax.random.PRNGKey(7)}
-        run[ratio] = model.apply({"params": params}, tokens, source=source, deterministic=False, rngs=rngs)
-        evaluated = model.apply({"params": params}, tokens, source=source)
-        np.testing.assert_allclose(evaluated, run[1.0] if ratio == 1.0 else evaluated)
+        return jax.jit(lambda t: model.apply({"params": params}, t, source=source, deterministic=deterministic,
+                                             rngs=rngs))  # fmt: skip
+
+    for ratio in (1.0, 0.5, 0.0):
+        run[ratio] = forward(ratio, False)(tokens)
+        np.testing.assert_allclose(forward(ratio, True)(tokens), run[1.0])  # evaluation is always teacher forced
     assert not np.allclose(run[0.5], run[1.0]) and not np.allclose(run[0.0], run[0.5])
     np.testing.assert_allclose(run[0.5][:, 0], run[1.0][:, 0])  # the first step always reads [BOS]
     # with ratio 0 the decoder reads only its own greedy predictions: the target tokens after the first change nothing
-    model, params = init(config(teacher_forcing_ratio=0.0))
     other = tokens.at[:, 1:].set((tokens[:, 1:] + 1) % V)
-    rngs = {"dropout": jax.random.PRNGKey(7)}
-    np.testing.assert_allclose(
-        model.apply({"params": params}, other, source=source, deterministic=False, rngs=rngs), run[0.0]
-    )
+    np.testing.assert_allclose(forward(0.0, False)(other), run[0.0])

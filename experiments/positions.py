@@ -1,0 +1,31 @@
+"""Ablation: position encoding (learned / sinusoidal / rotary) x 3 seeds, nanoGPT's CPU shakespeare_char recipe.
+
+Config arguments:
+  cpu    experiments/shakespeare_char.py:cpu (4 layers, d_model 128, context 64, 2000 steps); the sweep
+         varies model.position over learned, sinusoidal, rotary and seed over 0, 1, 2
+  smoke  the same sweep at smoke size (tests)
+
+    python launch.py --config=experiments/positions.py:cpu --mode=sweep --workdir=workdirs/positions \\
+        --config.data.path=../shared/data/tinyshakespeare.txt
+    python launch.py --config=experiments/positions.py:cpu --mode=collate --workdir=workdirs/positions
+
+The first trains the 9 runs one after the other into workdirs/positions/model.position=...,seed=.../
+(`--sweep_index=i` runs the i-th only: a SLURM array of 9); the second writes results.md, results.csv and
+curves.png there. Measured on 2 CPU cores: see the README's "A shipped ablation".
+"""
+
+import os
+
+from lm import sweep, verify
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def get_config(arg: str = "cpu") -> "ml_collections.ConfigDict":  # noqa: F821
+    if arg not in ("cpu", "smoke"):
+        raise ValueError(f"experiments/positions.py takes cpu or smoke, not {arg!r}.")
+    return verify.load_experiment(os.path.join(HERE, "shakespeare_char.py")).get_config(arg)
+
+
+def get_sweep(arg: str = "cpu") -> list[dict]:
+    return sweep.grid({"model.position": ["learned", "sinusoidal", "rotary"]}, seeds=[0, 1, 2])
