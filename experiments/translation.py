@@ -18,10 +18,12 @@ newstest2014 (TFDS' test split).
 
 What the paper reports, and what it took (its Table 2): BLEU 27.3 (base, 100,000 steps, 12 hours on 8 P100
 GPUs) and 28.4 (big, 300,000 steps, 3.5 days on 8 P100 GPUs), on newstest2014. Not run here: no accelerator
-and no WMT14 data on this machine. Two differences from the paper: its learning rate rises for 4,000
+and no WMT14 data on this machine. Three differences from the paper: its learning rate rises for 4,000
 steps then falls as 1 / sqrt(step), ours (lm/optim.py) warms up for 4,000 steps then decays on a cosine to
-a tenth; and it batches about 25,000 source + 25,000 target tokens by length, ours 256 pairs of up to 256
-tokens, bucketed by length (lm/data/pairs.py).
+a tenth; it batches about 25,000 source + 25,000 target tokens by length, ours 256 pairs of up to 256
+tokens, bucketed by length (lm/data/pairs.py); and it multiplies the embeddings by sqrt(d_model) before
+adding the sinusoids, ours adds them to N(0, 0.02) embeddings unscaled (experiments/positions.py measures
+what that costs a small decoder).
 """
 
 from lm.config import default_config, shrink_to_smoke

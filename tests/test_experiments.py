@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from lm import objectives, train
+from lm import modes, objectives, train
 from tests.test_bad_input import checksum
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -96,30 +96,25 @@ def test_launcher_train_eval_sample_and_input_errors(tmp_path):
     assert sorted(os.listdir(workdir)) == before
 
 
-def test_encoder_decoder_samples_from_its_source_and_refuses_what_it_cannot_do(tmp_path):
-    """--mode=sample reads --prompt as the source (greedy and beams); score and export say why not."""
-    smoke = f"--config={ROOT}/experiments/seq2seq_tasks.py:smoke"
+def test_encoder_decoder_samples_from_its_source_and_refuses_what_it_cannot_do(tmp_path, capsys):
+    """--mode=sample reads each --prompt as a source (here with beams); score and export say why not."""
+    config = load_experiment(os.path.join(ROOT, "experiments", "seq2seq_tasks.py")).get_config("smoke")
+    config.train.num_steps = 60
     workdir = tmp_path / "reverse"
-    trained = launch(smoke, f"--workdir={workdir}", "--config.train.num_steps=60", cwd=tmp_path)
-    assert trained.returncode == 0, trained.stderr
-    assert "exact_match" in trained.stdout and "bleu: sacreBLEU nrefs:1|case:mixed" in trained.stdout
+    train.train(config, str(workdir))
+    assert "bleu: sacreBLEU nrefs:1|case:mixed" in capsys.readouterr().out
 
-    def samples(*args):
-        result = launch(smoke, f"--workdir={workdir}", "--mode=sample", "--max_new_tokens=6", *args, cwd=tmp_path)
-        assert result.returncode == 0, result.stderr
-        return [line for line in result.stdout.splitlines() if not line.startswith("---")]
-
-    greedy = samples("--prompt=abc", "--prompt=zyxw", "--num_samples=1")
-    assert len(greedy) == 2
-    assert greedy[0] != greedy[1]  # the source decides the target
-    beams = samples("--prompt=abc", "--num_beams=3", "--num_samples=3")
-    assert len(beams) == 3 and len(set(beams)) == 3  # the 3 best beams, each different
+    smoke = f"--config={ROOT}/experiments/seq2seq_tasks.py:smoke"
+    args = ["--prompt=abc", "--prompt=zyxw", "--num_beams=3", "--num_samples=3", "--max_new_tokens=6"]
+    result = launch(smoke, f"--workdir={workdir}", "--mode=sample", *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    texts = [line for line in result.stdout.splitlines() if not line.startswith("---")]
+    assert len(texts) == 6 and len(set(texts[:3])) == 3  # each prompt's 3 best beams, each different
+    assert texts[0] != texts[3]  # the source decides the target
 
     before = checksum(workdir)
-    for args, needle in [
-        (["--mode=score", "--text=abc"], "scores a target given a source"),
-        (["--mode=export", f"--out={tmp_path}/hf"], "family='encoder_decoder' (GPT-2: 'transformer')"),
-    ]:
-        result = launch(smoke, f"--workdir={workdir}", *args, cwd=tmp_path)
-        assert result.returncode == 1 and needle in result.stderr and "Traceback" not in result.stderr, result.stderr
+    with pytest.raises(ValueError, match="scores a target given a source"):
+        modes.score(config, str(workdir), "abc")
+    with pytest.raises(ValueError, match="family='encoder_decoder' \\(GPT-2: 'transformer'\\)"):
+        modes.export(config, str(workdir), str(tmp_path / "hf"))
     assert checksum(workdir) == before and not os.path.exists(tmp_path / "hf")
