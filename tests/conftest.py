@@ -1,5 +1,6 @@
 """Test setup: 8 fake CPU devices and a thread pool to match (set before JAX starts), a persistent
-compilation cache, and compiled code freed after each test module.
+compilation cache (one per pytest-xdist worker), and compiled code freed once a process holds many memory
+mappings.
 
 Every executable XLA:CPU loads maps its code into memory; kept for the whole session, the suite's
 thousands of executables would pass Linux's limit of 65,530 mappings per process (vm.max_map_count), and
@@ -14,7 +15,12 @@ import launch  # only defines flags: JAX starts below
 
 os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 launch.widen_cpu_thread_pool(os.environ)  # NPROC=16, as launch.py does: XLA:CPU's all-reduce needs spare threads
-os.environ.setdefault("LM_COMPILATION_CACHE", os.path.expanduser("~/.cache/lm/jax-tests"))
+# One cache directory per pytest-xdist worker: JAX writes cache entries in place, so a process reading an
+# entry another is writing could load half of it.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+os.environ.setdefault(
+    "LM_COMPILATION_CACHE", os.path.expanduser(f"~/.cache/lm/jax-tests{'-' + _worker if _worker else ''}")
+)
 
 import jax  # noqa: E402
 import ml_collections  # noqa: E402
