@@ -86,3 +86,27 @@ def test_files_and_their_errors(tmp_path, capsys):
         pairs.load(
             task_config(task="", path=str(tmp_path / "pairs.csv")) if (tmp_path / "pairs.csv").write_text("a") else None
         )
+
+
+def test_a_tfds_translation_dataset_by_name_under_mock_data():
+    """wmt14_translate/de-en's features by name (English source, German target), each split its own."""
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    def fake(self, split, **kwargs):
+        numbers = range(30) if split == "train" else range(100, 106)
+        return tf.data.Dataset.from_tensor_slices(
+            {"en": [f"cat {i}" for i in numbers], "de": [f"katze {i}" for i in numbers]}
+        )
+
+    c = task_config(task="", tfds_name="wmt14_translate/de-en", source_field="en", target_field="de",
+                    train_split="train", eval_split="test")  # fmt: skip
+    with tfds.testing.mock_data(as_dataset_fn=fake):
+        dataset = pairs.load(c)
+        assert dataset.name == "wmt14_translate/de-en"
+        assert dataset.train.texts[:2] == [("cat 0", "katze 0"), ("cat 1", "katze 1")]
+        assert len(dataset.train) == 30 and dataset.eval.texts == [(f"cat {i}", f"katze {i}") for i in range(100, 106)]
+        assert dataset.tokenizer.encode("katze cat").size == 9  # one vocabulary for both languages
+        c.target_field = "fr"
+        with pytest.raises(ValueError, match="no feature 'fr'.*--config.data.target_field"):
+            pairs.load(c)
