@@ -14,6 +14,7 @@ import matplotlib
 import numpy as np
 
 from lm import console, metrics, sweep, workdir_files
+from lm.models.config import complete
 
 matplotlib.use("Agg")  # headless: files only
 
@@ -61,7 +62,7 @@ def collate(workdir: str, metric: str | None = None) -> list[dict]:
     for s in statuses:
         sub = os.path.join(workdir, s["name"])
         s["records"] = metrics.read(sub) if s["status"] == "done" else []
-        s["settings"] = _flatten(workdir_files.read_config(sub) or {})
+        s["settings"] = _flatten(_completed(workdir_files.read_config(sub) or {}))
     done = [s for s in statuses if s["status"] == "done"]
     if not done:
         raise ValueError(f"No variant of the sweep in {workdir} has finished: run --mode=sweep to the end first.")
@@ -155,6 +156,11 @@ def compare(a: str, b: str, metric_names: tuple[str, ...] = ()) -> str:
         if x is not None and y is not None:
             lines.append(f"  {m}: {x:.4f} | {y:.4f} | {y - x:+.4f}")
     return "\n".join(lines)
+
+
+def _completed(saved: dict) -> dict:
+    """A config.json with the model fields added since it was written, at their defaults."""
+    return {**saved, "model": complete(saved["model"])} if "model" in saved else saved
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:

@@ -34,6 +34,7 @@ GPT2_FAMILY = dict(
     norm="layernorm",
     norm_position="pre",
     embedding_norm=False,
+    embedding_scale=False,
     type_vocab_size=0,
     use_bias=True,
     tie_embeddings=True,

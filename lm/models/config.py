@@ -68,6 +68,9 @@ class ModelConfig:
     norm_eps: float = _architecture(1e-5)
     norm_position: str = _architecture("pre")  # pre (GPT-2: x + f(norm(x))) | post (BERT: norm(x + f(x)))
     embedding_norm: bool = _architecture(False)  # a norm on the summed embeddings (BERT)
+    # token embeddings x sqrt(d_model) before positions are added (Vaswani et al., 2017: against unit-scale
+    # sinusoids); the tied output projection reads the table unscaled
+    embedding_scale: bool = _architecture(False)
     type_vocab_size: int = _architecture(0)  # token-type (segment A / B) embeddings; BERT: 2
     use_bias: bool = _architecture(True)  # biases in dense layers and LayerNorm
     tie_embeddings: bool = _architecture(True)  # output projection = input embedding transposed

@@ -86,7 +86,7 @@ class EncoderDecoder(nn.Module):
         if source_valid is None:
             source_valid = jnp.ones((B, S), bool)
         positions = jnp.broadcast_to(jnp.arange(S), (B, S))
-        x = (self.embed if self.config.share_embeddings else self.source_embed)(source)  # [B, S, D]
+        x = self._scaled((self.embed if self.config.share_embeddings else self.source_embed)(source))  # [B, S, D]
         if self.config.position == "learned":
             x = x + self.source_position_embed(positions)
         x = self._common_embedding(x, positions, self.source_embed_norm if self.config.embedding_norm else None)
@@ -162,11 +162,14 @@ class EncoderDecoder(nn.Module):
         return x, new_cache
 
     def _embed_target(self, tokens, positions, deterministic):
-        x = self.embed(tokens)  # [B, T, D]
+        x = self._scaled(self.embed(tokens))  # [B, T, D]
         if self.config.position == "learned":
             x = x + self.position_embed(positions)
         x = self._common_embedding(x, positions, self.embed_norm if self.config.embedding_norm else None)
         return self.embed_dropout(x, deterministic)
+
+    def _scaled(self, x):
+        return x * jnp.sqrt(jnp.asarray(self.config.d_model, x.dtype)) if self.config.embedding_scale else x
 
     def _common_embedding(self, x, positions, norm):
         if self.config.position == "sinusoidal":

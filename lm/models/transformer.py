@@ -214,6 +214,8 @@ class TransformerLM(nn.Module):
     def _embed(self, tokens, positions, token_types, deterministic):
         c = self.config
         x = self.embed(tokens)  # [B, T, D]
+        if c.embedding_scale:
+            x = x * jnp.sqrt(jnp.asarray(c.d_model, x.dtype))
         if c.position == "learned":
             x = x + self.position_embed(positions)
         elif c.position == "sinusoidal":
