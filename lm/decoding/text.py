@@ -101,13 +101,17 @@ def generate_text(
         out, lengths = fn(params, tokens, valid, jax.random.PRNGKey(sample.seed), options, *encoder)
     texts = []
     for i, (row, n) in enumerate(zip(np.asarray(out), np.asarray(lengths), strict=True)):
-        if eos is not None and row[n - 1] == eos:
-            n -= 1
-        text = decode(tokenizer, row[:n])
+        text = decode(tokenizer, without_eos(row, n, eos))
         for stop in sample.stop:
             text = text.split(stop, 1)[0] if stop else text
         texts.append(text if seq2seq else prompts[i // sample.num_samples] + text)
     return texts
+
+
+def without_eos(row: np.ndarray, length: int, eos: int | None) -> np.ndarray:
+    """A generated row's first `length` tokens, less the EOS that ended it."""
+    length = int(length)
+    return row[: length - 1] if eos is not None and length and row[length - 1] == eos else row[:length]
 
 
 def decode(tokenizer, ids) -> str:
@@ -123,9 +127,10 @@ def decode(tokenizer, ids) -> str:
     return "".join(out) + tokenizer.decode(run)
 
 
-def pad_right(rows: list[np.ndarray], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """Token-id rows of different lengths as one right-padded batch: (tokens [B, L], valid [B, L])."""
-    L = max(len(r) for r in rows)
+def pad_right(rows: list[np.ndarray], pad_id: int, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Token-id rows of different lengths as one right-padded batch: (tokens [B, L], valid [B, L]); L is
+    `width`, or the longest row's length."""
+    L = width or max(len(r) for r in rows)
     tokens = np.full((len(rows), L), pad_id, np.int32)
     valid = np.zeros((len(rows), L), bool)
     for i, r in enumerate(rows):

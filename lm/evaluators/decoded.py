@@ -10,7 +10,7 @@ import numpy as np
 
 from lm.decoding import beam, generate
 from lm.decoding.sampling import Options
-from lm.decoding.text import decode, pad_right
+from lm.decoding.text import decode, pad_right, without_eos
 
 
 class Decoder:
@@ -21,6 +21,7 @@ class Decoder:
         self.runner, self.model, self.data = runner, model, data
         count = len(data.eval) if num_examples == 0 else min(num_examples, len(data.eval))
         self.sources = data.eval.sources[:count]
+        self.width = max(len(s) for s in self.sources)  # every batch padded to it: one compilation
         self.references = [target for _, target in data.eval.texts[:count]]
         self.batch_size, self.num_beams, self.alpha = batch_size, num_beams, alpha
         specials = data.tokenizer.special_ids
@@ -41,7 +42,7 @@ class Decoder:
         for start in range(0, len(self.sources), self.batch_size):
             rows = self.sources[start : start + self.batch_size]
             rows = rows + [rows[-1]] * (self.batch_size - len(rows))  # one shape: one compilation
-            source, source_valid = pad_right(rows, self.pad)
+            source, source_valid = pad_right(rows, self.pad, self.width)
             prompt = np.full((len(rows), 1), self.bos, np.int32)
             valid = np.ones_like(prompt, bool)
             if self.num_beams > 1:
@@ -53,8 +54,7 @@ class Decoder:
                 tokens, lengths = map(np.asarray, out)
             real = len(self.sources) - start  # the rows that are not padding of the last batch
             for row, n in zip(tokens[:real], lengths[:real], strict=True):
-                n = int(n) - (1 if n and row[int(n) - 1] == self.eos else 0)
-                texts.append(decode(self.data.tokenizer, row[:n]))
+                texts.append(decode(self.data.tokenizer, without_eos(row, n, self.eos)))
         self._last = (step, texts)
         return texts
 
