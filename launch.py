@@ -148,7 +148,8 @@ def main(argv):
                 raise ValueError("--mode=compare needs --compare_to=DIR, the workdir to set beside --workdir.")
             console.log(collate.compare(workdir, _COMPARE_TO.value))
         elif _MODE.value == "verify":
-            if not verify.verify(config, workdir, experiment_contract(), train.train):
+            results = [verify.verify(config, workdir, c, train.train) for c in experiment_contracts()]
+            if not all(results):
                 sys.exit(1)
         elif _MODE.value == "bench":  # reads and writes no workdir
             bench.bench(config, steps=_BENCH_STEPS.value)
@@ -187,8 +188,8 @@ def experiment_sweep() -> list:
     return module.get_sweep(arg) if arg else module.get_sweep()
 
 
-def experiment_contract():
-    """The experiment file's contract for its config argument."""
+def experiment_contracts():
+    """The experiment file's contracts for its config argument."""
     from lm import verify
 
     path, _, arg = config_spec(sys.argv).partition(":")

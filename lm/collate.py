@@ -2,7 +2,8 @@
 
 `--mode=collate --workdir=SWEEP` reads every variant's sweep.json and metrics.jsonl and writes
 SWEEP/results.md, results.csv and curves.png (train and eval loss against step, a line per variant with its
-seeds as a band; `--metric=eval/accuracy` adds that metric's column and panel). The columns are the
+seeds as a band; `--metric=eval/accuracy` adds that metric's column and panel), and loss_by_position.png
+where the runs logged eval/loss_by_position (evals=by_position). The columns are the
 overrides that differ between variants, not the whole config. `--mode=compare --workdir=A --compare_to=B`
 sets two runs side by side: their config difference beside their metric difference.
 """
@@ -21,6 +22,7 @@ matplotlib.use("Agg")  # headless: files only
 import matplotlib.pyplot as plt  # noqa: E402
 
 LOSS = "eval/loss"
+BY_POSITION = "eval/loss_by_position"  # a curve per eval (lm/evaluators/by_position.py)
 
 
 def lower_is_better(metric: str) -> bool:
@@ -88,7 +90,11 @@ def collate(workdir: str, metric: str | None = None) -> list[dict]:
     with open(os.path.join(workdir, "results.md"), "w") as f:
         f.write(markdown(rows, keys, shown, failed))
     plot(os.path.join(workdir, "curves.png"), keys, groups, shown)
-    console.log(f"collated {len(done)} runs in {len(rows)} rows: {workdir}/results.md, results.csv, curves.png")
+    written = "results.md, results.csv, curves.png"
+    if any(BY_POSITION in r for s in done for r in s["records"]):
+        plot_by_position(os.path.join(workdir, "loss_by_position.png"), keys, groups)
+        written += ", loss_by_position.png"
+    console.log(f"collated {len(done)} runs in {len(rows)} rows: {workdir}/{written}")
     return rows
 
 
@@ -134,6 +140,27 @@ def plot(path: str, keys: list[str], groups: dict[tuple, list[dict]], shown: lis
     plt.close(fig)
 
 
+def plot_by_position(path: str, keys: list[str], groups: dict[tuple, list[dict]]) -> None:
+    """The last eval's loss at each position of the context (evals=by_position), a line per variant."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for values, members in groups.items():
+        curves = [[r[BY_POSITION] for r in s["records"] if BY_POSITION in r] for s in members]
+        if not all(curves):
+            continue
+        ys = np.array([c[-1] for c in curves])  # [seeds, positions]
+        label = ", ".join(f"{k}={v}" for k, v in zip(keys, values, strict=True)) or "all"
+        line = ax.plot(np.arange(ys.shape[1]), ys.mean(0), label=f"{label} (n={len(members)})")[0]
+        if len(members) > 1:
+            ax.fill_between(np.arange(ys.shape[1]), ys.min(0), ys.max(0), color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("position in the context")
+    ax.set_ylabel("eval loss (nats)")
+    ax.set_title("loss by position, last eval")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def compare(a: str, b: str, metric_names: tuple[str, ...] = ()) -> str:
     """Two runs side by side: the config fields that differ and their final metrics (b - a)."""
     configs = []
@@ -153,7 +180,7 @@ def compare(a: str, b: str, metric_names: tuple[str, ...] = ()) -> str:
     lines.append("final metrics: a | b | b - a")
     for m in names:
         x, y = (final_and_best(r, m)[0] for r in records)
-        if x is not None and y is not None:
+        if isinstance(x, float) and isinstance(y, float):  # curves (lists) are plotted by collate, not compared
             lines.append(f"  {m}: {x:.4f} | {y:.4f} | {y - x:+.4f}")
     return "\n".join(lines)
 

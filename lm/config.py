@@ -19,10 +19,12 @@ from ml_collections import config_dict
 from lm.models import config as model_config
 from lm.models.config import SHAPE, SIZES
 
+SYNTHETIC_TASKS = ("repeated_tokens", "modular_addition")  # lm/data/synthetic.py
+
 CHOICES = {
     "model.position": ("learned", "sinusoidal", "rotary"),
-    "model.mlp": ("gelu", "relu", "swiglu"),
-    "model.norm": ("layernorm", "rmsnorm"),
+    "model.mlp": ("gelu", "relu", "swiglu", "none"),
+    "model.norm": ("layernorm", "rmsnorm", "none"),
     "model.dtype": ("float32", "bfloat16"),
     "model.remat": ("none", "full", "dots"),
     "model.attention": ("einsum", "xla", "cudnn"),
@@ -38,7 +40,9 @@ def default_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.seed = 0  # everything random (init, batches, dropout) derives from (seed, step)
     c.objective = "causal"  # causal (next token) | masked (BERT's masked LM) | classify | tag (lm/objectives.py)
-    c.evals = ""  # evaluators, comma-separated (lm/evaluators/: perplexity, classification); "": the objective's
+    # evaluators, comma-separated (lm/evaluators/: perplexity, estimate, by_position, classification, exact_match,
+    # bleu, rouge); "": the objective's own
+    c.evals = ""
     # A pretraining workdir, or a Hugging Face GPT-2 / BERT directory (config.json, model.safetensors and the
     # tokenizer's files): its architecture, tokenizer and weights are used (train continues from them; eval,
     # sample and score use them while the workdir has no checkpoint).
@@ -63,10 +67,11 @@ def default_config() -> ml_collections.ConfigDict:
     c.data.val_fraction = 0.1  # path / built-in: the last fraction of the text is validation
     c.data.synthetic_chars = 400_000  # size of the built-in corpus
     c.data.tokenizer = "char"  # byte | char | sentencepiece | hf (a Hugging Face model's, from init_from)
-    c.data.vocab_size = 1000  # sentencepiece only
+    c.data.vocab_size = 1000  # sentencepiece's pieces; repeated_tokens: its random tokens
     # Labelled data (objective classify / tag), see lm/data/labelled.py: a .csv / .tsv / .jsonl data.path,
     # a TFDS dataset, or an offline task.
-    # A built-in task: shakespeare_speakers (classify) | reverse, sort, add (seq2seq, lm/data/pairs.py)
+    # A built-in task: shakespeare_speakers (classify) | reverse, sort, add (seq2seq, lm/data/pairs.py) |
+    # repeated_tokens, modular_addition (causal, lm/data/synthetic.py)
     c.data.task = ""
     c.data.num_speakers = 4  # shakespeare_speakers: the most frequent speakers of the held-out text
     c.data.speakers = ""  # shakespeare_speakers: comma-separated names instead (e.g. PETRUCHIO,PROSPERO)
@@ -85,6 +90,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.data.task_examples = 20_000  # reverse / sort / add: pairs generated (eval_fraction of them held out)
     c.data.task_max_len = 16  # reverse / sort: string length 1..this; add: up to this // 2 digits a number
     c.data.task_seed = 0  # the task's pairs depend on this, not on the run's seed
+    c.data.modulus = 113  # modular_addition: p (lm/data/synthetic.py)
     c.data.batch_size = 32  # global batch (all devices, all micro-batches)
 
     c.optim = ml_collections.ConfigDict()
@@ -118,6 +124,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.train.checkpoint_every = 250
     c.train.keep_checkpoints = 3
     c.train.eval_batch_size = 64
+    c.train.estimate_batches = 20  # evals=estimate: random eval batches of data.batch_size (nanoGPT's eval_iters)
     c.train.data_parallel = True  # pmap across local devices when more than one is visible
     # A step whose loss or gradient norm is not finite: stop (checked whenever metrics are read; nothing
     # non-finite is ever saved) | skip (its update is not applied; counted as train/skipped).
@@ -130,7 +137,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.eval_decode.bleu_tokenize = "13a"  # sacreBLEU's tokenizer: 13a (its default, words) | char | intl | zh ...
 
     c.sample = ml_collections.ConfigDict()
-    c.sample.prompt = "\n"  # what the end of a training run samples from
+    c.sample.prompt = "\n"  # what the end of a training run samples from ("": no samples)
     c.sample.num_samples = 3
     c.sample.max_new_tokens = 200
     c.sample.temperature = 0.8
@@ -232,7 +239,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     positive = (
         "data.seq_len data.batch_size train.num_steps train.log_every train.checkpoint_every "
         "train.keep_checkpoints train.eval_batch_size optim.grad_accum_steps sample.num_samples "
-        "sample.max_new_tokens data.source_len data.task_examples data.task_max_len"
+        "sample.max_new_tokens data.source_len data.task_examples data.task_max_len train.estimate_batches "
+        "data.modulus"
     )
     for key in positive.split():
         _check(_get(config, key) > 0, key, _get(config, key), "must be > 0")
@@ -254,10 +262,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
     pooling = config.model.pooling
     _check(pooling in (None, "first", "last", "mean"), "model.pooling", pooling, "choose one of first, last, mean")
     _check(
-        config.data.task in ("", "shakespeare_speakers", "reverse", "sort", "add"),
+        config.data.task in ("", "shakespeare_speakers", *("reverse", "sort", "add"), *SYNTHETIC_TASKS),
         "data.task",
         config.data.task,
-        "choose shakespeare_speakers (classify), reverse, sort or add (seq2seq), or leave empty",
+        "choose shakespeare_speakers (classify), reverse, sort or add (seq2seq), repeated_tokens or "
+        "modular_addition (causal), or leave empty",
     )
     _check(
         config.finetune.encoder_lr_scale >= 0,

@@ -38,10 +38,12 @@ class MetricsWriter:
             restart = event_pb2.SessionLog(status=event_pb2.SessionLog.START)
             self._tensorboard.add_event(event_pb2.Event(wall_time=time.time(), step=start, session_log=restart))
 
-    def write(self, step: int, scalars: dict[str, float]) -> None:
-        scalars = {k: float(v) for k, v in scalars.items()}
+    def write(self, step: int, scalars: dict) -> None:
+        """One record of `step`; a list value (a curve, e.g. eval/loss_by_position) goes to metrics.jsonl only."""
+        record = {k: [float(x) for x in v] if isinstance(v, list) else float(v) for k, v in scalars.items()}
         with open(self._path, "a") as f:
-            f.write(json.dumps({"step": int(step), **scalars}) + "\n")
+            f.write(json.dumps({"step": int(step), **record}) + "\n")
+        scalars = {k: v for k, v in record.items() if not isinstance(v, list)}
         values = [summary_pb2.Summary.Value(tag=k, simple_value=v) for k, v in scalars.items()]
         event = event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary_pb2.Summary(value=values))
         self._tensorboard.add_event(event)

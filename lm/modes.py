@@ -25,7 +25,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float
     console.log(describe(run))
     results = evaluators.run(make_evaluators(run), run.runner.put_state(run.state))
     lines = [f"eval of the checkpoint at step {int(run.state.step)}:"]
-    lines += [f"  eval/{k}: {v:.6g}" for k, v in results.items()]
+    lines += [f"  eval/{k}: {v:.6g}" for k, v in results.items() if not isinstance(v, list)]
     if run.data.optimal_loss is not None:
         lines.append(f"  optimal loss (the generator's own): {run.data.optimal_loss:.6g}")
     console.log("\n".join(lines))

@@ -171,6 +171,8 @@ def read_statuses(workdir: str) -> list[dict]:
 def _facts(workdir: str) -> dict:
     """Parameters and tokens seen, from the variant's config.json."""
     saved = workdir_files.read_config(workdir)
+    if saved is None:  # a train_fn that writes no config.json (tests' fakes)
+        return {}
     model = models.build(ModelConfig.from_config(ml_collections.ConfigDict(saved["model"])))
     shapes = jax.eval_shape(lambda key: models.init_params(model, key), jax.random.PRNGKey(0))
     params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes))

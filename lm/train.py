@@ -53,7 +53,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     """
     run = prepare(config, workdir)
     evals = make_evaluators(run)
-    if can_generate(run.model):
+    if sampled(run):
         encode_prompt(run.model, run.tokenizer, run.config.sample)  # a bad prompt fails now, not after training
     try:
         os.makedirs(workdir, exist_ok=True)
@@ -129,9 +129,14 @@ def _train(run: Run, evals: list) -> dict[str, float]:
     finally:
         checkpointer.close()
         writer.close()
-    if can_generate(run.model):
+    if sampled(run):
         modes.print_samples(run, run.runner.get_state(state).params)
     return eval_metrics
+
+
+def sampled(run: Run) -> bool:
+    """Whether the run ends with samples: a causal model and a prompt (sample.prompt "": none)."""
+    return can_generate(run.model) and bool(run.config.sample.prompt)
 
 
 def _check_finite(records: list[tuple[int, dict]], checkpointer: checkpoint.Checkpointer, config) -> None:
@@ -153,7 +158,7 @@ def _evaluate(run: Run, evals: list, state, writer, step_number: int) -> dict[st
     scalars = {f"eval/{k}": v for k, v in results.items()}
     if writer is not None:
         writer.write(step_number, scalars)
-    shown = " | ".join(f"{k} {v:.4f}" for k, v in results.items() if k != "tokens")
+    shown = " | ".join(f"{k} {v:.4f}" for k, v in results.items() if k != "tokens" and not isinstance(v, list))
     optimal = f" | optimal loss {run.data.optimal_loss:.4f}" if run.data.optimal_loss is not None else ""
     console.log(f"eval at step {step_number}: {shown}{optimal}")
     return scalars

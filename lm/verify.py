@@ -10,7 +10,19 @@ An experiment file declares its contracts next to the config they describe, one 
 
 `--mode=verify` trains the experiment (or resumes it, or reads a workdir that already reached the step),
 then prints PASS or FAIL with the measured value, the target, the bound and the source, and exits non-zero
-on FAIL. The README's table of contracts is `table()` of the experiment files (a test checks that it is).
+on FAIL. An argument may have several contracts (a list); all must hold.
+
+A contract may be about a variant (`overrides`), hold on every seed of several (`seeds`), and compare with a
+baseline seed by seed (`baseline`: the value is the run's minus the baseline's), e.g. pretrained beats
+scratch on every seed:
+
+    Contract(metric="eval/accuracy", target=0.02, bound="at_least", overrides={"finetune.load_weights": True},
+             baseline={"finetune.load_weights": False}, seeds=(0, 1, 2))
+
+Each such run trains in WORKDIR/<overrides,seed=N>, named as a sweep's variants (so `--mode=collate` reads
+them), and verify prints every seed's values before the verdict, which is about the worst seed. `beside`
+names metrics printed next to the verdict (nanoGPT's 20-batch loss estimate beside the whole-split loss).
+The README's table of contracts is `table()` of the experiment files (a test checks that it is).
 """
 
 import dataclasses
@@ -21,7 +33,7 @@ import os
 
 import ml_collections
 
-from lm import console, metrics
+from lm import console, metrics, sweep
 
 BOUNDS = ("at_most", "at_least", "within")
 
@@ -36,13 +48,24 @@ class Contract:
     source: str = ""  # the paper or repository, with the table or line
     hardware: str = ""  # where the expected time was measured
     time: str = ""  # the command's expected wall time there
-    measured: float | None = None  # the value this codebase's command gave when the contract was written
+    # The value this codebase's command gave when the contract was written (over seeds: the worst seed's).
+    measured: float | None = None
+    # A contract about a variant or over seeds runs each in WORKDIR/<overrides,seed=N> (named as a sweep's
+    # variants, so --mode=collate reads them too); without any of the three it is about the run in WORKDIR.
+    overrides: dict = dataclasses.field(default_factory=dict)  # the variant, e.g. {"model.num_layers": 2}
+    seeds: tuple[int, ...] = ()  # every seed's value must hold the bound (default: the config's seed)
+    baseline: dict | None = None  # the value is the run's minus that of these overrides, seed by seed
+    beside: tuple[str, ...] = ()  # other metrics printed beside the verdict (an estimate a paper quotes)
 
     def __post_init__(self):
         if self.bound not in BOUNDS:
             raise ValueError(f"Contract bound={self.bound!r}: choose one of {', '.join(BOUNDS)}.")
         if self.bound == "within" and not self.tolerance > 0:
             raise ValueError(f"Contract bound='within' needs a tolerance > 0, not {self.tolerance}.")
+
+    @property
+    def variants(self) -> bool:
+        return bool(self.overrides or self.seeds or self.baseline is not None)
 
     def holds(self, value: float) -> bool:
         if not math.isfinite(value):
@@ -53,11 +76,30 @@ class Contract:
             return value >= self.target
         return abs(value - self.target) <= self.tolerance
 
+    def worst(self, values: list[float]) -> float:
+        """The value furthest on the wrong side of the bound (a non-finite one first)."""
+        broken = [v for v in values if not math.isfinite(v)]
+        if broken:
+            return broken[0]
+        if self.bound == "at_least":
+            return min(values)
+        if self.bound == "at_most":
+            return max(values)
+        return max(values, key=lambda v: abs(v - self.target))
+
     def describe(self) -> str:
         bound = {"at_most": f"<= {self.target:g}", "at_least": f">= {self.target:g}"}.get(
             self.bound, f"= {self.target:g} ± {self.tolerance:g}"
         )
-        return f"{self.metric} {bound}" + (f" at step {self.step}" if self.step is not None else "")
+        what = self.metric
+        if self.baseline is not None:
+            what += f" minus that of {_name(self.baseline)}"
+        out = f"{what} {bound}" + (f" at step {self.step}" if self.step is not None else "")
+        if self.overrides:
+            out = f"{_name(self.overrides)}: {out}"
+        if self.seeds:
+            out += f", every seed of {', '.join(map(str, self.seeds))}"
+        return out
 
 
 def value_at(workdir: str, metric: str, step: int) -> float | None:
@@ -67,24 +109,68 @@ def value_at(workdir: str, metric: str, step: int) -> float | None:
 
 
 def verify(config: ml_collections.ConfigDict, workdir: str, contract: Contract, train_fn) -> bool:
-    """Trains (or resumes) until the contract's step is logged, then prints PASS / FAIL; returns whether it holds."""
+    """Trains (or resumes) until the contract's step is logged, then prints PASS / FAIL; returns whether it holds.
+
+    A contract with variants (overrides, seeds, a baseline) trains each missing one to its last step in its
+    sub-workdir, as `--mode=sweep` does, and prints every seed's value before the verdict.
+    """
     step = contract.step if contract.step is not None else config.train.num_steps
     if step > config.train.num_steps:
         raise ValueError(
             f"The contract is about step {step} but the run ends at train.num_steps={config.train.num_steps}: "
             "raise num_steps or fix the contract."
         )
-    if value_at(workdir, contract.metric, step) is None:
-        train_fn(config, workdir)
-    value = value_at(workdir, contract.metric, step)
+    if not contract.variants:
+        if value_at(workdir, contract.metric, step) is None:
+            train_fn(config, workdir)
+        value = _logged(workdir, contract.metric, step)
+        beside = _beside(workdir, contract, step)
+        return _verdict(contract, value, "", beside)
+    seeds = contract.seeds or (config.seed,)
+    runs = [{**contract.overrides, "seed": seed} for seed in seeds]
+    if contract.baseline is not None:
+        runs += [{**contract.overrides, **contract.baseline, "seed": seed} for seed in seeds]
+    missing = [
+        sweep.Variant(i, run) for i, run in enumerate(runs)
+        if value_at(os.path.join(workdir, _name(run)), contract.metric, step) is None
+    ]  # fmt: skip
+    failed = [s for s in sweep.run(config, workdir, missing, train_fn) if s["status"] == "failed"]
+    if failed:
+        console.log("\n".join(f"{s['name']}: failed: {s['error']}" for s in failed))
+    values = []
+    for seed, run in zip(seeds, runs, strict=False):
+        sub = os.path.join(workdir, _name(run))
+        value = _logged(sub, contract.metric, step)
+        line = f"  {_name(run)}: {contract.metric} {value:.4f}"
+        if contract.baseline is not None:
+            base = os.path.join(workdir, _name({**contract.overrides, **contract.baseline, "seed": seed}))
+            value -= _logged(base, contract.metric, step)
+            line += f", {_name(contract.baseline)} {value_at(base, contract.metric, step):.4f}, difference {value:+.4f}"
+        console.log(line + _beside(sub, contract, step) + ("" if contract.holds(value) else "  <- fails"))
+        values.append(value)
+    return _verdict(contract, contract.worst(values), f"worst of {len(values)} seeds: " if len(values) > 1 else "", "")
+
+
+def _logged(workdir: str, metric: str, step: int) -> float:
+    value = value_at(workdir, metric, step)
     if value is None:
         raise ValueError(
-            f"{workdir}/metrics.jsonl has no {contract.metric} at step {step}: the metric must be one the run logs "
+            f"{workdir}/metrics.jsonl has no {metric} at step {step}: the metric must be one the run logs "
             "there (evaluations happen every train.eval_every steps and at the last)."
         )
+    return value
+
+
+def _beside(workdir: str, contract: Contract, step: int) -> str:
+    found = [(m, value_at(workdir, m, step)) for m in contract.beside]
+    return "".join(f"; {m} = {v:.4f}" for m, v in found if v is not None)
+
+
+def _verdict(contract: Contract, value: float, prefix: str, beside: str) -> bool:
     passed = contract.holds(value)
     console.log(
-        f"{'PASS' if passed else 'FAIL'}: {contract.metric} = {value:.4f} (contract: {contract.describe()}"
+        f"{'PASS' if passed else 'FAIL'}: {prefix}{contract.metric} = {value:.4f}{beside} (contract: "
+        f"{contract.describe()}"
         + (f"; source: {contract.source}" if contract.source else "")
         + (f"; expected here: {contract.time} on {contract.hardware}" if contract.time else "")
         + ")"
@@ -92,12 +178,21 @@ def verify(config: ml_collections.ConfigDict, workdir: str, contract: Contract, 
     return passed
 
 
-def contracts_of(module) -> dict[str, Contract]:
-    """An experiment module's CONTRACTS (config argument -> Contract), checked."""
+def _name(overrides: dict) -> str:
+    return sweep.Variant(0, overrides).name
+
+
+def contracts_of(module) -> dict[str, list[Contract]]:
+    """An experiment module's CONTRACTS (config argument -> a Contract or a list of them), as lists, checked."""
     contracts = getattr(module, "CONTRACTS", {})
-    if not isinstance(contracts, dict) or not all(isinstance(c, Contract) for c in contracts.values()):
-        raise ValueError(f"{module.__file__}: CONTRACTS must be a dict of config argument -> lm.verify.Contract.")
-    return contracts
+    out = {}
+    if isinstance(contracts, dict):
+        out = {arg: list(c) if isinstance(c, (list, tuple)) else [c] for arg, c in contracts.items()}
+    if not isinstance(contracts, dict) or not all(isinstance(c, Contract) for cs in out.values() for c in cs):
+        raise ValueError(
+            f"{module.__file__}: CONTRACTS must be a dict of config argument -> lm.verify.Contract (or a list of them)."
+        )
+    return out
 
 
 def load_experiment(path: str):
@@ -115,7 +210,8 @@ def table(directory: str) -> str:
     ]
     for path in sorted(glob.glob(os.path.join(directory, "*.py"))):
         name = os.path.basename(path)
-        for arg, c in contracts_of(load_experiment(path)).items():
+        every = [(arg, c) for arg, contracts in contracts_of(load_experiment(path)).items() for c in contracts]
+        for arg, c in every:
             measured = f"{c.measured:g}" if c.measured is not None else "-"
             spec = f"{name}:{arg}" if arg else name
             lines.append(f"| `{spec}` | {c.describe()} | {measured} | {c.source} | {c.hardware}, {c.time} |")

@@ -84,3 +84,21 @@ def test_compare_sets_the_config_difference_beside_the_metric_difference(tmp_pat
     text = collate.compare(str(tmp_path / "a"), str(tmp_path / "b"))
     assert "  optim.learning_rate: 0.001 -> 0.002" in text and "b1" not in text
     assert "  eval/loss: 2.5000 | 2.2500 | -0.2500" in text
+
+
+def test_curves_of_loss_by_position_are_plotted_when_the_runs_logged_them(tmp_path):
+    make_sweep(tmp_path)
+    assert not (tmp_path / "loss_by_position.png").exists() and collate.collate(str(tmp_path))
+    assert not (tmp_path / "loss_by_position.png").exists()  # no run logged a curve
+    for overrides, _, _ in RUNS:
+        name = ",".join(f"{k}={v}" for k, v in overrides.items())
+        with open(tmp_path / name / "metrics.jsonl", "a") as f:
+            f.write(json.dumps({"step": 20, "eval/loss_by_position": [4.0, 3.0, 0.5, 0.25]}) + "\n")
+    collate.collate(str(tmp_path))
+    png = (tmp_path / "loss_by_position.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    a, b = (tmp_path / f"model.position={p},data.batch_size=8,seed=0" for p in ("learned", "rotary"))
+    for run, position in ((a, "learned"), (b, "rotary")):
+        (run / "config.json").write_text(json.dumps({"model": {"position": position}}))
+    text = collate.compare(str(a), str(b))
+    assert "  eval/loss: 2.0000 | 1.9000 | -0.1000" in text and "loss_by_position" not in text  # plotted, not compared

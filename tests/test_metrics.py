@@ -11,11 +11,11 @@ from lm import metrics
 def test_scalars_go_to_metrics_jsonl_and_tensorboard(tmp_path):
     writer = metrics.MetricsWriter(str(tmp_path))
     writer.write(10, {"train/loss": 2.5, "train/accuracy": 0.25})
-    writer.write(20, {"eval/loss": 2.0})
+    writer.write(20, {"eval/loss": 2.0, "eval/loss_by_position": [3.0, 1.5]})  # a curve: metrics.jsonl only
     writer.close()
     assert metrics.read(str(tmp_path)) == [
         {"step": 10, "train/loss": 2.5, "train/accuracy": 0.25},
-        {"step": 20, "eval/loss": 2.0},
+        {"step": 20, "eval/loss": 2.0, "eval/loss_by_position": [3.0, 1.5]},
     ]
     assert [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [10, 20]
     (events,) = glob.glob(str(tmp_path / "tensorboard" / "events.out.tfevents.*"))
@@ -23,6 +23,7 @@ def test_scalars_go_to_metrics_jsonl_and_tensorboard(tmp_path):
     accumulator.Reload()
     assert [(e.step, e.value) for e in accumulator.Scalars("train/loss")] == [(10, 2.5)]
     assert [(e.step, e.value) for e in accumulator.Scalars("eval/loss")] == [(20, 2.0)]
+    assert "eval/loss_by_position" not in accumulator.Tags()["scalars"]
     assert metrics.read(str(tmp_path / "nowhere")) == []
 
 

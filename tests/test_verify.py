@@ -1,10 +1,12 @@
 """Reproduction contracts: each bound against hand-picked values, PASS and FAIL from a workdir's metrics,
 training only when the step is not logged yet, and the README's table generated from the experiment files."""
 
+import dataclasses
 import json
 import os
 import re
 
+import numpy as np
 import pytest
 
 from lm import verify
@@ -19,6 +21,8 @@ def test_each_bound_holds_where_it_should():
     assert at_least.holds(1.0) and at_least.holds(0.99) and not at_least.holds(0.98)
     within = verify.Contract(metric="eval/loss", target=2.0, bound="within", tolerance=0.05)
     assert within.holds(2.05) and within.holds(1.96) and not within.holds(2.06) and not within.holds(1.9)
+    assert at_most.worst([1.8, 1.95, 1.9]) == 1.95 and at_least.worst([0.995, 0.98]) == 0.98
+    assert within.worst([2.01, 1.9, 2.03]) == 1.9 and np.isnan(at_most.worst([1.0, float("nan"), 5.0]))
     assert at_most.describe() == "eval/loss <= 1.92 at step 2000"
     assert within.describe() == "eval/loss = 2 ± 0.05"
     with pytest.raises(ValueError, match="choose one of at_most, at_least, within"):
@@ -72,3 +76,71 @@ def test_the_readme_table_is_the_experiment_files_contracts():
         "README's contracts table differs from the experiment files': paste the output of "
         'python -c \'from lm import verify; print(verify.table("experiments"), end="")\''
     )
+
+
+def test_a_contract_over_seeds_against_a_baseline_trains_each_variant_and_holds_on_every_seed(
+    tiny_config, tmp_path, capsys
+):
+    tiny_config.train.num_steps = 10
+    pretrained = {0: 0.80, 1: 0.75, 2: 0.70}
+    trained = []
+
+    def fake_train(config, workdir):  # pretrained beats scratch by 0.1 on seeds 0 and 1, by 0.01 on seed 2
+        trained.append(os.path.basename(workdir))
+        value = pretrained[config.seed] - (0.1 if config.seed < 2 else 0.01) * (not config.finetune.load_weights)
+        write_metrics(workdir, [{"step": 10, "eval/accuracy": value, "eval/loss": 1.0}])
+
+    contract = verify.Contract(
+        metric="eval/accuracy", target=0.05, bound="at_least", overrides={"finetune.load_weights": True},
+        baseline={"finetune.load_weights": False}, seeds=(0, 1, 2), beside=("eval/loss",),
+    )  # fmt: skip
+    assert contract.describe() == (
+        "finetune.load_weights=True: eval/accuracy minus that of finetune.load_weights=False >= 0.05, "
+        "every seed of 0, 1, 2"
+    )
+    workdir = str(tmp_path / "sweep")
+    assert not verify.verify(tiny_config, workdir, contract, fake_train)  # seed 2 wins by 0.01 only
+    out = capsys.readouterr().out
+    assert sorted(trained) == sorted(f"finetune.load_weights={w},seed={s}" for w in (True, False) for s in range(3))
+    assert "finetune.load_weights=True,seed=0: eval/accuracy 0.8000, finetune.load_weights=False 0.7000, " in out
+    assert "difference +0.1000; eval/loss = 1.0000\n" in out
+    assert "seed=2: eval/accuracy 0.7000, finetune.load_weights=False 0.6900, difference +0.0100" in out
+    assert "<- fails" in out and "FAIL: worst of 3 seeds: eval/accuracy = 0.0100" in out
+    assert json.load(open(os.path.join(workdir, "finetune.load_weights=False,seed=1", "sweep.json")))["status"] == "done"
+
+    trained.clear()  # the runs are logged: verifying again trains nothing
+    looser = dataclasses.replace(contract, target=0.01)
+    assert verify.verify(tiny_config, workdir, looser, fake_train) and trained == []
+    assert "PASS: worst of 3 seeds: eval/accuracy = 0.0100" in capsys.readouterr().out
+
+    one = verify.Contract(metric="eval/accuracy", target=0.7, bound="at_least", overrides={"finetune.load_weights": True})
+    assert verify.verify(tiny_config, workdir, one, fake_train) and trained == []  # the config's seed, 0
+    assert "PASS: eval/accuracy = 0.8000" in capsys.readouterr().out
+
+
+def test_a_failed_variant_fails_the_contract_with_its_error(tiny_config, tmp_path, capsys):
+    tiny_config.train.num_steps = 10
+
+    def broken(config, workdir):
+        raise RuntimeError("out of memory")
+
+    contract = verify.Contract(metric="eval/loss", target=1.0, seeds=(0, 1))
+    with pytest.raises(ValueError, match="seed=0/metrics.jsonl has no eval/loss at step 10"):
+        verify.verify(tiny_config, str(tmp_path), contract, broken)
+    assert "seed=0: failed: RuntimeError: out of memory" in capsys.readouterr().out
+
+
+def test_contracts_may_be_a_list_per_argument(tmp_path):
+    path = tmp_path / "exp.py"
+    path.write_text(
+        "from lm.verify import Contract\n"
+        "CONTRACTS = {'cpu': [Contract(metric='eval/loss', target=1.0), Contract(metric='eval/accuracy', target=0.5,"
+        " bound='at_least', overrides={'model.num_layers': 2})], '': Contract(metric='eval/loss', target=2.0)}\n"
+    )
+    module = verify.load_experiment(str(path))
+    assert [len(c) for c in verify.contracts_of(module).values()] == [2, 1]
+    rows = verify.table(str(tmp_path)).splitlines()[2:]
+    assert len(rows) == 3 and "`exp.py:cpu` | model.num_layers=2: eval/accuracy >= 0.5 |" in rows[1]
+    path.write_text("CONTRACTS = {'cpu': ['eval/loss <= 1']}\n")
+    with pytest.raises(ValueError, match="CONTRACTS must be a dict of config argument -> lm.verify.Contract"):
+        verify.contracts_of(verify.load_experiment(str(path)))

@@ -231,7 +231,11 @@ def train_batch(ids: np.ndarray, step: int, seed: int, batch_size: int, seq_len:
       {"inputs": [B, T], "targets": [B, T], "rows": [B]}: targets are inputs shifted left by one token;
       rows number the windows (objectives draw per-row randomness from them).
     """
-    rng = np.random.default_rng([seed, step])
+    return random_windows(ids, np.random.default_rng([seed, step]), batch_size, seq_len)
+
+
+def random_windows(ids: np.ndarray, rng: np.random.Generator, batch_size: int, seq_len: int) -> dict[str, np.ndarray]:
+    """`batch_size` windows of `seq_len` + 1 tokens at uniformly random starts: inputs, targets, rows."""
     starts = rng.integers(0, len(ids) - seq_len, size=batch_size)  # [B]
     windows = ids[starts[:, None] + np.arange(seq_len + 1)]  # [B, T + 1]
     return {"inputs": windows[:, :-1], "targets": windows[:, 1:], "rows": np.arange(batch_size, dtype=np.int32)}

@@ -1,4 +1,4 @@
-"""Tokenizers: byte-level, character-level, SentencePiece (BPE or unigram); saving and loading any of them.
+"""Tokenizers: byte, character, symbol (synthetic tasks), SentencePiece (BPE or unigram); saving and loading them.
 
 The character vocabulary and the SentencePiece model are learned from the training split only; a
 pretrained Hugging Face tokenizer (lm/data/hf_tokenizer.py) comes with a pretrained model. All are saved
@@ -114,6 +114,34 @@ class CharTokenizer(_AppendedSpecials):
         return {"kind": self.kind, "chars": self.chars, "specials": self.specials}
 
 
+class SymbolTokenizer(_AppendedSpecials):
+    """One id per whitespace-separated symbol of a fixed list (the synthetic tasks' numbers and signs); decoded
+    with a space before each symbol, so that a prompt and its decoded continuation join as text."""
+
+    kind = "symbols"
+
+    def __init__(self, symbols: list[str], specials: bool = False):
+        self.symbols = list(symbols)
+        self._ids = {symbol: i for i, symbol in enumerate(self.symbols)}
+        self._init_specials(len(self.symbols), specials)
+
+    def encode(self, text: str) -> np.ndarray:
+        unknown = [word for word in text.split() if word not in self._ids]
+        if unknown:
+            raise ValueError(
+                f"Text has symbol(s) outside this task's vocabulary: {' '.join(unknown[:8])!r}. Write only the "
+                f"task's symbols ({' '.join(self.symbols[:6])} ... {self.symbols[-1]}), separated by spaces."
+            )
+        return np.array([self._ids[word] for word in text.split()], np.int32)
+
+    def decode(self, ids) -> str:
+        names = (self.symbols[i] if i < self.num_regular else self._decode_special(i) for i in map(int, ids))
+        return "".join(" " + name for name in names)
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "symbols": self.symbols, "specials": self.specials}
+
+
 class SentencePieceTokenizer:
     """SentencePiece BPE or unigram model, with byte fallback so that any text encodes."""
 
@@ -187,7 +215,7 @@ class SentencePieceTokenizer:
         return json.dumps(self.to_json(), sort_keys=True).encode() + self.model_proto
 
 
-Tokenizer = ByteTokenizer | CharTokenizer | SentencePieceTokenizer | HFTokenizer
+Tokenizer = ByteTokenizer | CharTokenizer | SymbolTokenizer | SentencePieceTokenizer | HFTokenizer
 
 
 def build(
@@ -230,6 +258,8 @@ def load(workdir: str) -> Tokenizer | None:
         return ByteTokenizer(spec.get("specials", False))
     if spec["kind"] == "char":
         return CharTokenizer(spec["chars"], spec.get("specials", False))
+    if spec["kind"] == "symbols":
+        return SymbolTokenizer(spec["symbols"], spec.get("specials", False))
     if spec["kind"] == "hf":
         return HFTokenizer.from_workdir(workdir, spec)
     with open(os.path.join(workdir, spec["model"]), "rb") as f:

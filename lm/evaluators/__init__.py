@@ -2,6 +2,8 @@
 
     split.py            the shared loop: statistics summed over the whole eval split, compiled once
     perplexity.py       loss, perplexity, bits per token / byte / char, accuracy (language models)
+    estimate.py         nanoGPT's loss estimate: a few random batches of the eval split
+    by_position.py      loss and accuracy at each position of the context (in-context learning)
     classification.py   loss, accuracy, macro-F1, F1 per class (fine-tuning)
     decoded.py          decoding eval sources once per eval (greedy or beams), and exact match
     bleu.py             BLEU by sacreBLEU; rouge.py: ROUGE-1/2/L by rouge-score (sequence pairs)
@@ -11,12 +13,15 @@ and compiles its step once; `run(state)` can then be called at every eval.
 """
 
 from lm.evaluators.bleu import Bleu
+from lm.evaluators.by_position import ByPosition
 from lm.evaluators.classification import Classification
 from lm.evaluators.decoded import Decoder, ExactMatch
+from lm.evaluators.estimate import Estimate
 from lm.evaluators.perplexity import Perplexity
 from lm.evaluators.rouge import Rouge
 
-SPLIT = {"perplexity": Perplexity, "classification": Classification}  # statistics summed over the split
+# statistics summed over the split (estimate: over random batches of it)
+SPLIT = {"perplexity": Perplexity, "classification": Classification, "by_position": ByPosition, "estimate": Estimate}
 DECODED = {"exact_match": ExactMatch, "bleu": Bleu, "rouge": Rouge}  # scores of decoded targets
 EVALUATORS = {**SPLIT, **DECODED}
 
@@ -34,6 +39,11 @@ def names(evals: str, objective) -> list[str]:
             raise ValueError(
                 f"Config field evals={evals!r} names an unknown evaluator {name!r}: choose from "
                 f"{', '.join(EVALUATORS)} (comma-separated), or leave it empty for the objective's own."
+            )
+        if name in ("by_position", "estimate") and objective.data != "text":
+            raise ValueError(
+                f"Config field evals={evals!r}: {name} scores token windows of text, which objective="
+                f"{objective.name!r} does not train on. Use it with objective=causal (or masked)."
             )
         if name == "classification" and objective.data not in ("labels", "tags"):
             raise ValueError(
@@ -60,8 +70,11 @@ def make(config, runner, objective, data, model) -> list:
         )  # fmt: skip
     out = []
     for name in chosen:
-        if name in SPLIT:
-            c = config
+        c = config
+        if name == "estimate":  # nanoGPT's: estimate_batches batches of the training batch size
+            batches = c.train.estimate_batches
+            out.append(Estimate(runner, objective, data, c.data.batch_size, c.data.seq_len, c.seed, batches))
+        elif name in SPLIT:
             out.append(SPLIT[name](runner, objective, data, c.train.eval_batch_size, c.data.seq_len, c.seed))
         elif name == "bleu":
             out.append(Bleu(decoder, config.eval_decode.bleu_tokenize))

@@ -31,10 +31,15 @@ class SplitEvaluator:
     def sums(self, state) -> dict:
         """The statistics summed over the whole eval split, on the host."""
         totals = None
-        for batch in self.data.eval_batches(self.batch_size, self.seq_len):
+        for batch in self.batches(state):
             sums = self._step(state, self.runner.put_batch(batch))
             totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)  # stays on the device
         return self.runner.get_metrics(totals)
+
+    def batches(self, state):
+        """What the statistics are summed over: the whole eval split (an evaluator may draw others)."""
+        del state
+        return self.data.eval_batches(self.batch_size, self.seq_len)
 
     def run(self, state) -> dict[str, float]:
         """Named metrics of `state` (as the runner holds it: replicated under pmap)."""

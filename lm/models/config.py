@@ -62,9 +62,9 @@ class ModelConfig:
     causal: bool | None = _architecture(None)  # causal attention mask; default: what the objective needs (True)
     position: str = _architecture("learned")  # learned | sinusoidal | rotary
     rope_base: float = _architecture(10000.0)
-    mlp: str = _architecture("gelu")  # gelu | relu | swiglu
+    mlp: str = _architecture("gelu")  # gelu | relu | swiglu | none (attention-only blocks)
     gelu_approximate: bool = _architecture(True)  # tanh GELU as GPT-2; False is the exact erf form
-    norm: str = _architecture("layernorm")  # layernorm | rmsnorm
+    norm: str = _architecture("layernorm")  # layernorm | rmsnorm | none (no normalisation anywhere)
     norm_eps: float = _architecture(1e-5)
     norm_position: str = _architecture("pre")  # pre (GPT-2: x + f(norm(x))) | post (BERT: norm(x + f(x)))
     embedding_norm: bool = _architecture(False)  # a norm on the summed embeddings (BERT)

@@ -33,7 +33,7 @@ def merge_batch_axes(module, x, feature_axes=1):
 
 
 class Norm(nn.Module):
-    """LayerNorm (with optional bias) or RMSNorm; statistics in float32."""
+    """LayerNorm (with optional bias), RMSNorm (statistics in float32), or none (the identity: no parameters)."""
 
     kind: str = "layernorm"
     eps: float = 1e-5
@@ -42,6 +42,8 @@ class Norm(nn.Module):
 
     @nn.compact
     def __call__(self, x):
+        if self.kind == "none":
+            return x
         if self.kind == "rmsnorm":
             return nn.RMSNorm(epsilon=self.eps, dtype=self.dtype, name="norm")(x)
         return nn.LayerNorm(epsilon=self.eps, use_bias=self.use_bias, dtype=self.dtype, name="norm")(x)
@@ -178,7 +180,8 @@ class BlockInputs:
 
 class Block(nn.Module):
     """Residual block, pre-norm (GPT-2): x + attn(norm(x)), then x + mlp(norm(x));
-    or post-norm (BERT, the original Transformer): norm(x + attn(x)), then norm(x + mlp(x))."""
+    or post-norm (BERT, the original Transformer): norm(x + attn(x)), then norm(x + mlp(x)).
+    mlp="none" leaves the MLP sub-layer out (an attention-only block, Elhage et al., 2021)."""
 
     num_heads: int
     d_ff: int
@@ -255,10 +258,10 @@ class Block(nn.Module):
             if cross is not None:
                 h, cache = attend_to_encoder(x, cache)
                 x = norm("cross_attention_norm")(x + drop(h))
-            return norm("mlp_norm")(x + drop(mlp(x))), cache
+            return (x if self.mlp == "none" else norm("mlp_norm")(x + drop(mlp(x)))), cache
         h, cache = attend(norm("attention_norm")(x), **attention_args)
         x = x + drop(h)
         if cross is not None:
             h, cache = attend_to_encoder(norm("cross_attention_norm")(x), cache)
             x = x + drop(h)
-        return x + drop(mlp(norm("mlp_norm")(x))), cache
+        return (x if self.mlp == "none" else x + drop(mlp(norm("mlp_norm")(x)))), cache

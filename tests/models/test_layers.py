@@ -34,6 +34,14 @@ def test_rmsnorm_divides_by_the_root_mean_square():
     np.testing.assert_allclose(out, x / np.sqrt(12.5), rtol=1e-6)
 
 
+def test_no_norm_is_the_identity_without_parameters():
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 3))
+    norm = Norm(kind="none")
+    variables = norm.init(jax.random.PRNGKey(0), x)
+    assert not jax.tree.leaves(variables)
+    np.testing.assert_array_equal(norm.apply(variables, x), x)
+
+
 def test_block_inputs_carry_deterministic_as_static_and_arrays_as_leaves():
     positions = jnp.arange(4)[None]
     inputs = BlockInputs(mask=causal_mask(positions, positions), positions=positions, deterministic=False)

@@ -37,8 +37,29 @@ def test_untied_head_and_no_bias_change_the_count_as_expected():
     assert tied - no_bias == 2 * (64 + 32 + 16 + 32) + 16
 
 
+def test_attention_only_blocks_are_blocks_whose_mlp_adds_nothing():
+    full, attention_only = small(), small(mlp="none")
+    # per layer: up 16 x 32 + 32, down 32 x 16 + 16, the MLP's norm 2 x 16
+    assert num_params(full) - num_params(attention_only) == 2 * (16 * 32 + 32 + 32 * 16 + 16 + 2 * 16)
+    params = init_params(TransformerLM(full), jax.random.PRNGKey(0))
+    flat = traverse_util.flatten_dict(params, sep="/")
+    silent = {k: jnp.zeros_like(v) if "/mlp/down/" in k else v for k, v in flat.items()}  # the MLP adds zero
+    kept = {k: v for k, v in flat.items() if "/mlp/" not in k and "mlp_norm" not in k}
+    tokens = jax.random.randint(jax.random.PRNGKey(1), (2, 10), 0, 13)
+    expected = TransformerLM(full).apply({"params": traverse_util.unflatten_dict(silent, sep="/")}, tokens)
+    got = TransformerLM(attention_only).apply({"params": traverse_util.unflatten_dict(kept, sep="/")}, tokens)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_without_norms_the_model_has_no_norm_parameters():
+    names = traverse_util.flatten_dict(init_params(TransformerLM(small(norm="none")), jax.random.PRNGKey(0)), sep="/")
+    assert not [k for k in names if "norm" in k]
+    # per layer two norms of scale and bias (2 x 2 x 16), and the final norm (2 x 16)
+    assert num_params(small()) - num_params(small(norm="none")) == 2 * 64 + 32
+
+
 @pytest.mark.parametrize("position", ["learned", "sinusoidal", "rotary"])
-@pytest.mark.parametrize("mlp,norm", [("gelu", "layernorm"), ("swiglu", "rmsnorm")])
+@pytest.mark.parametrize("mlp,norm", [("gelu", "layernorm"), ("swiglu", "rmsnorm"), ("none", "none")])
 def test_changing_token_t_changes_no_logit_before_t(position, mlp, norm):
     model = TransformerLM(small(position=position, mlp=mlp, norm=norm))
     params = init_params(model, jax.random.PRNGKey(0))
