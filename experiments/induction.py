@@ -18,6 +18,16 @@ Config arguments:
 
 verify trains the six runs it needs (the sweep's: --mode=sweep trains the same ones) and checks both
 contracts; collate writes results.md and loss_by_position.png (the eval loss at each position, last eval).
+
+Measured on 2 CPU cores (2026-11-30), eval at step 2000 on 512 held-out rows, seeds 0 / 1 / 2:
+  2 layers (206,592 parameters): second-half loss 0.0052 / 0.0021 / 0.0024, copying accuracy 0.9998 /
+      1.0000 / 1.0000; first half 6.18 / 6.19 / 6.18 (ln 512 = 6.24). Copying is learned by step 500
+      (second-half loss 0.56, accuracy 0.93).
+  1 layer (140,288 parameters): second-half loss 4.155 / 4.090 / 3.997, accuracy 0.086 / 0.088 / 0.108;
+      first half 6.64 / 6.61 / 6.61. It learns that tokens of the context are likely (4.1 nats, below
+      ln 512, above ln 32 = 3.47 for a uniform guess among the 32 seen), not which one comes next.
+6 min 23 s for the six runs (85 s per 2-layer run, 41 s per 1-layer run). Greedy samples of the 2-layer
+model continue "t5 t9 t2 t7 t1 t5 t9" with "t2 t7 t1"; the 1-layer model's with "t5 t5 t9".
 """
 
 from lm import sweep
@@ -67,15 +77,17 @@ def get_sweep(arg: str = "cpu") -> list[dict]:
 
 SOURCE = "Olsson et al. (2022), in-context copying of repeated random tokens"
 BESIDE = ("eval/loss_first_half", "eval/accuracy_second_half")
+TWO, ONE = {"model.num_layers": 2}, {"model.num_layers": 1}
 CONTRACTS = {  # --mode=verify (lm/verify.py)
     "cpu": [
         Contract(
-            metric="eval/loss_second_half", target=0.1, bound="at_most", step=2000, overrides={"model.num_layers": 2},
-            seeds=(0, 1, 2), beside=BESIDE, source=SOURCE, hardware="2 CPU cores", time="tbd",
+            metric="eval/loss_second_half", target=0.1, bound="at_most", step=2000, overrides=TWO, seeds=(0, 1, 2),
+            beside=BESIDE, source=SOURCE, hardware="2 CPU cores", time="6 min 23 s, both", measured=0.0052,
         ),
         Contract(
-            metric="eval/loss_second_half", target=1.0, bound="at_least", step=2000, overrides={"model.num_layers": 1},
-            seeds=(0, 1, 2), beside=BESIDE, source=SOURCE + ": one layer cannot", hardware="2 CPU cores", time="tbd",
+            metric="eval/loss_second_half", target=3.0, bound="at_least", step=2000, overrides=ONE, seeds=(0, 1, 2),
+            beside=BESIDE, source=SOURCE + ": one layer cannot", hardware="2 CPU cores", time="(the same runs)",
+            measured=3.9974,
         ),
     ],
 }  # fmt: skip

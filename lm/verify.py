@@ -214,5 +214,6 @@ def table(directory: str) -> str:
         for arg, c in every:
             measured = f"{c.measured:g}" if c.measured is not None else "-"
             spec = f"{name}:{arg}" if arg else name
-            lines.append(f"| `{spec}` | {c.describe()} | {measured} | {c.source} | {c.hardware}, {c.time} |")
+            beside = f" (beside: {', '.join(c.beside)})" if c.beside else ""
+            lines.append(f"| `{spec}` | {c.describe()}{beside} | {measured} | {c.source} | {c.hardware}, {c.time} |")
     return "\n".join(lines) + "\n"

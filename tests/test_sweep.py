@@ -95,6 +95,7 @@ def get_sweep(arg="smoke"):
 CONTRACTS = {
     "smoke": Contract(metric="eval/loss", target=100.0, bound="at_most", source="any model beats 100 nats"),
     "strict": Contract(metric="eval/loss", target=0.01, bound="at_most", step=4, source="no model of 4 steps"),
+    "both": [Contract(metric="eval/loss", target=100.0), Contract(metric="eval/loss", target=0.01, step=4)],
 }
 """
 
@@ -127,6 +128,8 @@ def test_the_launcher_sweeps_collates_and_verifies(tmp_path):
     failed = launch(f"--config={tmp_path}/exp.py:strict", "--mode=verify", "--workdir=sw/seed=0", cwd=tmp_path)
     assert failed.returncode == 1 and "FAIL: eval/loss = " in failed.stdout
     assert "eval at step" not in failed.stdout  # read from the finished workdir, not trained again
+    both = launch(f"--config={tmp_path}/exp.py:both", "--mode=verify", "--workdir=sw/seed=0", cwd=tmp_path)
+    assert both.returncode == 1 and "PASS: eval/loss" in both.stdout and "FAIL: eval/loss" in both.stdout  # all hold
     none = launch(f"--config={tmp_path}/exp.py:other", "--mode=verify", "--workdir=sw/x", cwd=tmp_path)
     assert none.returncode == 1 and "declares no reproduction contract" in none.stderr
     assert "exp.py:smoke, " in none.stderr and not os.path.exists(tmp_path / "sw" / "x")

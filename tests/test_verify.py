@@ -106,14 +106,15 @@ def test_a_contract_over_seeds_against_a_baseline_trains_each_variant_and_holds_
     assert "difference +0.1000; eval/loss = 1.0000\n" in out
     assert "seed=2: eval/accuracy 0.7000, finetune.load_weights=False 0.6900, difference +0.0100" in out
     assert "<- fails" in out and "FAIL: worst of 3 seeds: eval/accuracy = 0.0100" in out
-    assert json.load(open(os.path.join(workdir, "finetune.load_weights=False,seed=1", "sweep.json")))["status"] == "done"
+    with open(os.path.join(workdir, "finetune.load_weights=False,seed=1", "sweep.json")) as f:
+        assert json.load(f)["status"] == "done"
 
     trained.clear()  # the runs are logged: verifying again trains nothing
     looser = dataclasses.replace(contract, target=0.01)
     assert verify.verify(tiny_config, workdir, looser, fake_train) and trained == []
     assert "PASS: worst of 3 seeds: eval/accuracy = 0.0100" in capsys.readouterr().out
 
-    one = verify.Contract(metric="eval/accuracy", target=0.7, bound="at_least", overrides={"finetune.load_weights": True})
+    one = verify.Contract(metric="eval/accuracy", target=0.7, bound="at_least", overrides=contract.overrides)
     assert verify.verify(tiny_config, workdir, one, fake_train) and trained == []  # the config's seed, 0
     assert "PASS: eval/accuracy = 0.8000" in capsys.readouterr().out
 
@@ -135,12 +136,13 @@ def test_contracts_may_be_a_list_per_argument(tmp_path):
     path.write_text(
         "from lm.verify import Contract\n"
         "CONTRACTS = {'cpu': [Contract(metric='eval/loss', target=1.0), Contract(metric='eval/accuracy', target=0.5,"
-        " bound='at_least', overrides={'model.num_layers': 2})], '': Contract(metric='eval/loss', target=2.0)}\n"
+        " bound='at_least', overrides={'model.num_layers': 2}, beside=('eval/loss',))],"
+        " '': Contract(metric='eval/loss', target=2.0)}\n"
     )
     module = verify.load_experiment(str(path))
     assert [len(c) for c in verify.contracts_of(module).values()] == [2, 1]
     rows = verify.table(str(tmp_path)).splitlines()[2:]
-    assert len(rows) == 3 and "`exp.py:cpu` | model.num_layers=2: eval/accuracy >= 0.5 |" in rows[1]
+    assert len(rows) == 3 and "`exp.py:cpu` | model.num_layers=2: eval/accuracy >= 0.5 (beside: eval/loss) |" in rows[1]
     path.write_text("CONTRACTS = {'cpu': ['eval/loss <= 1']}\n")
     with pytest.raises(ValueError, match="CONTRACTS must be a dict of config argument -> lm.verify.Contract"):
         verify.contracts_of(verify.load_experiment(str(path)))
