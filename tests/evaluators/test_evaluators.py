@@ -13,7 +13,8 @@ def test_empty_evals_take_the_objectives_own():
 
 
 def test_unknown_and_unfit_evaluators_name_the_fix():
-    with pytest.raises(ValueError, match="unknown evaluator 'blue': choose from perplexity, classification, exact"):
+    known = "perplexity, classification, by_position, estimate, exact"
+    with pytest.raises(ValueError, match=f"unknown evaluator 'blue': choose from {known}"):
         evaluators.names("blue", objectives.get("causal"))
     with pytest.raises(ValueError, match="bleu scores targets decoded from sources.*objective=seq2seq"):
         evaluators.names("bleu", objectives.get("causal"))

@@ -1,14 +1,12 @@
-"""The loss at each position (against a naive loop over the eval rows) and nanoGPT's random-batch estimate
-(against the mean of the same batches' losses, computed one by one)."""
+"""The loss at each position of the context against a naive loop over the eval rows; text-window evaluators
+refuse data that has no windows."""
 
 import jax
 import numpy as np
 import pytest
 
 from lm import evaluators
-from lm.data.text import random_windows
 from lm.evaluators.by_position import ByPosition
-from lm.evaluators.estimate import Estimate
 from lm.run import prepare
 
 
@@ -31,24 +29,6 @@ def test_loss_by_position_is_each_positions_mean_over_the_eval_rows(tiny_config,
     np.testing.assert_allclose(results["loss_second_half"], nll[:, 8:].mean(), rtol=1e-5)
     np.testing.assert_allclose(results["accuracy_second_half"], hit[:, 8:].mean(), rtol=1e-6)
     assert isinstance(results["loss_by_position"], list) and len(results["loss_by_position"]) == 16
-
-
-def test_the_estimate_is_the_mean_loss_of_random_eval_batches_fixed_by_seed_and_step(tiny_config, tmp_path):
-    tiny_config.train.estimate_batches = 3
-    run = prepare(tiny_config, str(tmp_path / "run"))
-    c = run.config
-    evaluator = Estimate(run.runner, run.objective, run.data, c.data.batch_size, c.data.seq_len, c.seed, 3)
-    state = run.runner.put_state(run.state)
-    estimate = evaluator.run(state)["loss_estimate"]
-    rng = np.random.default_rng([c.seed, 0, 1])  # step 0
-    losses = []
-    for _ in range(3):
-        batch = random_windows(run.data.eval, rng, c.data.batch_size, c.data.seq_len)
-        losses.append(naive_nll(run, batch["inputs"], batch["targets"])[0].mean())
-    np.testing.assert_allclose(estimate, np.mean(losses), rtol=1e-5)  # nanoGPT's mean of batch means
-    assert evaluator.run(state)["loss_estimate"] == estimate  # the same batches at the same step
-    later = run.runner.put_state(run.state.replace(step=run.state.step + 1))
-    assert evaluator.run(later)["loss_estimate"] != estimate  # other batches at another step
 
 
 def test_evaluators_of_text_windows_refuse_other_data(tiny_config, tmp_path):
