@@ -32,6 +32,7 @@ CHOICES = {
     "data.tokenizer": ("byte", "char", "sentencepiece", "hf"),
     "data.sentencepiece_type": ("bpe", "unigram"),
     "train.nonfinite": ("stop", "skip"),
+    "parallel.mode": ("pmap", "mesh"),
 }
 
 
@@ -130,6 +131,14 @@ def default_config() -> ml_collections.ConfigDict:
     # non-finite is ever saved) | skip (its update is not applied; counted as train/skipped).
     c.train.nonfinite = "stop"
 
+    # How the step runs on several devices (lm/parallel.py): pmap (data parallel; train.data_parallel) or a
+    # mesh of data x fsdp x tensor devices under one jit (FSDP: weights and optimizer state split over fsdp;
+    # tensor parallelism: heads, MLP units and the vocabulary split over tensor).
+    c.parallel = ml_collections.ConfigDict()
+    c.parallel.mode = "pmap"  # pmap | mesh
+    c.parallel.data = 0  # mesh: devices along the data axis; 0: all that fsdp x tensor leave
+    c.parallel.fsdp = 1
+    c.parallel.tensor = 1
     c.eval_decode = ml_collections.ConfigDict()  # the evaluators of decoded text (exact_match, bleu, rouge)
     c.eval_decode.num_examples = 256  # the first eval pairs decoded at each eval; 0: all of them
     c.eval_decode.num_beams = 1  # 1: greedy; more: beam search, the best beam scored
@@ -305,6 +314,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     )
     _check(0.0 <= optim.label_smoothing < 1.0, "optim.label_smoothing", optim.label_smoothing, "must be in [0, 1)")
     _check(config.train.eval_every >= 0, "train.eval_every", config.train.eval_every, "must be >= 0")
+    for key in ("parallel.fsdp", "parallel.tensor"):
+        _check(_get(config, key) >= 1, key, _get(config, key), "must be >= 1")
+    data = config.parallel.data
+    _check(data >= 0, "parallel.data", data, "must be >= 0 (0: what fsdp x tensor leave)")
     _check(
         config.data.batch_size % config.optim.grad_accum_steps == 0,
         "data.batch_size",

@@ -1,12 +1,16 @@
-"""How the steps run: jit on one device, or pmap data parallel across the local devices.
+"""How the steps run: jit on one device, pmap data parallel across the local devices, or jit over a device mesh.
 
-The step functions (lm/step.py) are the same in both; this wrapper only compiles them, places the
-state and shards each batch. Under pmap the state is replicated and every device takes an equal
-slice of the global batch.
+The step functions (lm/step.py) are the same in all three; a runner only compiles them, places the state and
+shards each batch. Under pmap the state is replicated and every device takes an equal slice of the global
+batch. Under a mesh (`MeshRunner`: axes data x fsdp x tensor) the step is one jit program over global
+arrays: the batch is split over data and fsdp, parameters and optimizer state are split by `RULES`
+(FSDP: the d_model axis over fsdp; tensor parallelism: attention heads, MLP hidden units and the
+vocabulary over tensor), and XLA inserts the communication.
 """
 
 import collections
 import functools
+import re
 from typing import Iterable, Iterator
 
 import jax
@@ -14,6 +18,22 @@ import numpy as np
 from flax import jax_utils
 
 AXIS = "batch"
+MESH_AXES = ("data", "fsdp", "tensor")
+BATCH = ("data", "fsdp")  # the mesh axes a batch's rows are split over
+
+# Logical axes of each parameter (by the end of its path; its trailing dimensions; a scanned stack's leading
+# layer axis is left whole), the one place that says how weights shard. Optimizer state follows its parameter.
+RULES = (
+    (r"(query|key|value)/kernel$", ("embed", "heads", None)),
+    (r"(query|key|value)/bias$", ("heads", None)),
+    (r"attention/out/kernel$", ("heads", None, "embed")),
+    (r"mlp/(up|gate)/kernel$", ("embed", "mlp")),
+    (r"mlp/(up|gate)/bias$", ("mlp",)),
+    (r"mlp/down/kernel$", ("mlp", "embed")),
+    (r"(embed|shared_embed|source_embed)/embedding$", ("vocab", "embed")),
+    (r"head/kernel$", ("embed", "vocab")),
+)
+LOGICAL_TO_MESH = {"embed": "fsdp", "heads": "tensor", "mlp": "tensor", "vocab": "tensor"}
 
 
 class Runner:
@@ -29,6 +49,9 @@ class Runner:
     @classmethod
     def for_config(cls, data_parallel: bool) -> "Runner":
         return cls(jax.local_device_count() if data_parallel else 1)
+
+    def describe(self) -> str:
+        return "pmap data parallel" if self.pmap else "jit"
 
     def compile(self, step_fn, donate_state: bool = True, **static):
         """step_fn(state, batch, **static, axis_name=...) compiled for this runner."""
@@ -79,3 +102,88 @@ class Runner:
         if self.pmap:
             return jax.tree.map(lambda x: x[0], metrics)
         return metrics
+
+
+class MeshRunner:
+    """Compiles the steps with jit over a `data x fsdp x tensor` mesh of the local devices (see the module)."""
+
+    pmap = False
+
+    def __init__(self, data: int = 0, fsdp: int = 1, tensor: int = 1, devices=None):
+        devices = list(devices if devices is not None else jax.devices())
+        if data == 0:  # every device the other axes leave
+            data = max(len(devices) // (fsdp * tensor), 1)
+        if min(data, fsdp, tensor) < 1 or data * fsdp * tensor != len(devices):
+            raise ValueError(
+                f"parallel.data x fsdp x tensor = {data} x {fsdp} x {tensor} must multiply to the {len(devices)} "
+                "devices (parallel.data=0 takes what the other two leave)."
+            )
+        self.shape = {"data": data, "fsdp": fsdp, "tensor": tensor}
+        self.num_devices = len(devices)
+        self.devices = devices
+        self.mesh = jax.sharding.Mesh(np.asarray(devices).reshape(data, fsdp, tensor), MESH_AXES)
+        self._batch_sharding = jax.sharding.NamedSharding(self.mesh, jax.P(BATCH))
+        self._replicated = jax.sharding.NamedSharding(self.mesh, jax.P())
+
+    def describe(self) -> str:
+        return "mesh " + " x ".join(f"{k} {v}" for k, v in self.shape.items())
+
+    def spec(self, path: str, shape: tuple) -> jax.P:
+        """The PartitionSpec of a parameter (or its optimizer state) at `path` with `shape`, by RULES; a dimension
+        that does not divide by its mesh axis stays whole."""
+        for pattern, logical in RULES:
+            if re.search(pattern, path) and len(shape) >= len(logical):
+                axes = [None] * (len(shape) - len(logical)) + [LOGICAL_TO_MESH.get(a) if a else None for a in logical]
+                return jax.P(*(a if a and n % self.shape[a] == 0 else None for a, n in zip(axes, shape, strict=True)))
+        return jax.P()
+
+    def state_shardings(self, state):
+        def sharding(path, leaf):
+            if not hasattr(leaf, "shape"):
+                return self._replicated
+            name = "/".join(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path)
+            return jax.sharding.NamedSharding(self.mesh, self.spec(name, leaf.shape))
+
+        return jax.tree_util.tree_map_with_path(sharding, state)
+
+    def compile(self, step_fn, donate_state: bool = True, **static):
+        """step_fn(state, batch, **static) jitted over the mesh; a returned state keeps the input's sharding."""
+        fn = functools.partial(step_fn, **static)
+
+        def constrained(state, batch):
+            out = fn(state, batch)
+            if isinstance(out, tuple) and jax.tree.structure(out[0]) == jax.tree.structure(state):
+                out = (jax.lax.with_sharding_constraint(out[0], self.state_shardings(state)), *out[1:])
+            return out
+
+        return jax.jit(constrained, donate_argnums=(0,) if donate_state else ())
+
+    def check_batch_size(self, batch_size: int, name: str) -> None:
+        rows = self.shape["data"] * self.shape["fsdp"]
+        if batch_size % rows:
+            raise ValueError(
+                f"{name}={batch_size} does not split evenly over the mesh's {rows} batch shards (parallel.data x "
+                f"parallel.fsdp). Use a multiple of {rows}."
+            )
+
+    def put_state(self, state):
+        return jax.device_put(state, self.state_shardings(state))
+
+    def get_state(self, state):
+        return state  # global arrays: checkpoints and sampling read them as they are
+
+    def put_batch(self, batch: dict[str, np.ndarray]):
+        return jax.device_put(batch, self._batch_sharding)
+
+    def get_metrics(self, metrics):
+        return jax.device_get(metrics)
+
+    prefetch = Runner.prefetch
+
+
+def for_config(config) -> "Runner | MeshRunner":
+    """The runner config.parallel asks for: pmap (train.data_parallel: all local devices, else one) or a mesh."""
+    p = config.parallel
+    if p.mode == "mesh":
+        return MeshRunner(p.data, p.fsdp, p.tensor)
+    return Runner.for_config(config.train.data_parallel)

@@ -79,7 +79,7 @@ def prepare(
     config = config_lib.resolve(config, tokenizer.vocab_size + extra)
     if saved_config:
         workdir_files.check_same_model(config, saved_config, workdir)
-    runner = parallel.Runner.for_config(config.train.data_parallel)
+    runner = parallel.for_config(config)
     runner.check_batch_size(
         config.data.batch_size // config.optim.grad_accum_steps, "data.batch_size / optim.grad_accum_steps"
     )
@@ -152,7 +152,7 @@ def describe(run: Run) -> str:
         f"objective: {c.objective} | model: {m.size}, {kind} | {layers} layers, {shape} | {n:,} parameters "
         f"({optim.num_decayed(run.state.params, c.optim.decay_embeddings):,} with weight decay) | {m.dtype}",
         f"devices: {run.runner.num_devices} x {jax.devices()[0].platform} "
-        f"({'pmap data parallel' if run.runner.pmap else 'jit'}) | batch {c.data.batch_size} x {c.data.seq_len} "
+        f"({run.runner.describe()}) | batch {c.data.batch_size} x {c.data.seq_len} "
         f"tokens" + (f" in {c.optim.grad_accum_steps} micro-batches" if c.optim.grad_accum_steps > 1 else ""),
     ]
     if run.data and run.data.optimal_loss is not None:

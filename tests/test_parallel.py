@@ -1,12 +1,13 @@
-"""pmap across 8 fake CPU devices against one device; batches prefetched to the devices; batch-size checks."""
+"""pmap and the mesh (data, FSDP, tensor parallel) across 8 fake CPU devices against one device; how weights
+shard; batches prefetched to the devices; batch-size and mesh-shape checks; a mesh run resumed under pmap."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lm import parallel
-from tests.test_step import assert_trees_close, make_state, masked_objective, run_steps
+from lm import objectives, optim, parallel, step
+from tests.test_step import assert_trees_close, batches, make_state, masked_objective, run_steps
 
 
 def test_eight_fake_devices_are_visible():
@@ -73,19 +74,135 @@ def seq2seq_config(config):
     return c
 
 
-def test_pmap_equals_one_device_for_seq2seq(tiny_config):
+def test_pmap_and_the_mesh_equal_one_device_for_seq2seq(tiny_config):
     from lm.run import compile_train_step, prepare
 
     trained = {}
-    for data_parallel in (False, True):
+    for mode in ("one", "pmap", "mesh"):
         c = seq2seq_config(tiny_config)
-        c.train.data_parallel = data_parallel
+        c.train.data_parallel = mode != "one"
+        c.parallel.mode, c.parallel.fsdp, c.parallel.tensor = ("mesh", 2, 2) if mode == "mesh" else ("pmap", 1, 1)
         run = prepare(c, None, restore="never")
         fn, state = compile_train_step(run), run.runner.put_state(run.state)
         for s in range(3):
             batch = run.data.train_batch(s, c.seed, c.data.batch_size, c.data.seq_len)
             state, metrics = fn(state, run.runner.put_batch(batch))
-        trained[data_parallel] = (run.runner.get_state(state).params, run.runner.get_metrics(metrics))
-    assert run.runner.num_devices == 8
-    assert_trees_close(trained[False][0], trained[True][0], atol=2e-5)
-    np.testing.assert_allclose(trained[False][1]["loss"], trained[True][1]["loss"], rtol=1e-5)
+        trained[mode] = (run.runner.get_state(state).params, run.runner.get_metrics(metrics))
+        assert run.runner.num_devices == (1 if mode == "one" else 8)
+    for mode in ("pmap", "mesh"):  # the encoder-decoder's cross-attention shards by the same rules
+        assert_trees_close(trained["one"][0], trained[mode][0], atol=2e-5)
+        np.testing.assert_allclose(trained["one"][1]["loss"], trained[mode][1]["loss"], rtol=1e-5)
+
+
+def assert_same_run(a, b, atol=2e-5):
+    """Two (state, metrics) runs: the same parameters and the same metrics at every step."""
+    assert_trees_close(a[0].params, b[0].params, atol=atol)
+    for x, y in zip(a[1], b[1], strict=True):
+        for key in x:
+            np.testing.assert_allclose(x[key], y[key], rtol=1e-5, err_msg=key)
+
+
+# The same sums, reduced in another order across devices: equal within float32 rounding (up to ~3e-7 here),
+# which Adam's division by sqrt(v) can lift to ~1e-6 on near-zero gradients, hence 2e-5.
+@pytest.mark.parametrize(
+    "data,fsdp,tensor,accum",
+    [(8, 1, 1, 1), (1, 8, 1, 1), (1, 1, 2, 1), (2, 2, 2, 1), (2, 2, 2, 2)],
+    ids=["data", "fsdp", "tensor", "data-fsdp-tensor", "accumulated"],
+)
+def test_the_mesh_equals_one_device_and_pmap(data, fsdp, tensor, accum):
+    devices = jax.devices()[: data * fsdp * tensor]
+    mesh = run_steps(0, grad_accum_steps=accum, runner=parallel.MeshRunner(data, fsdp, tensor, devices=devices))
+    assert_same_run(run_steps(1), mesh)
+    assert_same_run(run_steps(8), mesh)
+
+
+def test_the_mesh_equals_one_device_for_the_masked_objective():
+    assert_same_run(run_steps(1, objective=masked_objective()),
+                    run_steps(0, objective=masked_objective(), runner=parallel.MeshRunner(2, 2, 2)))  # fmt: skip
+
+
+def test_rules_split_weights_and_their_optimizer_state_over_fsdp_and_tensor():
+    runner = parallel.MeshRunner(2, 2, 2)
+    state = runner.put_state(make_state()[0])
+    P = jax.P
+    expected = {  # MODEL: vocab 17 (odd: the vocabulary stays whole), d_model 16, 2 heads of 8, d_ff 32
+        ("block_0", "attention", "query", "kernel"): P("fsdp", "tensor", None),
+        ("block_0", "attention", "out", "kernel"): P("tensor", None, "fsdp"),
+        ("block_1", "mlp", "up", "kernel"): P("fsdp", "tensor"),
+        ("block_1", "mlp", "down", "kernel"): P("tensor", "fsdp"),
+        ("embed", "embedding"): P(None, "fsdp"),
+        ("final_norm", "norm", "scale"): P(),
+    }
+    adam = state.opt_state[1][0]  # clip, then AdamW's (mu, nu) state
+    for path, spec in expected.items():
+        for tree in (state.params, adam.mu, adam.nu):
+            leaf = tree
+            for key in path:
+                leaf = leaf[key]
+            assert leaf.sharding.spec == spec, (path, leaf.sharding.spec)
+    query = state.params["block_0"]["attention"]["query"]["kernel"]  # [16, 2, 8]: a quarter on each device
+    assert {shard.data.shape for shard in query.addressable_shards} == {(8, 1, 8)}
+    assert runner.spec("blocks/attention/query/kernel", (4, 16, 2, 8)) == P(None, "fsdp", "tensor", None)  # scanned
+    batch = runner.put_batch({"inputs": np.zeros((8, 3), np.int32)})  # rows over data x fsdp, whole over tensor
+    assert {shard.data.shape for shard in batch["inputs"].addressable_shards} == {(2, 3)}
+
+
+def test_a_mesh_that_does_not_fit_the_devices_names_the_fix():
+    with pytest.raises(ValueError, match="parallel.data x fsdp x tensor = 3 x 2 x 1 must multiply to the 8 devices"):
+        parallel.MeshRunner(3, 2, 1)
+    assert parallel.MeshRunner(0, 2, 2).shape == {"data": 2, "fsdp": 2, "tensor": 2}
+    with pytest.raises(ValueError, match="data.batch_size=6 does not split evenly over the mesh's 4 batch shards"):
+        parallel.MeshRunner(2, 2, 2).check_batch_size(6, "data.batch_size")
+
+
+def test_a_run_trained_on_a_mesh_resumes_under_pmap_and_on_one_device(tiny_config, tmp_path):
+    from lm import modes, train
+
+    tiny_config.parallel.mode, tiny_config.parallel.fsdp, tiny_config.parallel.tensor = "mesh", 2, 2
+    tiny_config.optim.decay_steps = 6  # one schedule for the 4-step run, its resumption to 6 and the 6-step run
+    workdir = str(tmp_path / "run")
+    final = train.train(tiny_config, workdir)  # 4 steps on a 2 x 2 x 2 mesh, checkpoints at 2 and 4
+    single = tiny_config.copy_and_resolve_references()
+    single.parallel.mode, single.train.data_parallel = "pmap", False
+    assert modes.evaluate(single, workdir)["loss"] == pytest.approx(final["eval/loss"], rel=1e-5)
+    pmap = tiny_config.copy_and_resolve_references()
+    pmap.parallel.mode, pmap.train.num_steps = "pmap", 6
+    resumed = train.train(pmap, workdir)  # restores step 4 onto 8 pmap replicas, trains to 6
+    mesh = tiny_config.copy_and_resolve_references()
+    mesh.train.num_steps = 6
+    again = train.train(mesh, str(tmp_path / "straight"))  # the mesh all the way to step 6
+    assert resumed["eval/loss"] == pytest.approx(again["eval/loss"], rel=1e-4)
+
+
+def runner_of(kind):
+    """one | pmap (8) | mesh (2 x 2 x 2) | "pmap N" | "mesh N" (data x fsdp 2 on the first N devices)."""
+    name, _, n = kind.partition(" ")
+    if name == "one":
+        return parallel.Runner(1)
+    if name == "pmap":
+        return parallel.Runner(int(n or 8))
+    return parallel.MeshRunner(0, 2, 1, devices=jax.devices()[: int(n)]) if n else parallel.MeshRunner(2, 2, 2)
+
+
+@pytest.mark.parametrize(
+    "save_on,restore_on",
+    [("mesh", "one"), ("mesh", "pmap 2"), ("pmap", "mesh 4"), ("one", "mesh"), ("pmap 2", "pmap"), ("mesh 4", "mesh")],
+)
+def test_a_checkpoint_restores_onto_another_number_of_devices(save_on, restore_on, tmp_path):
+    """One step on `save_on`, saved; restored on `restore_on` for a second step: the two steps of one device."""
+    from lm import checkpoint
+
+    data = batches(2)
+    first = runner_of(save_on)
+    state = run_steps(0, data=data[:1], runner=first)[0]  # the state after one step, as the loop saves it
+    saver = checkpoint.Checkpointer(str(tmp_path))
+    saver.save(state)
+    saver.close()
+    restored = checkpoint.Checkpointer(str(tmp_path), read_only=True).restore(make_state()[0])
+    second = runner_of(restore_on)
+    c = make_state()[1]
+    fn = second.compile(step.train_step, seed=0, learning_rate=optim.schedule(c.optim), objective=objectives.CAUSAL)
+    resumed, _ = fn(second.put_state(restored), second.put_batch(data[1]))
+    straight = run_steps(1, data=data)[0]
+    assert int(second.get_state(resumed).step) == 2
+    assert_trees_close(straight.params, second.get_state(resumed).params, atol=2e-5)

@@ -48,9 +48,10 @@ def masked_objective():
     return objectives.make(c, tokenizers.CharTokenizer("abcdefghij", specials=True))  # vocab 17 = 10 + 7 specials
 
 
-def run_steps(num_devices, grad_accum_steps=1, data=None, objective=objectives.CAUSAL):
+def run_steps(num_devices, grad_accum_steps=1, data=None, objective=objectives.CAUSAL, runner=None):
+    """Three train steps on `num_devices` under pmap (or on `runner`): (the final state, each step's metrics)."""
     state, c = make_state()
-    runner = parallel.Runner(num_devices)
+    runner = runner or parallel.Runner(num_devices)
     fn = runner.compile(
         step.train_step,
         seed=0,
