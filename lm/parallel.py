@@ -116,7 +116,8 @@ class MeshRunner:
         if min(data, fsdp, tensor) < 1 or data * fsdp * tensor != len(devices):
             raise ValueError(
                 f"parallel.data x fsdp x tensor = {data} x {fsdp} x {tensor} must multiply to the {len(devices)} "
-                "devices (parallel.data=0 takes what the other two leave)."
+                "devices (parallel.data=0 takes what the other two leave; on CPU, "
+                "XLA_FLAGS=--xla_force_host_platform_device_count=N makes N devices)."
             )
         self.shape = {"data": data, "fsdp": fsdp, "tensor": tensor}
         self.num_devices = len(devices)
