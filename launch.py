@@ -69,6 +69,14 @@ _SWEEP_INDEX = flags.DEFINE_integer(
 _METRIC = flags.DEFINE_string("metric", None, "collate: another metric for the table and plot, e.g. eval/accuracy")
 _COMPARE_TO = flags.DEFINE_string("compare_to", None, "compare: the workdir to set beside --workdir")
 _TRACEBACK = flags.DEFINE_bool("traceback", False, "show the full traceback of input errors")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None, "several processes: host:port of process 0 (with --num_processes, --process_id)"
+)
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "several processes: how many in all")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "several processes: this one's index, 0 first")
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False, "several processes, from the cluster's environment (SLURM, TPU pods): jax.distributed"
+)
 
 
 def parse_flags(argv: list[str]):
@@ -115,7 +123,12 @@ def main(argv):
     widen_cpu_thread_pool(os.environ)
     import jax
 
-    from lm import bench, collate, console, modes, sweep, train, verify
+    from lm import bench, collate, console, modes, parallel, sweep, train, verify
+
+    try:  # before any other JAX call
+        parallel.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value, _DISTRIBUTED.value)
+    except ValueError as e:
+        sys.exit(f"error: {e}")
 
     cache = os.path.expanduser(os.environ.get("LM_COMPILATION_CACHE", "~/.cache/lm/jax"))
     jax.config.update("jax_compilation_cache_dir", cache)

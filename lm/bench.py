@@ -72,12 +72,13 @@ def bench(config: ml_collections.ConfigDict, steps: int = 20, warmup: int = 3) -
     """Times the experiment's train step; prints a report and returns its figures."""
     process_start = psutil.Process().create_time()
     start = time.perf_counter()
-    run = prepare(config, None, restore="never")
+    run = prepare(config, None, restore="never", abstract=not steps)  # steps=0: shapes only, nothing allocated
     prepare_s = time.perf_counter() - start
     console.log(describe(run))
     c = run.config
     train_fn = compile_train_step(run)
-    state = run.runner.put_state(run.state)
+    runner = run.runner
+    state = runner.put_state(run.state) if steps else runner.abstract_state(run.state)
 
     def batch(s):
         return run.runner.put_batch(run.data.train_batch(s, c.seed, c.data.batch_size, c.data.seq_len))
@@ -86,6 +87,8 @@ def bench(config: ml_collections.ConfigDict, steps: int = 20, warmup: int = 3) -
     compiled = train_fn.lower(state, batch(0)).compile()
     compile_s = time.perf_counter() - start
     memory = compiled.memory_analysis()
+    cost = compiled.cost_analysis()
+    cost = (cost[0] if isinstance(cost, (list, tuple)) else cost) or {}
     n = count_params(run.state.params)
     per_token, attention = flops_per_token(c.model, c.data.seq_len, n)
     device = jax.devices()[0]
@@ -103,7 +106,13 @@ def bench(config: ml_collections.ConfigDict, steps: int = 20, warmup: int = 3) -
         "attention_flops_per_token": attention,
         "compile_s": compile_s,
         "prepare_s": prepare_s,
+        "parallel": runner.describe(),
+        # per device, from the placement of the state and the compiled program (the preflight)
+        "params_mb_per_device": runner.bytes_per_device(run.state.params) / 2**20,
+        "optimizer_mb_per_device": runner.bytes_per_device(run.state.opt_state) / 2**20,
+        "temp_mb_per_device": memory.temp_size_in_bytes / 2**20 if memory else None,  # activations, gradients
         "step_memory_mb": _step_memory(memory) / 2**20 if memory else None,
+        "step_gflops_per_device": cost["flops"] / 1e9 if "flops" in cost else None,
         "timed_steps": steps,
     }
     if steps:
@@ -178,7 +187,13 @@ def _print(r: dict) -> None:
     if r["peak_device_memory_mb"] is not None:
         memory += f" | peak device memory {r['peak_device_memory_mb']:.0f} MB"
     if not r["timed_steps"]:
-        console.log(f"compiled in {r['compile_s']:.1f} s (--bench_steps=0: not run) | {memory}")
+        flops = f" | {r['step_gflops_per_device']:.3g} GFLOP a step" if r["step_gflops_per_device"] else ""
+        console.log(
+            f"compiled in {r['compile_s']:.1f} s (--bench_steps=0: nothing allocated, not run) | {r['parallel']}, per "
+            f"device: parameters {r['params_mb_per_device']:.1f} MB, optimizer state "
+            f"{r['optimizer_mb_per_device']:.1f} MB, activations and temporaries {r['temp_mb_per_device']:.1f} MB"
+            f"{flops} | {memory}"
+        )
         return
     mfu = (
         f"MFU {100 * r['mfu_measured_peak']:.1f}% of the measured peak ({r['peak_matmul_tflops_measured']:.3g} TFLOP/s)"

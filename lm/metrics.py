@@ -6,6 +6,8 @@ import sys
 import time
 import types
 
+import jax
+
 if "tensorflow" not in sys.modules:
     # TensorBoard's writer imports TensorFlow when it is installed (~5 s, ~650 MB) unless the module
     # tensorboard.compat.notf exists (its "no_tensorflow" build); then it uses its own file I/O stub.
@@ -27,6 +29,10 @@ class MetricsWriter:
 
     def __init__(self, workdir: str, start: int = 0):
         self._path = os.path.join(workdir, METRICS_FILE)
+        self._writes = jax.process_index() == 0  # several processes: the first one writes, the others only read
+        self._tensorboard = None
+        if not self._writes:
+            return
         records = read(workdir)
         kept = [r for r in records if r["step"] <= start]
         if len(kept) < len(records):
@@ -40,6 +46,8 @@ class MetricsWriter:
 
     def write(self, step: int, scalars: dict) -> None:
         """One record of `step`; a list value (a curve, e.g. eval/loss_by_position) goes to metrics.jsonl only."""
+        if not self._writes:
+            return
         record = {k: [float(x) for x in v] if isinstance(v, list) else float(v) for k, v in scalars.items()}
         with open(self._path, "a") as f:
             f.write(json.dumps({"step": int(step), **record}) + "\n")
@@ -54,7 +62,8 @@ class MetricsWriter:
         return any(r["step"] == step and any(k.startswith(prefix) for k in r) for r in records)
 
     def close(self) -> None:
-        self._tensorboard.close()
+        if self._tensorboard is not None:
+            self._tensorboard.close()
 
 
 def read(workdir: str) -> list[dict]:

@@ -73,6 +73,16 @@ class Runner:
             return jax_utils.replicate(state, devices=self.devices, axis_name=AXIS)
         return jax.device_put(state)
 
+    def abstract_state(self, shapes):
+        """The state as compile-time shapes placed as put_state places it (preflight: nothing allocated)."""
+        if self.pmap:
+            return jax.tree.map(lambda x: jax.ShapeDtypeStruct((self.num_devices, *x.shape), x.dtype), shapes)
+        return shapes
+
+    def bytes_per_device(self, shapes) -> int:
+        """What a tree of arrays placed by put_state takes on each device (under pmap: all of it)."""
+        return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(shapes))
+
     def get_state(self, state):
         """The state on one device (the first replica under pmap)."""
         if self.pmap:
@@ -157,7 +167,14 @@ class MeshRunner:
                 out = (jax.lax.with_sharding_constraint(out[0], self.state_shardings(state)), *out[1:])
             return out
 
-        return jax.jit(constrained, donate_argnums=(0,) if donate_state else ())
+        jitted = jax.jit(constrained, donate_argnums=(0,) if donate_state else ())
+
+        def call(*args):
+            with jax.set_mesh(self.mesh):  # the model's activation constraints (layers.shard_rows) name its axes
+                return jitted(*args)
+
+        call.lower = lambda *args: _with_mesh(self.mesh, jitted.lower, *args)
+        return call
 
     def check_batch_size(self, batch_size: int, name: str) -> None:
         rows = self.shape["data"] * self.shape["fsdp"]
@@ -168,23 +185,71 @@ class MeshRunner:
             )
 
     def put_state(self, state):
-        return jax.device_put(state, self.state_shardings(state))
+        """The state as global arrays split by RULES; each process places its devices' parts (several hosts)."""
+        return jax.tree.map(_global_array, jax.device_get(state), self.state_shardings(state))
+
+    def abstract_state(self, shapes):
+        shardings = self.state_shardings(shapes)
+        return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), shapes, shardings)
+
+    def bytes_per_device(self, shapes) -> int:
+        """What a tree of arrays placed by put_state takes on the most loaded device (its shards)."""
+        shardings = jax.tree.leaves(self.state_shardings(shapes))
+        return sum(
+            int(np.prod(s.shard_shape(x.shape))) * x.dtype.itemsize
+            for x, s in zip(jax.tree.leaves(shapes), shardings, strict=True)
+        )
 
     def get_state(self, state):
         return state  # global arrays: checkpoints and sampling read them as they are
 
     def put_batch(self, batch: dict[str, np.ndarray]):
-        return jax.device_put(batch, self._batch_sharding)
+        """The global batch (the same on every process) as global arrays: each process places the rows of its
+        own devices."""
+        return jax.tree.map(lambda x: _global_array(x, self._batch_sharding), batch)
 
     def get_metrics(self, metrics):
-        return jax.device_get(metrics)
+        """Metrics on the host: replicated scalars, read from this process's copy."""
+        return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), metrics)
 
     prefetch = Runner.prefetch
 
 
 def for_config(config) -> "Runner | MeshRunner":
-    """The runner config.parallel asks for: pmap (train.data_parallel: all local devices, else one) or a mesh."""
+    """The runner config.parallel asks for: pmap (train.data_parallel: all local devices, else one) or a mesh
+    (of every device of every process)."""
     p = config.parallel
     if p.mode == "mesh":
         return MeshRunner(p.data, p.fsdp, p.tensor)
+    if jax.process_count() > 1:
+        raise ValueError(
+            f"parallel.mode=pmap runs on one process; this run has {jax.process_count()} (jax.distributed). Set "
+            "--config.parallel.mode=mesh: its data axis spans every process's devices."
+        )
     return Runner.for_config(config.train.data_parallel)
+
+
+def initialize_distributed(coordinator: str | None, num_processes: int | None, process_id: int | None, auto: bool):
+    """jax.distributed.initialize, before any other JAX call: from an explicit coordinator address, process count
+    and id, or (auto) from the cluster's environment (SLURM, TPU pods, ...). CPU processes talk through gloo."""
+    if not coordinator and not auto:
+        return
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    if coordinator:
+        if num_processes is None or process_id is None:
+            raise ValueError("--coordinator_address needs --num_processes and --process_id (this process's, 0 first).")
+        bind = "0.0.0.0:" + coordinator.rsplit(":", 1)[1] if process_id == 0 else None
+        jax.distributed.initialize(coordinator, num_processes, process_id, coordinator_bind_address=bind)
+    else:
+        jax.distributed.initialize()
+
+
+def _with_mesh(mesh, fn, *args):
+    with jax.set_mesh(mesh):
+        return fn(*args)
+
+
+def _global_array(x, sharding: jax.sharding.Sharding) -> jax.Array:
+    """A host array (identical on every process) as a global array: each process fills its own devices' shards."""
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])

@@ -7,6 +7,7 @@ config, the runner, the model and its state (fresh, transplanted from init_from,
 """
 
 import dataclasses
+import functools
 
 import jax
 import ml_collections
@@ -35,7 +36,11 @@ class Run:
 
 
 def prepare(
-    config: ml_collections.ConfigDict, workdir: str | None, restore: str = "if_present", data: bool = True
+    config: ml_collections.ConfigDict,
+    workdir: str | None,
+    restore: str = "if_present",
+    data: bool = True,
+    abstract: bool = False,
 ) -> Run:
     """Loads data, builds the model and state, and restores the latest checkpoint of `workdir`.
 
@@ -50,6 +55,8 @@ def prepare(
       restore: "if_present" (train: resume when there is a checkpoint), "required" (eval, sample,
         score: the workdir's checkpoint, else init_from's weights) or "never" (fresh weights).
       data: False skips reading a text dataset (sampling and scoring need only the tokenizer).
+      abstract: the state as shapes only (jax.ShapeDtypeStruct leaves), nothing allocated and no weights
+        loaded: bench's preflight compiles the step for models that would not fit here.
     """
     config_lib.validate(config)
     check_platform(config)
@@ -87,16 +94,17 @@ def prepare(
 
     objective = objective.bind(config, tokenizer)
     model = models.build(ModelConfig.from_config(config.model))
-    params = jax.jit(models.init_params, static_argnums=(0, 2, 3))(
-        model, jax.random.PRNGKey(config.seed), config.data.seq_len, objective.method
-    )
-    if init_from and config.finetune.load_weights and not resume:
+    init = functools.partial(models.init_params, model, seq_len=config.data.seq_len, method=objective.method)
+    key = jax.random.PRNGKey(config.seed)
+    params = jax.eval_shape(init, key) if abstract else jax.jit(init)(key)
+    if init_from and config.finetune.load_weights and not resume and not abstract:
         params, copied = transplant(params, init_from.load_params())
         new_head = " ; the head is new" if objective.new_head else ""
         console.log(f"init_from {init_from.path}: {copied} pretrained arrays restored{new_head}")
     scale = 0.0 if config.finetune.freeze_encoder else config.finetune.encoder_lr_scale
     tx = optim.make(config.optim, scale if objective.new_head else 1.0)
-    state = step.TrainState.create(apply_fn=model.apply, params=params, tx=tx)
+    create = functools.partial(step.TrainState.create, apply_fn=model.apply, tx=tx)
+    state = jax.eval_shape(lambda p: create(params=p), params) if abstract else create(params=params)
     if resume:
         state = checkpointer.restore(state)
     return Run(config, workdir, dataset, tokenizer, objective, model, state, runner, checkpointer)

@@ -15,6 +15,7 @@ The loop only moves data and reads metrics when it logs, evaluates or checkpoint
 
 import os
 
+import jax
 import ml_collections
 import numpy as np
 
@@ -59,6 +60,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
         os.makedirs(workdir, exist_ok=True)
     except OSError as e:
         raise ValueError(f"Cannot create the workdir {workdir} ({e.strerror}). Choose another --workdir.") from e
+    if jax.process_index():  # several processes (jax.distributed): process 0 holds the lock and writes the files
+        return _train(run, evals)
     lock = workdir_files.Lock(workdir)
     lock.acquire()
     try:
@@ -77,9 +80,10 @@ def _train(run: Run, evals: list) -> dict[str, float]:
             f"The checkpoints of {workdir} changed while this run was starting (another run wrote step "
             f"{checkpointer.latest_step()}). Run the same command again."
         )
-    workdir_files.write_config(config, workdir)
-    tokenizers.save(run.tokenizer, workdir)
-    run.data.save(workdir)  # what the next launch needs of the data: token ids, label names
+    if jax.process_index() == 0:
+        workdir_files.write_config(config, workdir)
+        tokenizers.save(run.tokenizer, workdir)
+        run.data.save(workdir)  # what the next launch needs of the data: token ids, label names
     console.log(describe(run))
     if start:
         console.log(f"resuming from the checkpoint at step {start}")
@@ -135,8 +139,9 @@ def _train(run: Run, evals: list) -> dict[str, float]:
 
 
 def sampled(run: Run) -> bool:
-    """Whether the run ends with samples: a causal model and a prompt (sample.prompt "": none)."""
-    return can_generate(run.model) and bool(run.config.sample.prompt)
+    """Whether the run ends with samples: a causal model, a prompt (sample.prompt "": none) and one process
+    (--mode=sample on the workdir samples a run trained on several)."""
+    return can_generate(run.model) and bool(run.config.sample.prompt) and jax.process_count() == 1
 
 
 def _check_finite(records: list[tuple[int, dict]], checkpointer: checkpoint.Checkpointer, config) -> None:

@@ -206,3 +206,73 @@ def test_a_checkpoint_restores_onto_another_number_of_devices(save_on, restore_o
     straight = run_steps(1, data=data)[0]
     assert int(second.get_state(resumed).step) == 2
     assert_trees_close(straight.params, second.get_state(resumed).params, atol=2e-5)
+
+
+def test_two_processes_train_as_one_process_with_all_their_devices(tmp_path):
+    """jax.distributed on 127.0.0.1: 2 processes x 4 CPU devices give the loss trajectory of 1 process x 8."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    args = [sys.executable, os.path.join(root, "launch.py"), f"--config={root}/experiments/default.py:smoke",
+            "--config.parallel.mode=mesh", "--config.parallel.fsdp=2", "--config.train.log_every=1",
+            "--config.train.num_steps=6", "--config.train.checkpoint_every=3"]  # fmt: skip
+
+    def env(devices):
+        return dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+
+    with socket.socket() as s:  # a free port for the coordinator
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    two = str(tmp_path / "two")
+    processes = [
+        subprocess.Popen([*args, f"--workdir={two}", f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
+                          f"--process_id={i}"], env=env(4), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(2)
+    ]  # fmt: skip
+    outputs = [p.communicate(timeout=600) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    one = str(tmp_path / "one")
+    single = subprocess.run([*args, f"--workdir={one}"], env=env(8), capture_output=True, text=True, timeout=600)
+    assert single.returncode == 0, single.stderr
+
+    def losses(workdir):
+        with open(os.path.join(workdir, "metrics.jsonl")) as f:
+            records = [json.loads(line) for line in f]
+        return [(r["step"], r.get("train/loss", r.get("eval/loss"))) for r in records]
+
+    assert [s for s, _ in losses(two)] == [1, 2, 3, 4, 5, 6, 6]  # process 0 alone writes metrics.jsonl
+    np.testing.assert_allclose([v for _, v in losses(two)], [v for _, v in losses(one)], rtol=1e-5)
+    assert "step      6/6" in outputs[0][0] and "step " not in outputs[1][0]  # and alone prints
+    assert sorted(os.listdir(os.path.join(two, "checkpoints"))) == ["3", "6"]  # written by both, together
+
+    # the two processes' checkpoint resumes on one process as the one-process run's does
+    resumed = [subprocess.run([*args[:-2], "--config.train.num_steps=8", f"--workdir={w}"], env=env(8),
+                              capture_output=True, text=True, timeout=600) for w in (two, one)]  # fmt: skip
+    assert [r.returncode for r in resumed] == [0, 0] and "resuming from the checkpoint at step 6" in resumed[0].stdout
+    np.testing.assert_allclose([v for _, v in losses(two)], [v for _, v in losses(one)], rtol=1e-5)
+
+
+def test_distributed_flags_name_what_is_missing_and_pmap_is_refused_across_processes(tiny_config, monkeypatch):
+    with pytest.raises(ValueError, match="--coordinator_address needs --num_processes and --process_id"):
+        parallel.initialize_distributed("127.0.0.1:1234", 2, None, auto=False)
+    parallel.initialize_distributed(None, None, None, auto=False)  # one process: nothing to do
+    monkeypatch.setattr(jax, "process_count", lambda: 2)
+    with pytest.raises(ValueError, match="parallel.mode=pmap runs on one process; this run has 2.*mode=mesh"):
+        parallel.for_config(tiny_config)
+    tiny_config.parallel.mode = "mesh"
+    assert isinstance(parallel.for_config(tiny_config), parallel.MeshRunner)
+
+
+def test_the_mesh_equals_one_device_with_scanned_rematerialised_layers(monkeypatch):
+    import dataclasses
+
+    from tests import test_step
+
+    monkeypatch.setattr(test_step, "MODEL", dataclasses.replace(test_step.MODEL, scan_layers=True, remat="full"))
+    mesh = run_steps(0, runner=parallel.MeshRunner(2, 2, 2))
+    assert_same_run(run_steps(1), mesh)
+    assert mesh[0].params["blocks"]["attention"]["query"]["kernel"].shape[0] == 2  # stacked layers

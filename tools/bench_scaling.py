@@ -3,6 +3,7 @@
     python tools/bench_scaling.py --table=context     # mini, 8192 tokens per step, context 256 .. 8192
     python tools/bench_scaling.py --table=size        # tiny .. GPT-2 medium, GPT-2's vocabulary, 1 x 1024 tokens
     python tools/bench_scaling.py --table=memory --budget_gb=8   # the largest batch / context / model that fits
+    python tools/bench_scaling.py --table=parallel    # GPT-2 small / medium / large on 8 devices, each mode
 
 Every point is one `launch.py --mode=bench` of experiments/default.py (its built-in corpus; nothing is
 written) in its own process, and its JSON line is read back, so one point's memory never bears on the
@@ -23,23 +24,26 @@ import jax
 from absl import app, flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_TABLE = flags.DEFINE_enum("table", "context", ["context", "size", "memory"], "which table")
+_TABLE = flags.DEFINE_enum("table", "context", ["context", "size", "memory", "parallel"], "which table")
 _STEPS = flags.DEFINE_integer("steps", 3, "timed steps per point (after 3 warm-up steps)")
 _BUDGET = flags.DEFINE_float("budget_gb", 8.0, "memory table: the device memory budget, GiB")
 
 MEMORY_MODES = {"none": [], "scan + full": ["--config.model.scan_layers=True", "--config.model.remat=full"]}
 
 
-def point(steps: int, **overrides) -> dict | None:
+def point(steps: int, devices: int = 1, **overrides) -> dict | None:
     """One bench of the default experiment with `overrides` (config keys); None if it failed."""
     args = [sys.executable, os.path.join(ROOT, "launch.py"), f"--config={ROOT}/experiments/default.py"]
-    # The tables fix each point's batch: one device, one micro-batch, whatever the experiment sets.
-    args += ["--mode=bench", f"--bench_steps={steps}", "--config.train.data_parallel=False"]
+    # The tables fix each point's batch: one micro-batch, whatever the experiment sets; one device unless
+    # `devices` (faked on CPU) are asked for.
+    args += ["--mode=bench", f"--bench_steps={steps}", f"--config.train.data_parallel={devices > 1}"]
     args += ["--config.optim.grad_accum_steps=1"]
     args += [f"--config.{k}={v}" for k, v in overrides.items() if not k.startswith("-")]
     args += [v for k, v in overrides.items() if k.startswith("-")]  # raw flags (MEMORY_MODES)
     with tempfile.TemporaryDirectory() as cache:  # a cold compilation cache: compile times are real
         env = {**os.environ, "LM_COMPILATION_CACHE": cache}
+        if devices > 1:
+            env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
         result = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=env)
     if result.returncode:
         print(f"  failed: {' '.join(args[2:])}\n  {result.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
@@ -132,6 +136,41 @@ def memory_table(budget_gb: float) -> list[str]:
     return rows
 
 
+# (name, config overrides) of the parallel table: pmap, and meshes data x fsdp x tensor of 8 devices
+PARALLEL_MODES = [
+    ("pmap", {}),
+    ("mesh data 8", {"parallel.mode": "mesh"}),
+    ("mesh fsdp 8", {"parallel.mode": "mesh", "parallel.fsdp": 8}),
+    ("mesh data 2 x tensor 4", {"parallel.mode": "mesh", "parallel.tensor": 4}),
+    ("mesh fsdp 2 x tensor 4", {"parallel.mode": "mesh", "parallel.fsdp": 2, "parallel.tensor": 4}),
+]
+
+
+def parallel_table() -> list[str]:
+    """Per-device memory and FLOPs of GPT-2 shapes on 8 devices, batch 8 x 1024, from compilation alone."""
+    # What XLA's analysis says of the compiled program per device (not what an allocator would peak at).
+    rows = [
+        "| model | mode | parameters, MiB | optimizer state, MiB | activations + temporaries, MiB | "
+        "step memory, GiB | GFLOP a step | compile (s) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for size in ("small", "medium", "large"):
+        for name, mode in PARALLEL_MODES:
+            # GPT-2's vocabulary padded to 50304 (as nanoGPT does): 50257 is odd, so tensor parallelism could not
+            # split the output projection, and every device would compute all the logits of its rows
+            fields = {**shape(size, 8, 1024, vocab=50304), "model.scan_layers": True, "train.eval_batch_size": 8}
+            r = point(0, devices=8, **fields, **mode)
+            rows.append(
+                f"| {size} | {name} | {r['params_mb_per_device']:,.0f} | {r['optimizer_mb_per_device']:,.0f} | "
+                f"{r['temp_mb_per_device']:,.0f} | {gb(r)} | {r['step_gflops_per_device']:,.0f} | "
+                f"{r['compile_s']:.0f} |"
+                if r
+                else f"| {size} | {name} | fails | | | | | |"
+            )
+            print(rows[-1], flush=True)
+    return rows
+
+
 def main(argv):
     del argv
     device = jax.devices()[0]
@@ -140,6 +179,8 @@ def main(argv):
         rows = context_table(_STEPS.value)
     elif table == "size":
         rows = size_table(_STEPS.value)
+    elif table == "parallel":
+        rows = parallel_table()
     else:
         rows = memory_table(_BUDGET.value)
     cores = os.cpu_count() if device.platform == "cpu" else ""

@@ -32,6 +32,15 @@ def merge_batch_axes(module, x, feature_axes=1):
     return y.reshape(lead + y.shape[1:])
 
 
+def shard_rows(x: jax.Array) -> jax.Array:
+    """Under a device mesh (lm/parallel.py, set while its steps trace), keeps the residual stream [B, T, D] split
+    by rows over the batch axes: FSDP then gathers each layer's weights rather than the activations."""
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty or "fsdp" not in mesh.axis_names:
+        return x
+    return jax.lax.with_sharding_constraint(x, jax.P(("data", "fsdp"), *([None] * (x.ndim - 1))))
+
+
 class Norm(nn.Module):
     """LayerNorm (with optional bias), RMSNorm (statistics in float32), or none (the identity: no parameters)."""
 
@@ -204,6 +213,7 @@ class Block(nn.Module):
     @nn.compact
     def __call__(self, x, inputs: BlockInputs, cache=None):
         """x [B, T, D] -> ([B, T, D], the layer's updated cache or None)."""
+        x = shard_rows(x)
         D = x.shape[-1]
         norm = lambda name: Norm(  # noqa: E731
             kind=self.norm, eps=self.norm_eps, use_bias=self.use_bias, dtype=self.dtype, name=name
