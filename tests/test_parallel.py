@@ -74,12 +74,14 @@ def seq2seq_config(config):
     return c
 
 
-def test_pmap_and_the_mesh_equal_one_device_for_seq2seq(tiny_config):
+@pytest.mark.parametrize("family", ["encoder_decoder", "gru"])
+def test_pmap_and_the_mesh_equal_one_device_for_seq2seq(tiny_config, family):
     from lm.run import compile_train_step, prepare
 
     trained = {}
     for mode in ("one", "pmap", "mesh"):
         c = seq2seq_config(tiny_config)
+        c.model.family = family
         c.train.data_parallel = mode != "one"
         c.parallel.mode, c.parallel.fsdp, c.parallel.tensor = ("mesh", 2, 2) if mode == "mesh" else ("pmap", 1, 1)
         run = prepare(c, None, restore="never")
