@@ -229,6 +229,12 @@ def resolve(config: ml_collections.ConfigDict, vocab_size: int) -> ml_collection
     if c.optim.decay_steps is None:
         c.optim.decay_steps = c.train.num_steps
     _check(m.d_model % m.num_heads == 0, "model.d_model", m.d_model, f"must divide by model.num_heads={m.num_heads}")
+    _check(
+        m.num_kv_heads >= 1 and m.num_heads % m.num_kv_heads == 0,
+        "model.num_kv_heads",
+        m.num_kv_heads,
+        f"must be >= 1 and divide model.num_heads={m.num_heads} (each key / value head serves a group)",
+    )
     head_dim = m.d_model // m.num_heads
     _check(m.position != "rotary" or head_dim % 2 == 0, "model.position", m.position, "rotary needs an even head dim")
     _check(c.data.seq_len <= m.max_len, "data.seq_len", c.data.seq_len, f"must be <= model.max_len={m.max_len}")

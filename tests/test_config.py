@@ -42,6 +42,14 @@ def test_resolve_rejects_inconsistent_shapes():
     with pytest.raises(ValueError, match="must divide by model.num_heads=3"):
         config_lib.resolve(c, 10)
     c = config_lib.default_config()
+    c.model.num_kv_heads = 3  # tiny: 4 heads
+    with pytest.raises(ValueError, match="num_kv_heads.*must be >= 1 and divide model.num_heads=4"):
+        config_lib.resolve(c, 10)
+    c.model.num_kv_heads = 2
+    assert config_lib.resolve(c, 10).model.num_kv_heads == 2
+    c.model.num_kv_heads = None  # default: one key / value head per query head
+    assert config_lib.resolve(c, 10).model.num_kv_heads == 4
+    c = config_lib.default_config()
     c.model.size = "custom"
     with pytest.raises(ValueError, match="must be set when model.size='custom'"):
         config_lib.resolve(c, 10)

@@ -126,6 +126,8 @@ def write(directory: str, fields: dict, params) -> None:
     if unset:
         raise ValueError(f"fields {sorted(fields)} do not describe a model ({unset} unset); pass config.model's.")
     differ = [f"{k}={getattr(c, k)!r} (GPT-2: {v!r})" for k, v in GPT2_FAMILY.items() if getattr(c, k) != v]
+    if c.num_kv_heads != c.num_heads:
+        differ.append(f"num_kv_heads={c.num_kv_heads} (GPT-2: num_heads, {c.num_heads})")
     differ += [f"family={c.family!r} (GPT-2: 'transformer')"] if c.family not in (None, "transformer") else []
     if differ:
         raise ValueError(f"GPT-2 export takes GPT-2-family models only; this one has {', '.join(differ)}.")

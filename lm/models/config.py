@@ -55,6 +55,9 @@ class ModelConfig:
     num_layers: int | None = _architecture(None)  # of the decoder (and of the encoder, unless set below)
     num_encoder_layers: int | None = _architecture(None)  # encoder_decoder; default num_layers
     num_heads: int | None = _architecture(None)
+    # grouped-query attention (Ainslie et al., 2023): heads of keys and values, each shared by
+    # num_heads / num_kv_heads query heads (1: multi-query); default num_heads (multi-head attention)
+    num_kv_heads: int | None = _architecture(None)
     d_model: int | None = _architecture(None)
     d_ff: int | None = _architecture(None)
     vocab_size: int | None = _architecture(None)  # default: the tokenizer's vocabulary
@@ -142,6 +145,8 @@ def derived_defaults(fields: dict) -> dict:
         out["pooling"] = default_pooling(causal)
     if fields.get("final_norm") is None:  # post-norm blocks end normalised already
         out["final_norm"] = fields.get("norm_position", "pre") == "pre"
+    if fields.get("num_kv_heads") is None and fields.get("num_heads") is not None:
+        out["num_kv_heads"] = fields["num_heads"]
     if fields.get("num_encoder_layers") is None and fields.get("num_layers") is not None:
         out["num_encoder_layers"] = fields["num_layers"]
     return out

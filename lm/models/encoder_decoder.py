@@ -188,8 +188,8 @@ def init_cache(config: ModelConfig, batch_size: int, max_len: int, source_len: i
     """Zeroed decoder caches: per layer {k, v: [B, S_max, N, H]; cross_k, cross_v: [B, S_source, N, H];
     cross_valid: [B, S_source]}, or with scan_layers one such dict with a leading layer axis."""
     dtype = jnp.dtype(config.dtype)
-    shape = (batch_size, max_len, config.num_heads, config.head_dim)
-    cross = (batch_size, source_len, config.num_heads, config.head_dim)
+    shape = (batch_size, max_len, config.num_kv_heads, config.head_dim)
+    cross = (batch_size, source_len, config.num_kv_heads, config.head_dim)
     layer = {
         "k": jnp.zeros(shape, dtype),
         "v": jnp.zeros(shape, dtype),

@@ -89,7 +89,8 @@ class MultiHeadAttention(nn.Module):
     """Multi-head attention: self-attention (with optional rotary positions), or cross-attention (cross=True:
     queries from x, keys and values from `context`, the encoder's output), each with its own cache.
 
-    Self-attention's cache holds k, v of shape [B, S_max, N, H]: the new keys and values are written at
+    Self-attention's cache holds k, v of shape [B, S_max, K, H] (K = num_kv_heads, N without grouped-query
+    attention): the new keys and values are written at
     `cache_index` and attention runs over the whole cache (the mask hides the unwritten slots).
     Cross-attention's cache holds cross_k, cross_v [B, S_source, N, H]: computed once, from `context`, by the
     call that gets it (prefill), and read by every later call, which gets no context (decode steps).
@@ -97,6 +98,7 @@ class MultiHeadAttention(nn.Module):
 
     num_heads: int
     head_dim: int
+    num_kv_heads: int | None = None  # grouped-query attention: key / value heads (None: num_heads)
     use_bias: bool = True
     dropout_rate: float = 0.0
     rotary: bool = False
@@ -109,14 +111,15 @@ class MultiHeadAttention(nn.Module):
 
     @nn.compact
     def __call__(self, x, mask, positions=None, cache=None, cache_index=None, deterministic=True, context=None):
-        project = lambda name: nn.DenseGeneral(  # noqa: E731
-            (self.num_heads, self.head_dim),
+        kv_heads = self.num_kv_heads or self.num_heads
+        project = lambda name, heads=kv_heads: nn.DenseGeneral(  # noqa: E731
+            (heads, self.head_dim),
             use_bias=self.use_bias,
             kernel_init=self.kernel_init,
             dtype=self.dtype,
             name=name,
         )
-        q = merge_batch_axes(project("query"), x)  # [B, T, N, H]
+        q = merge_batch_axes(project("query", self.num_heads), x)  # [B, T, N, H]
         if self.cross:
             if context is not None:  # training, or the prefill of decoding: the encoder's keys and values
                 k = merge_batch_axes(project("key"), context)  # [B, S, N, H]
@@ -140,6 +143,8 @@ class MultiHeadAttention(nn.Module):
                 k = jax.lax.dynamic_update_slice(cache["k"], k.astype(cache["k"].dtype), index)  # [B, S_max, N, H]
                 v = jax.lax.dynamic_update_slice(cache["v"], v.astype(cache["v"].dtype), index)
                 cache = {**cache, "k": k, "v": v}
+        if kv_heads != self.num_heads:  # each key / value head serves a group of query heads (the cache stays small)
+            k, v = (jnp.repeat(t, self.num_heads // kv_heads, axis=2) for t in (k, v))  # [B, S, N, H]
         dropout_rng = None
         if not deterministic and self.dropout_rate > 0.0:
             dropout_rng = self.make_rng("dropout")
@@ -194,6 +199,7 @@ class Block(nn.Module):
 
     num_heads: int
     d_ff: int
+    num_kv_heads: int | None = None
     mlp: str = "gelu"
     gelu_approximate: bool = True
     norm: str = "layernorm"
@@ -222,6 +228,7 @@ class Block(nn.Module):
         heads = dict(
             num_heads=self.num_heads,
             head_dim=D // self.num_heads,
+            num_kv_heads=self.num_kv_heads,
             use_bias=self.use_bias,
             dropout_rate=self.attention_dropout,
             kernel_init=init,

@@ -27,6 +27,7 @@ def block_options(c: ModelConfig, out_std: float, dtype) -> dict:
     """Block's fields from the model's config: one place for every family built from the shared blocks."""
     return dict(
         num_heads=c.num_heads,
+        num_kv_heads=c.num_kv_heads,
         d_ff=c.d_ff,
         mlp=c.mlp,
         gelu_approximate=c.gelu_approximate,
@@ -241,9 +242,9 @@ def _and(mask, other):
 
 
 def init_cache(config: ModelConfig, batch_size: int, max_len: int):
-    """Zeroed keys and values for every layer: a list of {k, v} of [B, S_max, N, H] each, or with
-    scan_layers one {k, v} of [L, B, S_max, N, H]."""
-    shape = (batch_size, max_len, config.num_heads, config.head_dim)
+    """Zeroed keys and values for every layer: a list of {k, v} of [B, S_max, K, H] each (K: the key / value
+    heads), or with scan_layers one {k, v} of [L, B, S_max, K, H]."""
+    shape = (batch_size, max_len, config.num_kv_heads, config.head_dim)
     if config.scan_layers:
         zeros = jnp.zeros((config.num_layers, *shape), jnp.dtype(config.dtype))
         return {"k": zeros, "v": zeros}

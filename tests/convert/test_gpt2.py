@@ -91,6 +91,7 @@ def test_exported_gpt2_loads_in_transformers_with_our_logits(tmp_path, gelu_appr
         dict(type_vocab_size=2),
         dict(mlm_transform=True),
         dict(head_bias=True),
+        dict(num_kv_heads=1),
     ],
 )
 def test_export_refuses_models_outside_the_gpt2_family(tmp_path, override):

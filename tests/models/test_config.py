@@ -25,7 +25,8 @@ def test_config_model_has_exactly_the_model_fields_and_defaults():
 
 def test_roles_are_the_architecture_a_pretrained_model_fixes_and_what_a_resume_may_change():
     assert model_config.ARCHITECTURE == tuple(
-        "family num_layers num_encoder_layers num_heads d_model d_ff vocab_size max_len causal position rope_base mlp "
+        "family num_layers num_encoder_layers num_heads num_kv_heads d_model d_ff vocab_size max_len causal position "
+        "rope_base mlp "
         "gelu_approximate norm norm_eps norm_position embedding_norm embedding_scale type_vocab_size use_bias "
         "tie_embeddings share_embeddings final_norm rnn_attention mlm_transform head_bias".split()
     )
@@ -66,6 +67,7 @@ CHANGES = {
     "teacher_forcing_ratio": (0.5, GRU),
     "num_layers": (3, {}),
     "num_heads": (4, {}),
+    "num_kv_heads": (1, {}),
     "d_model": (64, {}),
     "d_ff": (64, {}),
     "vocab_size": (30, {}),

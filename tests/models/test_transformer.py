@@ -51,6 +51,39 @@ def test_attention_only_blocks_are_blocks_whose_mlp_adds_nothing():
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
 
 
+def test_grouped_query_attention_is_attention_with_each_key_value_head_repeated_over_its_group():
+    grouped = small(num_heads=4, num_kv_heads=2, position="rotary")  # heads of 4: two groups of two
+    params = init_params(TransformerLM(grouped), jax.random.PRNGKey(0))
+    flat = traverse_util.flatten_dict(params, sep="/")
+    attention = params["block_0"]["attention"]
+    assert attention["key"]["kernel"].shape == (16, 2, 4) and attention["query"]["kernel"].shape == (16, 4, 4)
+    # the same model as plain multi-head attention: key / value head g copied to query heads 2g and 2g + 1
+    repeated = {k: jnp.repeat(v, 2, axis=-2 if k.endswith("kernel") else 0) if ("/key/" in k or "/value/" in k) else v
+                for k, v in flat.items()}  # fmt: skip
+    tokens = jax.random.randint(jax.random.PRNGKey(1), (2, 10), 0, 13)
+    expected = TransformerLM(small(num_heads=4, position="rotary")).apply(
+        {"params": traverse_util.unflatten_dict(repeated, sep="/")}, tokens
+    )
+    np.testing.assert_allclose(TransformerLM(grouped).apply({"params": params}, tokens), expected, atol=1e-5)
+    # 2 layers x (key + value) x (16 x 2 x 4 kernel + 2 x 4 bias) fewer than with 4 key / value heads
+    assert num_params(small(num_heads=4, position="rotary")) - num_params(grouped) == 2 * 2 * (16 * 2 * 4 + 2 * 4)
+
+
+def test_grouped_query_decoding_keeps_a_cache_of_the_key_value_heads_only():
+    config = small(num_heads=4, num_kv_heads=1, position="rotary")  # multi-query attention
+    model = TransformerLM(config)
+    params = init_params(model, jax.random.PRNGKey(0))
+    tokens = jax.random.randint(jax.random.PRNGKey(2), (3, 9), 0, 13)
+    cache = init_cache(config, 3, config.max_len)
+    assert cache[0]["k"].shape == (3, 12, 1, 4)  # [B, S_max, 1 head, H]: a quarter of multi-head's
+    prefill, cache = model.apply({"params": params}, tokens[:, :5], cache, 0, method=TransformerLM.decode)
+    steps = [prefill]
+    for i in range(5, 9):
+        logits, cache = model.apply({"params": params}, tokens[:, i : i + 1], cache, i, method=TransformerLM.decode)
+        steps.append(logits)
+    np.testing.assert_allclose(jnp.concatenate(steps, axis=1), model.apply({"params": params}, tokens), atol=1e-5)
+
+
 def test_without_norms_the_model_has_no_norm_parameters():
     names = traverse_util.flatten_dict(init_params(TransformerLM(small(norm="none")), jax.random.PRNGKey(0)), sep="/")
     assert not [k for k in names if "norm" in k]
