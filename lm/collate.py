@@ -127,11 +127,7 @@ def plot(path: str, keys: list[str], groups: dict[tuple, list[dict]], shown: lis
             steps = sorted(set.intersection(*(set(x) for x in series)))
             if not steps:
                 continue
-            ys = np.array([[x[t] for t in steps] for x in series])
-            label = ", ".join(f"{k}={v}" for k, v in zip(keys, values, strict=True)) or "all"
-            line = ax.plot(steps, ys.mean(0), label=f"{label} (n={len(members)})")[0]
-            if len(members) > 1:
-                ax.fill_between(steps, ys.min(0), ys.max(0), color=line.get_color(), alpha=0.2)
+            _mean_and_range(ax, steps, np.array([[x[t] for t in steps] for x in series]), _label(keys, values))
         ax.set_xlabel("step")
         ax.set_title(m)
         ax.legend(fontsize=7)
@@ -148,10 +144,7 @@ def plot_by_position(path: str, keys: list[str], groups: dict[tuple, list[dict]]
         if not all(curves):
             continue
         ys = np.array([c[-1] for c in curves])  # [seeds, positions]
-        label = ", ".join(f"{k}={v}" for k, v in zip(keys, values, strict=True)) or "all"
-        line = ax.plot(np.arange(ys.shape[1]), ys.mean(0), label=f"{label} (n={len(members)})")[0]
-        if len(members) > 1:
-            ax.fill_between(np.arange(ys.shape[1]), ys.min(0), ys.max(0), color=line.get_color(), alpha=0.2)
+        _mean_and_range(ax, np.arange(ys.shape[1]), ys, _label(keys, values))
     ax.set_xlabel("position in the context")
     ax.set_ylabel("eval loss (nats)")
     ax.set_title("loss by position, last eval")
@@ -159,6 +152,17 @@ def plot_by_position(path: str, keys: list[str], groups: dict[tuple, list[dict]]
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _label(keys: list[str], values: tuple) -> str:
+    return ", ".join(f"{k}={v}" for k, v in zip(keys, values, strict=True)) or "all"
+
+
+def _mean_and_range(ax, xs, ys: np.ndarray, label: str) -> None:
+    """One row's curve: the mean over its seeds (ys [seeds, points]), their range as a band."""
+    line = ax.plot(xs, ys.mean(0), label=f"{label} (n={len(ys)})")[0]
+    if len(ys) > 1:
+        ax.fill_between(xs, ys.min(0), ys.max(0), color=line.get_color(), alpha=0.2)
 
 
 def compare(a: str, b: str, metric_names: tuple[str, ...] = ()) -> str:

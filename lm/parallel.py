@@ -162,19 +162,13 @@ class MeshRunner:
         fn = functools.partial(step_fn, **static)
 
         def constrained(state, batch):
-            out = fn(state, batch)
+            with jax.sharding.use_abstract_mesh(self.mesh.abstract_mesh):  # the axes layers.shard_rows names
+                out = fn(state, batch)
             if isinstance(out, tuple) and jax.tree.structure(out[0]) == jax.tree.structure(state):
                 out = (jax.lax.with_sharding_constraint(out[0], self.state_shardings(state)), *out[1:])
             return out
 
-        jitted = jax.jit(constrained, donate_argnums=(0,) if donate_state else ())
-
-        def call(*args):
-            with jax.set_mesh(self.mesh):  # the model's activation constraints (layers.shard_rows) name its axes
-                return jitted(*args)
-
-        call.lower = lambda *args: _with_mesh(self.mesh, jitted.lower, *args)
-        return call
+        return jax.jit(constrained, donate_argnums=(0,) if donate_state else ())
 
     def check_batch_size(self, batch_size: int, name: str) -> None:
         rows = self.shape["data"] * self.shape["fsdp"]
@@ -242,11 +236,6 @@ def initialize_distributed(coordinator: str | None, num_processes: int | None, p
         jax.distributed.initialize(coordinator, num_processes, process_id, coordinator_bind_address=bind)
     else:
         jax.distributed.initialize()
-
-
-def _with_mesh(mesh, fn, *args):
-    with jax.set_mesh(mesh):
-        return fn(*args)
 
 
 def _global_array(x, sharding: jax.sharding.Sharding) -> jax.Array:

@@ -94,9 +94,9 @@ def prepare(
 
     objective = objective.bind(config, tokenizer)
     model = models.build(ModelConfig.from_config(config.model))
-    init = functools.partial(models.init_params, model, seq_len=config.data.seq_len, method=objective.method)
-    key = jax.random.PRNGKey(config.seed)
-    params = jax.eval_shape(init, key) if abstract else jax.jit(init)(key)
+    init = jax.jit(models.init_params, static_argnums=(0, 2, 3))  # one compilation per model, reused
+    args = (model, jax.random.PRNGKey(config.seed), config.data.seq_len, objective.method)
+    params = init.eval_shape(*args) if abstract else init(*args)
     if init_from and config.finetune.load_weights and not resume and not abstract:
         params, copied = transplant(params, init_from.load_params())
         new_head = " ; the head is new" if objective.new_head else ""

@@ -128,22 +128,23 @@ def verify(config: ml_collections.ConfigDict, workdir: str, contract: Contract, 
         return _verdict(contract, value, "", beside)
     seeds = contract.seeds or (config.seed,)
     runs = [{**contract.overrides, "seed": seed} for seed in seeds]
+    bases = []  # the baseline's runs, seed by seed
     if contract.baseline is not None:
-        runs += [{**contract.overrides, **contract.baseline, "seed": seed} for seed in seeds]
+        bases = [{**contract.overrides, **contract.baseline, "seed": seed} for seed in seeds]
     missing = [
-        sweep.Variant(i, run) for i, run in enumerate(runs)
+        sweep.Variant(i, run) for i, run in enumerate(runs + bases)
         if value_at(os.path.join(workdir, _name(run)), contract.metric, step) is None
     ]  # fmt: skip
     failed = [s for s in sweep.run(config, workdir, missing, train_fn) if s["status"] == "failed"]
     if failed:
         console.log("\n".join(f"{s['name']}: failed: {s['error']}" for s in failed))
     values = []
-    for seed, run in zip(seeds, runs, strict=False):
+    for i, run in enumerate(runs):
         sub = os.path.join(workdir, _name(run))
         value = _logged(sub, contract.metric, step)
         line = f"  {_name(run)}: {contract.metric} {value:.4f}"
-        if contract.baseline is not None:
-            base = os.path.join(workdir, _name({**contract.overrides, **contract.baseline, "seed": seed}))
+        if bases:
+            base = os.path.join(workdir, _name(bases[i]))
             value -= _logged(base, contract.metric, step)
             line += f", {_name(contract.baseline)} {value_at(base, contract.metric, step):.4f}, difference {value:+.4f}"
         console.log(line + _beside(sub, contract, step) + ("" if contract.holds(value) else "  <- fails"))
