@@ -1,5 +1,5 @@
-"""The entry point to every mode of the library: train, evaluate, sample, score, export, benchmark, sweep,
-collate, compare, verify.
+"""The entry point to every mode of the library: train, evaluate, sample, score, export, harness, benchmark,
+sweep, collate, compare, verify.
 
     python launch.py                                         # the default experiment, built-in corpus
     python launch.py --config=experiments/shakespeare_char.py:cpu --workdir=/tmp/sc
@@ -9,6 +9,7 @@ collate, compare, verify.
         --prompt="Hello, my name is" --num_samples=5
     python launch.py --config=... --workdir=/tmp/sc --mode=score --text="To be, or not to be"
     python launch.py --config=... --workdir=/tmp/sc --mode=export --out=/tmp/sc_hf   # GPT-2 family -> HF files
+    python launch.py --config=... --workdir=/tmp/sc --mode=harness --tasks=heldout_continuation --num_fewshot=3
     python launch.py --config=experiments/shakespeare_char.py:cpu --mode=bench        # speed, MFU, memory
     python launch.py --mode=bench_generate --config.model.max_len=256                  # KV cache vs none
     python launch.py --config=experiments/positions.py:cpu --mode=sweep --workdir=/tmp/pos   # every variant
@@ -38,7 +39,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "run directory (default: workdir
 _MODE = flags.DEFINE_enum(
     "mode",
     "train",
-    ["train", "eval", "sample", "score", "export", "bench", "bench_generate", "sweep", "collate", "compare", "verify"],
+    "train eval sample score export harness bench bench_generate sweep collate compare verify".split(),
     "what to do with the experiment (and its workdir)",
 )
 _PROMPT = flags.DEFINE_multi_string(
@@ -57,6 +58,13 @@ _SAMPLE_SEED = flags.DEFINE_integer("sample_seed", None, "sample: random seed of
 _TEXT = flags.DEFINE_string("text", None, "score: the text whose log-likelihood to compute")
 _TEXT_FILE = flags.DEFINE_string("text_file", None, "score: a file holding that text")
 _OUT = flags.DEFINE_string("out", None, "export: the directory for the Hugging Face files")
+_TASKS = flags.DEFINE_list("tasks", None, "harness: lm-evaluation-harness tasks, e.g. heldout_continuation")
+_NUM_FEWSHOT = flags.DEFINE_integer("num_fewshot", None, "harness: examples before each question (default: the task's)")
+_LIMIT = flags.DEFINE_float("limit", None, "harness: at most this many examples per task (< 1: this fraction)")
+_HARNESS_BATCH_SIZE = flags.DEFINE_integer("harness_batch_size", 16, "harness: requests per compiled call")
+_INCLUDE_PATH = flags.DEFINE_multi_string(
+    "include_path", None, "harness: a directory of task YAML files of your own (repeatable)"
+)
 _BENCH_STEPS = flags.DEFINE_integer(
     "bench_steps", 20, "bench: timed steps (after 3 warm-up steps); 0 compiles only (memory, compile time)"
 )
@@ -148,6 +156,9 @@ def main(argv):
             if not _OUT.value:
                 raise ValueError("--mode=export needs --out=DIR, the directory for the Hugging Face files.")
             modes.export(config, workdir, _OUT.value)
+        elif _MODE.value == "harness":
+            options = (_NUM_FEWSHOT.value, _LIMIT.value, _HARNESS_BATCH_SIZE.value, _INCLUDE_PATH.value or [])
+            modes.harness(config, workdir, _TASKS.value, *options)
         elif _MODE.value == "sweep":
             variants = sweep.select(sweep.expand(experiment_sweep()), _SWEEP_INDEX.value)
             statuses = sweep.run(config, workdir, variants, train.train)

@@ -17,13 +17,13 @@ import ml_collections
 from ml_collections import config_dict
 
 from lm.models import config as model_config
-from lm.models.config import SHAPE, SIZES
+from lm.models.config import SHAPE, SIZES, rotary_dims
 
 SYNTHETIC_TASKS = ("repeated_tokens", "modular_addition")  # lm/data/synthetic.py
 
 CHOICES = {
-    "model.position": ("learned", "sinusoidal", "rotary"),
-    "model.mlp": ("gelu", "relu", "swiglu", "none"),
+    "model.position": ("learned", "sinusoidal", "rotary", "relative"),
+    "model.mlp": ("gelu", "relu", "swiglu", "geglu", "none"),
     "model.norm": ("layernorm", "rmsnorm", "none"),
     "model.dtype": ("float32", "bfloat16"),
     "model.remat": ("none", "full", "dots"),
@@ -190,6 +190,8 @@ def resolve(config: ml_collections.ConfigDict, vocab_size: int) -> ml_collection
         if m[name] is None:
             _check(m.size != "custom", f"model.{name}", None, "must be set when model.size='custom'")
             m[name] = SIZES[m.size][i]
+    if m.num_kv_heads is None and m.size != "custom" and len(SIZES[m.size]) > len(SHAPE):
+        m.num_kv_heads = SIZES[m.size][len(SHAPE)]  # a grouped-query shape
     if m.vocab_size is None:
         m.vocab_size = vocab_size
     elif m.vocab_size < vocab_size:
@@ -228,15 +230,39 @@ def resolve(config: ml_collections.ConfigDict, vocab_size: int) -> ml_collection
     _check(m.causal or not causal_objective, "model.causal", m.causal, f"must be True for objective={c.objective}")
     if c.optim.decay_steps is None:
         c.optim.decay_steps = c.train.num_steps
-    _check(m.d_model % m.num_heads == 0, "model.d_model", m.d_model, f"must divide by model.num_heads={m.num_heads}")
+    _check(
+        config.model.head_dim is not None or m.d_model % m.num_heads == 0,
+        "model.d_model",
+        m.d_model,
+        f"must divide by model.num_heads={m.num_heads}, or set model.head_dim (T5: d_kv)",
+    )
     _check(
         m.num_kv_heads >= 1 and m.num_heads % m.num_kv_heads == 0,
         "model.num_kv_heads",
         m.num_kv_heads,
         f"must be >= 1 and divide model.num_heads={m.num_heads} (each key / value head serves a group)",
     )
-    head_dim = m.d_model // m.num_heads
+    head_dim = m.head_dim
     _check(m.position != "rotary" or head_dim % 2 == 0, "model.position", m.position, "rotary needs an even head dim")
+    rotary = rotary_dims(head_dim, m.rotary_fraction)
+    _check(
+        0.0 < m.rotary_fraction <= 1.0 and rotary >= 2 and rotary % 2 == 0,
+        "model.rotary_fraction",
+        m.rotary_fraction,
+        f"must be in (0, 1] and rotate an even number (>= 2) of the {head_dim} dims of a head (it rotates {rotary})",
+    )
+    _check(
+        not m.parallel_residual or m.norm_position == "pre" and m.family == "transformer",
+        "model.parallel_residual",
+        True,
+        "needs pre-norm blocks without cross-attention (model.norm_position=pre, model.family=transformer)",
+    )
+    _check(
+        not m.sliding_window or m.family == "transformer" and m.causal,
+        "model.sliding_window",
+        m.sliding_window,
+        "is for decoder-only models (model.family=transformer, causal); set it to 0",
+    )
     _check(c.data.seq_len <= m.max_len, "data.seq_len", c.data.seq_len, f"must be <= model.max_len={m.max_len}")
     return c
 
@@ -261,10 +287,27 @@ def validate(config: ml_collections.ConfigDict) -> None:
         _check(_get(config, key) > 0, key, _get(config, key), "must be > 0")
     for key in (
         "model.num_layers model.num_encoder_layers model.num_heads model.d_model model.d_ff model.vocab_size "
-        "model.max_len"
+        "model.max_len model.head_dim"
     ).split():
         value = _get(config, key)
         _check(value is None or value > 0, key, value, "must be > 0 (or unset to use model.size)")
+    for key in ("model.sliding_window",):
+        _check(_get(config, key) >= 0, key, _get(config, key), "must be >= 0 (0: no window)")
+    buckets, distance = config.model.relative_attention_num_buckets, config.model.relative_attention_max_distance
+    _check(
+        buckets >= 4,
+        "model.relative_attention_num_buckets",
+        buckets,
+        "must be >= 4 (half for keys before the query, half after, each half exact and log-spaced; T5: 32)",
+    )
+    _check(
+        distance > buckets // 2,
+        "model.relative_attention_max_distance",
+        distance,
+        f"must exceed the exact buckets (relative_attention_num_buckets // 2 = {buckets // 2}); T5: 128",
+    )
+    factor = config.model.rope_scaling_factor
+    _check(0.0 < factor < math.inf, "model.rope_scaling_factor", factor, "must be finite and > 0 (1: no scaling)")
     for key in "model.dropout model.attention_dropout model.embedding_dropout".split():
         _check(0.0 <= _get(config, key) < 1.0, key, _get(config, key), "must be in [0, 1)")
     _check(

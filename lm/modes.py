@@ -5,6 +5,7 @@ the config and the workdir (lm/run.py), calls the library, and prints the result
     sample           sample       continuations of prompts
     score            score        the log-likelihood of a text, token by token
     export           export       a Hugging Face directory
+    harness          harness      lm-evaluation-harness tasks (lm/evaluators/harness.py; needs requirements-eval.txt)
     bench_generate   bench_generate   generation speed with and without the KV cache
 """
 
@@ -12,8 +13,7 @@ import os
 
 import ml_collections
 
-from lm import console, evaluators
-from lm.convert import gpt2
+from lm import console, convert, evaluators
 from lm.decoding import bench, scoring, text
 from lm.run import Run, describe, make_evaluators, prepare
 
@@ -62,7 +62,7 @@ def score(config: ml_collections.ConfigDict, workdir: str, text_to_score: str) -
 
 
 def export(config: ml_collections.ConfigDict, workdir: str, directory: str) -> None:
-    """--mode=export: the latest checkpoint as a Hugging Face GPT-2 directory (GPT-2-family models).
+    """--mode=export: the latest checkpoint as a Hugging Face directory (GPT-2 or Llama-family models).
 
     Writes config.json and model.safetensors; with a Hugging Face tokenizer (init_from GPT-2) also its
     vocab.json and merges.txt, so that transformers (and init_from) load the directory whole.
@@ -70,9 +70,49 @@ def export(config: ml_collections.ConfigDict, workdir: str, directory: str) -> N
     if os.path.exists(directory) and not os.path.isdir(directory):
         raise ValueError(f"--out={directory} is a file. Pass a directory (new, or one to write the files into).")
     run = prepare(config, workdir, restore="required", data=False)
-    gpt2.write(directory, run.config.model.to_dict(), run.state.params)
+    family = convert.write_model(directory, run.config.model.to_dict(), run.state.params)
     written = ["config.json", "model.safetensors", *run.tokenizer.save_vocab(directory)]
-    console.log(f"exported step {int(run.state.step)} of {workdir} to {directory}: {', '.join(written)}")
+    console.log(f"exported step {int(run.state.step)} of {workdir} to {directory} as {family}: {', '.join(written)}")
+
+
+def harness(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    tasks: list[str],
+    num_fewshot: int | None = None,
+    limit: float | None = None,
+    batch_size: int = 16,
+    include_paths: list[str] = (),
+) -> dict:
+    """--mode=harness: lm-evaluation-harness tasks on the latest checkpoint (or init_from's weights).
+
+    Writes WORKDIR/harness/results.json (the harness's results) and results.md (its table), and prints the
+    table. heldout_continuation among `tasks` is built from the run's held-out text (lm/evaluators/harness_task.py).
+    `limit`: at most this many examples per task (below 1: this fraction of them).
+    """
+    if not tasks:
+        raise ValueError("--mode=harness needs --tasks=NAME[,NAME...], e.g. --tasks=heldout_continuation.")
+    if (num_fewshot or 0) < 0 or (limit is not None and limit <= 0) or batch_size < 1:
+        raise ValueError(
+            f"--num_fewshot={num_fewshot} must be >= 0, --limit={limit} above 0 and --harness_batch_size={batch_size} "
+            "at least 1."
+        )
+    limit = int(limit) if limit is not None and limit >= 1 else limit  # the harness reads a float as a fraction
+    try:
+        from lm.evaluators import harness as harness_lm
+        from lm.evaluators import harness_task
+    except ModuleNotFoundError as e:  # lm_eval is an optional install
+        if (e.name or "").startswith("lm."):
+            raise
+        raise ValueError(
+            f"--mode=harness needs lm-evaluation-harness ({e}). Install it: pip install -r requirements-eval.txt"
+        ) from e
+    run = prepare(config, workdir, restore="required", data=False)
+    console.log(describe(run))
+    paths = harness_task.include_paths(tasks, run.config.data, workdir, run.config.model.max_len, list(include_paths))
+    lm = harness_lm.HarnessLM(model=run.model, params=run.state.params, tokenizer=run.tokenizer, batch_size=batch_size)
+    results, _ = harness_task.evaluate(lm, tasks, paths, num_fewshot, limit, os.path.join(workdir, "harness"))
+    return results
 
 
 def bench_generate(

@@ -119,3 +119,74 @@ def hf_bert_dir(tmp_path_factory) -> str:
     )
     transformers.BertForPreTraining(config).save_pretrained(directory)
     return str(directory)
+
+
+@pytest.fixture(scope="session")
+def hf_llama_dir(tmp_path_factory) -> str:
+    """A tiny Llama directory as a Hugging Face repository serves one: config.json, model.safetensors,
+    tokenizer.json and tokenizer_config.json (Llama 2's kind of SentencePiece BPE, trained on the built-in
+    corpus, with byte fallback), grouped-query attention and an untied head."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    from lm.data import corpus
+
+    directory = tmp_path_factory.mktemp("hf_llama")
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    tok.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+    )
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="never")  # pieces within words while training
+    specials = ["<unk>", "<s>", "</s>"] + [f"<0x{i:02X}>" for i in range(256)]
+    lines = corpus.generate(20_000)[0].split("\n")
+    tok.train_from_iterator(lines, trainers.BpeTrainer(vocab_size=320, special_tokens=specials, show_progress=False))
+    tok.pre_tokenizer = None
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    tok.save(str(directory / "tokenizer.json"))
+    settings = dict(tokenizer_class="LlamaTokenizer", bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    (directory / "tokenizer_config.json").write_text(json.dumps(settings))
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        bos_token_id=1,
+        eos_token_id=2,
+        initializer_range=0.1,
+    )
+    transformers.LlamaForCausalLM(config).save_pretrained(directory)
+    return str(directory)
+
+
+@pytest.fixture(scope="session")
+def hf_neox_dir(tmp_path_factory, hf_llama_dir) -> str:
+    """A tiny GPT-NeoX (Pythia's options: parallel residual, a quarter of each head rotated) with the Llama
+    directory's tokenizer files."""
+    import shutil
+
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    directory = tmp_path_factory.mktemp("hf_neox")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(os.path.join(hf_llama_dir, name), directory / name)
+    torch.manual_seed(0)
+    config = transformers.GPTNeoXConfig(
+        vocab_size=json.loads((directory / "tokenizer.json").read_text())["model"]["vocab"].__len__(),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=64,
+        rotary_pct=0.25,
+        bos_token_id=1,
+        eos_token_id=2,
+        initializer_range=0.1,
+    )
+    transformers.GPTNeoXForCausalLM(config).save_pretrained(directory)
+    return str(directory)

@@ -72,7 +72,7 @@ def place(tmp_path_factory, request):
     (hf / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_embd": 8}))
     llama = files / "hf_llama"
     llama.mkdir()
-    (llama / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    (llama / "config.json").write_text(json.dumps({"model_type": "falcon"}))
     (llama / "model.safetensors").write_bytes(b"")
     pickled = files / "hf_pickle"
     pickled.mkdir()
@@ -160,7 +160,7 @@ CASES = [  # (id, arguments, what the message must say)
     ("causal from an encoder", [f"--config.init_from={M}", f"--workdir={N}"], "is a bidirectional model"),
     ("init_from nowhere", [f"--config.init_from={F}/nowhere", f"--workdir={N}"], "neither a workdir"),
     ("init_from: no weights", [f"--config.init_from={F}/hf_no_weights"], "model.safetensors not found"),
-    ("init_from: llama", [f"--config.init_from={F}/hf_llama"], "model_type 'llama'; the Hugging Face models we read"),
+    ("init_from: falcon", [f"--config.init_from={F}/hf_llama"], "model_type 'falcon'; the Hugging Face models we read"),
     ("init_from: a pickle", [f"--config.init_from={F}/hf_pickle"], "we do not unpickle PyTorch files"),
     # modes
     (

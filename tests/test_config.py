@@ -19,7 +19,10 @@ def test_resolve_fills_the_shape_from_the_size_table_and_keeps_overrides():
 @pytest.mark.parametrize(
     "key,value,needle",
     [
-        ("model.position", "alibi", "choose one of learned, sinusoidal, rotary"),
+        ("model.position", "alibi", "choose one of learned, sinusoidal, rotary, relative"),
+        ("model.head_dim", 0, "must be > 0"),
+        ("model.relative_attention_num_buckets", 2, "must be >= 4"),
+        ("model.relative_attention_max_distance", 8, "must exceed the exact buckets"),
         ("model.size", "huge", "choose one of nano"),
         ("data.batch_size", 0, "must be > 0"),
         ("model.dropout", 1.0, r"must be in \[0, 1\)"),
@@ -49,6 +52,10 @@ def test_resolve_rejects_inconsistent_shapes():
     assert config_lib.resolve(c, 10).model.num_kv_heads == 2
     c.model.num_kv_heads = None  # default: one key / value head per query head
     assert config_lib.resolve(c, 10).model.num_kv_heads == 4
+    c = config_lib.default_config()
+    c.model.num_heads, c.model.head_dim = 3, 16  # heads of their own width (T5's d_kv): d_model need not divide
+    assert config_lib.resolve(c, 10).model.head_dim == 16
+    assert config_lib.resolve(config_lib.default_config(), 10).model.head_dim == 16  # tiny: 64 / 4
     c = config_lib.default_config()
     c.model.size = "custom"
     with pytest.raises(ValueError, match="must be set when model.size='custom'"):

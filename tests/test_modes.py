@@ -1,4 +1,5 @@
-"""The launcher's modes on a trained workdir: eval, sample, score, export, bench_generate."""
+"""The launcher's modes on a trained workdir: eval, sample, score, export, bench_generate (harness:
+tests/evaluators/test_harness.py)."""
 
 import numpy as np
 import pytest
@@ -50,3 +51,13 @@ def test_bench_generate_times_both_paths_from_the_config_alone(tiny_config, tmp_
     assert "the KV cache is" in capsys.readouterr().out
     with pytest.raises(ValueError, match="longer than the model's context of 16 tokens"):
         modes.bench_generate(tiny_config, batch_sizes=[1], prompt_len=8, new_tokens=9)
+
+
+@pytest.mark.parametrize(
+    "tasks, options, needle",
+    [([], {}, "needs --tasks"), (["t"], {"limit": 0}, "--limit=0 above 0"), (["t"], {"num_fewshot": -1}, "=-1 must")],
+)
+def test_harness_refuses_bad_options_before_reading_anything(tiny_config, tmp_path, tasks, options, needle):
+    with pytest.raises(ValueError, match=needle):
+        modes.harness(tiny_config, str(tmp_path / "none"), tasks, **options)
+    assert not (tmp_path / "none").exists()

@@ -6,24 +6,10 @@ the attention projection is one fused [D, 3D] matrix, the MLP uses tanh-approxim
 LayerNorm's epsilon is `layer_norm_epsilon`.
 """
 
-import json
-import os
-
 import jax
 import numpy as np
-from safetensors.numpy import save_file
 
-from lm.convert.hf_common import (
-    CONFIG_FILE,
-    QKV,
-    WEIGHTS_FILE,
-    gelu_approximate,
-    heads,
-    norm,
-    read_config,
-    read_weights,
-)
-from lm.models.config import SHAPE, ModelConfig
+from lm.convert.hf_common import QKV, check_export, gelu_approximate, heads, norm, read_config, read_weights, save
 from lm.models.layout import set_layer_layout
 
 # What a model must be for GPT-2's architecture to express it: field -> GPT-2's value (ModelConfig fields).
@@ -37,6 +23,9 @@ GPT2_FAMILY = dict(
     embedding_scale=False,
     type_vocab_size=0,
     use_bias=True,
+    qkv_bias=True,
+    parallel_residual=False,
+    sliding_window=0,
     tie_embeddings=True,
     mlm_transform=False,
     head_bias=False,
@@ -118,19 +107,7 @@ def write(directory: str, fields: dict, params) -> None:
       ValueError: a model GPT-2's architecture cannot express (the fields that differ), or params that
         do not fit the fields.
     """
-    try:
-        c = ModelConfig(**fields)
-    except TypeError as e:  # a field ModelConfig does not have
-        raise ValueError(f"fields {sorted(fields)} do not describe a model ({e}); pass config.model's.") from e
-    unset = [name for name in (*SHAPE, "vocab_size", "max_len") if getattr(c, name) is None]
-    if unset:
-        raise ValueError(f"fields {sorted(fields)} do not describe a model ({unset} unset); pass config.model's.")
-    differ = [f"{k}={getattr(c, k)!r} (GPT-2: {v!r})" for k, v in GPT2_FAMILY.items() if getattr(c, k) != v]
-    if c.num_kv_heads != c.num_heads:
-        differ.append(f"num_kv_heads={c.num_kv_heads} (GPT-2: num_heads, {c.num_heads})")
-    differ += [f"family={c.family!r} (GPT-2: 'transformer')"] if c.family not in (None, "transformer") else []
-    if differ:
-        raise ValueError(f"GPT-2 export takes GPT-2-family models only; this one has {', '.join(differ)}.")
+    c = check_export(fields, GPT2_FAMILY, "GPT-2", free_heads=False)
     D = c.d_model
     p = jax.tree.map(lambda x: np.asarray(x, np.float32), set_layer_layout(params, scan=False))
     try:
@@ -183,8 +160,4 @@ def write(directory: str, fields: dict, params) -> None:
         "eos_token_id": None,
         "dtype": "float32",
     }
-    os.makedirs(directory, exist_ok=True)
-    contiguous = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
-    save_file(contiguous, os.path.join(directory, WEIGHTS_FILE), metadata={"format": "pt"})  # transformers checks it
-    with open(os.path.join(directory, CONFIG_FILE), "w") as f:
-        json.dump(hf, f, indent=2)
+    save(directory, tensors, hf)

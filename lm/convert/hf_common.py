@@ -10,12 +10,16 @@ import os
 import jax
 import numpy as np
 from safetensors.flax import load_file
+from safetensors.numpy import save_file
+
+from lm.models.config import SHAPE, ModelConfig
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_INDEX_FILE = "model.safetensors.index.json"  # what save_pretrained writes for a sharded checkpoint
 GELU_APPROXIMATE = {"gelu": False, "gelu_new": True, "gelu_pytorch_tanh": True}  # HF activation name -> tanh?
 QKV = ("query", "key", "value")
+UNEXPORTED = dict(attention_scale=True, scale_head_input=False)  # T5's options: every family we export has these
 
 
 def is_hf_directory(path: str) -> bool:
@@ -106,3 +110,99 @@ def dense(w: dict, name: str) -> dict:
 def heads(kernel: np.ndarray, bias: np.ndarray, num_heads: int) -> dict:
     """A query / key / value projection's [D, D] kernel (in, out) and [D] bias, split: [D, N, H] and [N, H]."""
     return {"kernel": kernel.reshape(kernel.shape[0], num_heads, -1), "bias": bias.reshape(num_heads, -1)}
+
+
+def rope(hf: dict, config_path: str, default_fraction: float = 1.0) -> dict:
+    """Rotary position fields (rope_base, rotary_fraction, rope_scaling_factor) from a config.json: transformers
+    5's `rope_parameters` or the older top-level rope_theta / rope_scaling / rotary_pct / rotary_emb_base.
+
+    Raises:
+      ValueError: a RoPE scaling type other than "default" and "linear", named.
+    """
+    parameters = hf.get("rope_parameters") or {}
+    scaling = hf.get("rope_scaling") or parameters
+    kind = scaling.get("rope_type", scaling.get("type", "default"))
+    if kind not in ("default", "linear"):
+        raise ValueError(
+            f"{config_path} uses RoPE scaling {kind!r}; we read rotary positions with no scaling ('default') or "
+            "'linear' scaling only. Use a checkpoint without it, or one fine-tuned with linear scaling."
+        )
+    theta = parameters.get("rope_theta", hf.get("rope_theta", hf.get("rotary_emb_base", 10000.0)))
+    fraction = parameters.get(
+        "partial_rotary_factor", hf.get("partial_rotary_factor", hf.get("rotary_pct", default_fraction))
+    )
+    return dict(
+        position="rotary",
+        rope_base=float(theta),
+        rotary_fraction=float(fraction),
+        rope_scaling_factor=float(scaling["factor"]) if kind == "linear" else 1.0,
+    )
+
+
+def linear(w: dict, name: str) -> dict:
+    """Our Dense's params from a torch.nn.Linear under `name`, with its bias if it has one."""
+    out = {"kernel": w[name + ".weight"].T}
+    return out | ({"bias": w[name + ".bias"]} if name + ".bias" in w else {})
+
+
+def heads_of(w: dict, name: str, num_heads: int) -> dict:
+    """A query / key / value projection from torch.nn.Linear [N H, D] (+ bias [N H]): kernel [D, N, H], bias [N, H]."""
+    kernel = w[name + ".weight"].T  # [D, N H]
+    out = {"kernel": kernel.reshape(kernel.shape[0], num_heads, -1)}
+    return out | ({"bias": w[name + ".bias"].reshape(num_heads, -1)} if name + ".bias" in w else {})
+
+
+def out_of(w: dict, name: str, num_heads: int) -> dict:
+    """The attention output projection from torch.nn.Linear [D, N H] (+ bias [D]): kernel [N, H, D]."""
+    kernel = w[name + ".weight"].T  # [N H, D]
+    out = {"kernel": kernel.reshape(num_heads, -1, kernel.shape[1])}
+    return out | ({"bias": w[name + ".bias"]} if name + ".bias" in w else {})
+
+
+def check_export(fields: dict, family: dict, name: str, free_heads: bool) -> ModelConfig:
+    """The ModelConfig of `fields`, once it is a model of `family` (field -> the family's value) whose
+    heads the family can express (`free_heads`: key / value heads and a head width of their own, as Llama's
+    num_key_value_heads and head_dim; else as many as the query heads, d_model / num_heads wide).
+
+    Raises:
+      ValueError: fields that describe no model, or the fields that differ from the family's (named).
+    """
+    c = model_config(fields)
+    differ = differences(c, family, name, free_heads)
+    if differ:
+        raise ValueError(f"{name} export takes {name}-family models only; this one has {', '.join(differ)}.")
+    return c
+
+
+def model_config(fields: dict) -> ModelConfig:
+    """`fields` (config.model's, resolved) as a ModelConfig; ValueError if they describe no model."""
+    try:
+        c = ModelConfig(**fields)
+    except TypeError as e:  # a field ModelConfig does not have
+        raise ValueError(f"fields {sorted(fields)} do not describe a model ({e}); pass config.model's.") from e
+    unset = [k for k in (*SHAPE, "vocab_size", "max_len") if getattr(c, k) is None]
+    if unset:
+        raise ValueError(f"fields {sorted(fields)} do not describe a model ({unset} unset); pass config.model's.")
+    return c
+
+
+def differences(c: ModelConfig, family: dict, name: str, free_heads: bool) -> list[str]:
+    """What keeps `c` from being a model of `family`, as "field=value (family: value)" strings."""
+    differ = [f"{k}={getattr(c, k)!r} ({name}: {v!r})" for k, v in family.items() if getattr(c, k) != v]
+    differ += [f"family={c.family!r} ({name}: 'transformer')"] if c.family not in (None, "transformer") else []
+    if not free_heads and c.num_kv_heads != c.num_heads:
+        differ.append(f"num_kv_heads={c.num_kv_heads} ({name}: num_heads, {c.num_heads})")
+    if not free_heads and c.head_dim != c.d_model // c.num_heads:
+        differ.append(f"head_dim={c.head_dim} ({name}: d_model / num_heads, {c.d_model // c.num_heads})")
+    # T5's options, which no family we export has
+    differ += [f"{k}={getattr(c, k)!r} ({name}: {v!r})" for k, v in UNEXPORTED.items() if getattr(c, k) != v]
+    return differ
+
+
+def save(directory: str, tensors: dict, hf: dict) -> None:
+    """Writes model.safetensors (float32, contiguous) and config.json into `directory` (made if missing)."""
+    os.makedirs(directory, exist_ok=True)
+    contiguous = {k: np.ascontiguousarray(v, np.float32) for k, v in tensors.items()}
+    save_file(contiguous, os.path.join(directory, WEIGHTS_FILE), metadata={"format": "pt"})  # transformers checks it
+    with open(os.path.join(directory, CONFIG_FILE), "w") as f:
+        json.dump(hf, f, indent=2)

@@ -1,4 +1,5 @@
-"""Pretrained Hugging Face tokenizers (GPT-2's byte-level BPE, BERT's WordPiece) from a model directory.
+"""Pretrained Hugging Face tokenizers from a model directory: a tokenizer.json (GPT-NeoX / Pythia's byte-level
+BPE, Llama's and Mistral's SentencePiece BPE, Qwen2's), or GPT-2's vocab.json + merges.txt, or BERT's vocab.txt.
 
 They come with a pretrained model (`init_from`) and are run by Hugging Face's `tokenizers` library with
 transformers' settings, so that our ids equal transformers' (tests/data/test_hf_tokenizer.py). A Hugging
@@ -14,6 +15,10 @@ import numpy as np
 import tokenizers as hf_tokenizers
 
 HF_TOKENIZER_FILE = "hf_tokenizer.json"  # in a workdir: the `tokenizers` library's own serialization
+TOKENIZER_FILE = "tokenizer.json"  # in a Hugging Face directory: the same serialization
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"  # transformers' settings: which tokens are BOS, EOS, ...
+# tokenizer_config.json's names for the special tokens we use -> ours
+SPECIAL_NAMES = {"bos_token": "[BOS]", "eos_token": "[EOS]", "pad_token": "[PAD]", "unk_token": "[UNK]"}
 
 
 GPT2_EOS = "<|endoftext|>"  # GPT-2's one special token: end of a document, and the start of the next
@@ -37,7 +42,13 @@ class HFTokenizer:
 
     kind = "hf"
 
-    def __init__(self, tokenizer: hf_tokenizers.Tokenizer, special_ids: dict[str, int], clean_up_spaces: bool = False):
+    def __init__(
+        self,
+        tokenizer: hf_tokenizers.Tokenizer,
+        special_ids: dict[str, int],
+        clean_up_spaces: bool = False,
+        whole_file: bool = False,
+    ):
         """Wraps a library tokenizer (from `from_directory`, or `load` from a workdir).
 
         Args:
@@ -45,10 +56,17 @@ class HFTokenizer:
           special_ids: our names (SPECIAL_TOKENS) -> ids, for the special tokens this vocabulary has.
           clean_up_spaces: `decode` joins punctuation and contractions to the word before ("a ." -> "a."),
             as transformers does when tokenizer_config.json sets clean_up_tokenization_spaces.
+          whole_file: it came from a tokenizer.json, and an export writes one (else the vocabulary files).
         """
         self.tokenizer = tokenizer
         self.special_ids = dict(special_ids)
         self.clean_up_spaces = clean_up_spaces
+        self.whole_file = whole_file
+        # What the file's template puts before every text (Llama's <s>; GPT-2's and Pythia's: nothing): a
+        # prompt starts with it, as transformers' tokenizer(prompt) does.
+        marked, plain = (tokenizer.encode("a", add_special_tokens=add).ids for add in (True, False))
+        start = marked.index(plain[0]) if plain and plain[0] in marked else 0
+        self.prompt_prefix = marked[:start] if marked[start:][: len(plain)] == plain else []
         vocab = tokenizer.get_vocab(with_added_tokens=True)
         self.vocab_size = len(vocab)
         self._pieces = sorted(vocab, key=vocab.get)
@@ -56,13 +74,19 @@ class HFTokenizer:
 
     @classmethod
     def from_directory(cls, directory: str) -> "HFTokenizer":
-        """GPT-2's tokenizer (vocab.json + merges.txt) or else BERT's (vocab.txt) from a model directory.
+        """The tokenizer of a model directory: its tokenizer.json, which defines the whole pipeline, where there
+        is one and the model is not GPT-2 or BERT; else GPT-2's vocab.json + merges.txt or BERT's vocab.txt.
 
         Raises:
-          ValueError: neither set of files is there, or one is malformed (named, with the fix).
+          ValueError: none of these files is there, or one is malformed (named, with the fix).
         """
         names = ("vocab.json", "merges.txt", "vocab.txt")
         vocab_json, merges_txt, vocab_txt = (os.path.join(directory, name) for name in names)
+        config_path = os.path.join(directory, "config.json")
+        model_type = _read_json(config_path).get("model_type") if os.path.isfile(config_path) else None
+        tokenizer_json = os.path.join(directory, TOKENIZER_FILE)
+        if os.path.isfile(tokenizer_json) and model_type not in ("gpt2", "bert"):
+            return _whole_file(directory)
         if os.path.isfile(vocab_json) and os.path.isfile(merges_txt):
             return _gpt2(vocab_json, merges_txt)
         if os.path.isfile(vocab_txt):
@@ -71,10 +95,11 @@ class HFTokenizer:
         raise ValueError(
             f"No tokenizer in {directory}"
             + (f" (it has only {', '.join(present)})" if present else "")
-            + ": it needs vocab.json and merges.txt (GPT-2's byte-level BPE) or vocab.txt (BERT's WordPiece). "
-            "Download them from the model's Hugging Face repository, e.g. `hf download openai-community/gpt2 "
-            f"vocab.json merges.txt --local-dir {directory}` (BERT: vocab.txt tokenizer_config.json). "
-            "transformers 5's save_pretrained writes only tokenizer.json, which is not read here."
+            + ": it needs tokenizer.json (with tokenizer_config.json), or vocab.json and merges.txt (GPT-2's "
+            "byte-level BPE), or vocab.txt (BERT's WordPiece). Download them from the model's Hugging Face "
+            f"repository, e.g. `hf download EleutherAI/pythia-70m tokenizer.json tokenizer_config.json --local-dir "
+            f"{directory}`; a directory with only SentencePiece's tokenizer.model gets a tokenizer.json from "
+            f"transformers: AutoTokenizer.from_pretrained('{directory}').save_pretrained('{directory}')."
         )
 
     def encode(self, text: str) -> np.ndarray:
@@ -97,11 +122,21 @@ class HFTokenizer:
         model = self.tokenizer.model
         if isinstance(model, hf_tokenizers.models.WordPiece):
             return np.array([not p.startswith(model.continuing_subword_prefix) for p in self._pieces])
-        return np.array([p.startswith("Ġ") for p in self._pieces])  # byte-level BPE shows a space as "Ġ"
+        # byte-level BPE shows a space as "Ġ", SentencePiece as "▁"
+        return np.array([p.startswith(("Ġ", "▁")) for p in self._pieces])
 
     def save_vocab(self, directory: str) -> list[str]:
-        """The vocabulary files a Hugging Face directory has (vocab.json + merges.txt, or vocab.txt)."""
-        return [os.path.basename(path) for path in self.tokenizer.model.save(directory)]
+        """The tokenizer files a Hugging Face directory has: tokenizer.json and tokenizer_config.json where
+        it came from those, else the vocabulary (vocab.json + merges.txt, or vocab.txt)."""
+        if not self.whole_file:
+            return [os.path.basename(path) for path in self.tokenizer.model.save(directory)]
+        self.tokenizer.save(os.path.join(directory, TOKENIZER_FILE))
+        names = {"[BOS]": "bos_token", "[EOS]": "eos_token", "[PAD]": "pad_token", "[UNK]": "unk_token"}
+        settings = {names[k]: self.tokenizer.id_to_token(i) for k, i in self.special_ids.items() if k in names}
+        settings |= {"clean_up_tokenization_spaces": self.clean_up_spaces, "tokenizer_class": "PreTrainedTokenizerFast"}
+        with open(os.path.join(directory, TOKENIZER_CONFIG_FILE), "w") as f:
+            json.dump(settings, f, indent=2)
+        return [TOKENIZER_FILE, TOKENIZER_CONFIG_FILE]
 
     def to_json(self) -> dict:
         return {
@@ -109,6 +144,7 @@ class HFTokenizer:
             "file": HF_TOKENIZER_FILE,
             "special_ids": self.special_ids,
             "clean_up_spaces": self.clean_up_spaces,
+            "whole_file": self.whole_file,
         }
 
     def save_files(self, workdir: str) -> None:
@@ -118,7 +154,7 @@ class HFTokenizer:
     def from_workdir(cls, workdir: str, spec: dict) -> "HFTokenizer":
         """The tokenizer `save_files` and `to_json` (`spec`) kept in a workdir."""
         tokenizer = hf_tokenizers.Tokenizer.from_file(os.path.join(workdir, spec["file"]))
-        return cls(tokenizer, spec["special_ids"], spec["clean_up_spaces"])
+        return cls(tokenizer, spec["special_ids"], spec["clean_up_spaces"], spec.get("whole_file", False))
 
     def fingerprint(self) -> bytes:
         """Everything that decides the ids (for the token cache's key)."""
@@ -209,6 +245,39 @@ def _bert(vocab_path: str, config_path: str) -> HFTokenizer:
     tokenizer.add_special_tokens([hf_tokenizers.AddedToken(n, special=True, normalized=False) for n in names])
     special_ids = {name: vocab[name] for name in names}
     return HFTokenizer(tokenizer, special_ids, flag("clean_up_tokenization_spaces", False))
+
+
+def _whole_file(directory: str) -> HFTokenizer:
+    """A tokenizer.json as transformers 5 runs it, with the special tokens tokenizer_config.json names (else
+    config.json's bos_token_id / eos_token_id); an encoder-decoder's [BOS] is its decoder_start_token_id."""
+    path = os.path.join(directory, TOKENIZER_FILE)
+    try:
+        tokenizer = hf_tokenizers.Tokenizer.from_file(path)
+    except Exception as e:  # the library raises a plain Exception
+        raise ValueError(
+            f"{path} could not be read by the tokenizers library ({e}). Download it again from the model's "
+            "Hugging Face repository."
+        ) from e
+    config_path = os.path.join(directory, TOKENIZER_CONFIG_FILE)
+    settings = _read_json(config_path) if os.path.isfile(config_path) else {}
+    special_ids = {}
+    for key, ours in SPECIAL_NAMES.items():
+        token = settings.get(key)
+        token = token.get("content") if isinstance(token, dict) else token
+        if token is not None and tokenizer.token_to_id(token) is not None:
+            special_ids[ours] = tokenizer.token_to_id(token)
+    model_config = os.path.join(directory, "config.json")
+    ids = _read_json(model_config) if os.path.isfile(model_config) else {}
+    for key, ours in (("bos_token_id", "[BOS]"), ("eos_token_id", "[EOS]")):
+        if ours not in special_ids and isinstance(ids.get(key), int) and ids[key] < tokenizer.get_vocab_size():
+            special_ids[ours] = ids[key]
+    # An encoder-decoder's decoder starts from decoder_start_token_id (T5 has no BOS and starts from its pad token;
+    # without the field, transformers' T5 docs say "usually the pad_token_id"): what [BOS] is to the seq2seq
+    # objective and to decoding.
+    start = ids.get("decoder_start_token_id", ids.get("pad_token_id"))
+    if ids.get("is_encoder_decoder") and isinstance(start, int) and start < tokenizer.get_vocab_size():
+        special_ids["[BOS]"] = start
+    return HFTokenizer(tokenizer, special_ids, bool(settings.get("clean_up_tokenization_spaces", False)), True)
 
 
 def _read_json(path: str):

@@ -108,18 +108,7 @@ def tokenize(
     Returns:
       The tokenizer, and the Dataset fields that depend on the text (what the cache keeps).
     """
-    nats = None
-    if data.path:
-        train_text, eval_text = split_text(read_text_files(data.path), data.val_fraction)
-    elif data.tfds_name:
-        train_text, eval_text = (
-            read_tfds_text(data.tfds_name, split, data.tfds_dir, data.tfds_text_key)
-            for split in (data.train_split, data.eval_split)
-        )
-    else:
-        text, nats = corpus.generate(data.synthetic_chars)
-        train_text, eval_text = split_text(text, data.val_fraction)
-        nats = nats[len(train_text) :]
+    train_text, eval_text, nats = read_splits(data)
     if data.tokenizer == "char":  # one token per character: a split too short for a window shows now
         check_length(data, train_text, eval_text)
     if tokenizer is None:
@@ -143,6 +132,27 @@ def tokenize(
         "eval_chars_per_token": len(eval_text) / len(eval_ids),
         "optimal_loss": optimal,
     }
+
+
+def read_splits(data: ml_collections.ConfigDict) -> tuple[str, str, np.ndarray | None]:
+    """The training and validation text of the configured source (tokenizing, and the harness's held-out
+    task in lm/evaluators/harness_task.py, read the same text).
+
+    Returns:
+      (train text, eval text, nats): nats[i] is the generator's -log P of eval text[i] for the built-in
+      corpus, None for other sources.
+    """
+    if data.path:
+        return *split_text(read_text_files(data.path), data.val_fraction), None
+    if data.tfds_name:
+        train_text, eval_text = (
+            read_tfds_text(data.tfds_name, split, data.tfds_dir, data.tfds_text_key)
+            for split in (data.train_split, data.eval_split)
+        )
+        return train_text, eval_text, None
+    text, nats = corpus.generate(data.synthetic_chars)
+    train_text, eval_text = split_text(text, data.val_fraction)
+    return train_text, eval_text, nats[len(train_text) :]
 
 
 def source_fingerprint(data: ml_collections.ConfigDict) -> dict:

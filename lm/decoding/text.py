@@ -55,6 +55,7 @@ def encode_prompt(model: TransformerLM, tokenizer, sample: ml_collections.Config
                 "tokens (--max_new_tokens)."
             )
         return ids
+    ids = np.concatenate([getattr(tokenizer, "prompt_prefix", []), ids]).astype(np.int32)  # Llama's <s>
     if len(ids) + sample.max_new_tokens > max_len:
         raise ValueError(
             f"The prompt ({len(ids)} tokens) plus max_new_tokens={sample.max_new_tokens} is longer than the "
@@ -101,11 +102,20 @@ def generate_text(
         out, lengths = fn(params, tokens, valid, jax.random.PRNGKey(sample.seed), options, *encoder)
     texts = []
     for i, (row, n) in enumerate(zip(np.asarray(out), np.asarray(lengths), strict=True)):
-        text = decode(tokenizer, without_eos(row, n, eos))
+        new = without_eos(row, n, eos)
+        text = decode(tokenizer, new) if seq2seq else continuation(tokenizer, encoded[i // sample.num_samples], new)
         for stop in sample.stop:
             text = text.split(stop, 1)[0] if stop else text
         texts.append(text if seq2seq else prompts[i // sample.num_samples] + text)
     return texts
+
+
+def continuation(tokenizer, prompt: np.ndarray, new: np.ndarray) -> str:
+    """The text `new` adds after `prompt`: decoded together, as a tokenizer may write a token's leading space
+    only inside a text (SentencePiece's "▁" at the start of a decode is dropped), then less the prompt's text."""
+    before = decode(tokenizer, prompt)
+    together = decode(tokenizer, np.concatenate([prompt, new]))
+    return together[len(before) :] if together.startswith(before) else decode(tokenizer, new)
 
 
 def without_eos(row: np.ndarray, length: int, eos: int | None) -> np.ndarray:

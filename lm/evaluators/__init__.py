@@ -7,6 +7,8 @@
     classification.py   loss, accuracy, macro-F1, F1 per class (fine-tuning)
     decoded.py          decoding eval sources once per eval (greedy or beams), and exact match
     bleu.py             BLEU by sacreBLEU; rouge.py: ROUGE-1/2/L by rouge-score (sequence pairs)
+    harness.py          our causal models as an lm-evaluation-harness model (--mode=harness; lm_eval is an
+                        optional install, requirements-eval.txt, imported only there); harness_task.py: its tasks
 
 An empty `config.evals` runs the objective's own (lm/objectives.py). Each evaluator is built once per run
 and compiles its step once; `run(state)` can then be called at every eval.

@@ -23,6 +23,20 @@ def causal_mask(query_positions: jax.Array, key_positions: jax.Array) -> jax.Arr
     return key_positions[:, None, None, :] <= query_positions[:, None, :, None]
 
 
+def sliding_window_mask(query_positions: jax.Array, key_positions: jax.Array, window: int) -> jax.Array:
+    """A query sees only the `window` most recent positions, its own included: p - window < key position
+    (Mistral's sliding window, with `causal_mask` for the other side).
+
+    Args:
+      query_positions: [B, T] int positions of the queries.
+      key_positions: [B, S] int positions of the keys.
+      window: how many positions a query sees.
+    Returns:
+      [B, 1, T, S] bool.
+    """
+    return key_positions[:, None, None, :] > query_positions[:, None, :, None] - window
+
+
 def padding_mask(query_valid: jax.Array, key_valid: jax.Array) -> jax.Array:
     """Valid queries see valid keys; padding sees and is seen by nothing.
 
@@ -54,8 +68,10 @@ def dot_product_attention(
     mask: jax.Array | None = None,
     dropout_rng: jax.Array | None = None,
     dropout_rate: float = 0.0,
+    bias: jax.Array | None = None,
+    scale: bool = True,
 ) -> jax.Array:
-    """softmax(q k^T / sqrt(H)) v, with masked scores removed.
+    """softmax(q k^T / sqrt(H) + bias) v, with masked scores removed.
 
     Args:
       q: [B, T, N, H] queries.
@@ -64,11 +80,17 @@ def dot_product_attention(
       mask: bool, broadcastable to [B, N, T, S]; True where attention is allowed.
       dropout_rng: key for dropout on the attention probabilities (None: no dropout).
       dropout_rate: probability of dropping an attention weight.
+      bias: float, broadcastable to [B, N, T, S], added to the scores (T5's relative positions), or None.
+      scale: whether the scores are divided by sqrt(H) (T5: not).
     Returns:
       [B, T, N, H]. A query whose keys are all masked (padding) gets zeros.
     """
-    scores = jnp.einsum("BTNH,BSNH->BNTS", q, k) / jnp.sqrt(q.shape[-1]).astype(q.dtype)
+    scores = jnp.einsum("BTNH,BSNH->BNTS", q, k)
+    if scale:
+        scores = scores / jnp.sqrt(q.shape[-1]).astype(q.dtype)
     scores = scores.astype(jnp.float32)  # softmax in float32 also when computing in bfloat16
+    if bias is not None:
+        scores = scores + bias.astype(jnp.float32)
     if mask is not None:
         scores = jnp.where(mask, scores, jnp.finfo(jnp.float32).min)
     probs = jax.nn.softmax(scores, axis=-1)
@@ -80,10 +102,15 @@ def dot_product_attention(
     return jnp.einsum("BNTS,BSNH->BTNH", probs.astype(v.dtype), v)
 
 
-def fused_dot_product_attention(q, k, v, mask=None, implementation: str = "xla") -> jax.Array:
+def fused_dot_product_attention(
+    q, k, v, mask=None, implementation: str = "xla", bias=None, scale: bool = True
+) -> jax.Array:
     """`dot_product_attention` (no dropout) by jax.nn.dot_product_attention: "xla", or "cudnn" for
     cuDNN's fused flash kernel (GPU, bfloat16 / float16). Same arguments and result."""
-    out = jax.nn.dot_product_attention(q, k, v, mask=mask, implementation=implementation)
+    if bias is not None:
+        bias = bias.astype(q.dtype)
+    factor = None if scale else 1.0  # None: jax.nn's 1 / sqrt(H)
+    out = jax.nn.dot_product_attention(q, k, v, bias=bias, mask=mask, scale=factor, implementation=implementation)
     if mask is not None:  # jax.nn gives a query with no allowed key the mean of v; ours gives zeros
         out = out * jnp.any(mask, axis=-1).transpose(0, 2, 1)[..., None].astype(out.dtype)
     return out

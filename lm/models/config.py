@@ -18,7 +18,8 @@ import typing
 import ml_collections
 from ml_collections import config_dict
 
-# name: (num_layers, num_heads, d_model, d_ff). GPT-2 shapes from Radford et al. (2019), Table 2.
+# name: (num_layers, num_heads, d_model, d_ff[, num_kv_heads]). GPT-2 shapes from Radford et al. (2019), Table 2.
+# A size is a shape only: experiments/families.py adds the Pythia and Llama families' options.
 SIZES = {
     "nano": (2, 2, 32, 128),
     "tiny": (2, 4, 64, 256),
@@ -32,8 +33,19 @@ SIZES = {
     # Vaswani et al. (2017), Table 3: 6 encoder + 6 decoder layers (model.family=encoder_decoder)
     "transformer-base": (6, 8, 512, 2048),  # 65M with a shared 37k vocabulary
     "transformer-big": (6, 16, 1024, 4096),  # 213M
+    # Pythia (Biderman et al., 2023, Table 1), GPT-NeoX blocks; parameters with its 50304-token vocabulary
+    "pythia-70m": (6, 8, 512, 2048),
+    "pythia-160m": (12, 12, 768, 3072),
+    "pythia-410m": (24, 16, 1024, 4096),
+    "pythia-1b": (16, 8, 2048, 8192),
+    # Llama-style shapes with grouped-query attention, from the models' config.json files
+    "llama-mini": (4, 8, 256, 704, 2),  # a CPU-sized one: 2 key / value heads for 8 query heads
+    "smollm-135m": (30, 9, 576, 1536, 3),  # HuggingFaceTB/SmolLM-135M (vocab 49152, tied)
+    "smollm-360m": (32, 15, 960, 2560, 5),  # HuggingFaceTB/SmolLM-360M
+    "qwen2-0.5b": (24, 14, 896, 4864, 2),  # Qwen/Qwen2-0.5B (vocab 151936, tied, QKV biases)
+    "tinyllama-1.1b": (22, 32, 2048, 5632, 4),  # TinyLlama/TinyLlama-1.1B (vocab 32000)
 }
-SHAPE = ("num_layers", "num_heads", "d_model", "d_ff")  # the columns of SIZES
+SHAPE = ("num_layers", "num_heads", "d_model", "d_ff")  # the columns of SIZES (then num_kv_heads, if given)
 
 
 def _architecture(default):
@@ -59,13 +71,26 @@ class ModelConfig:
     # num_heads / num_kv_heads query heads (1: multi-query); default num_heads (multi-head attention)
     num_kv_heads: int | None = _architecture(None)
     d_model: int | None = _architecture(None)
+    head_dim: int | None = _architecture(None)  # of each attention head; default d_model // num_heads (T5: d_kv)
+    # attention logits / sqrt(head_dim) (Vaswani et al., 2017); T5 has none, the factor being in its init
+    attention_scale: bool = _architecture(True)
     d_ff: int | None = _architecture(None)
     vocab_size: int | None = _architecture(None)  # default: the tokenizer's vocabulary
     max_len: int | None = _architecture(None)  # position table size; default data.seq_len
     causal: bool | None = _architecture(None)  # causal attention mask; default: what the objective needs (True)
-    position: str = _architecture("learned")  # learned | sinusoidal | rotary
-    rope_base: float = _architecture(10000.0)
-    mlp: str = _architecture("gelu")  # gelu | relu | swiglu | none (attention-only blocks)
+    position: str = _architecture("learned")  # learned | sinusoidal | rotary | relative (T5's bucketed biases)
+    rope_base: float = _architecture(10000.0)  # rotary: the wavelength base (Llama's rope_theta)
+    rotary_fraction: float = _architecture(1.0)  # rotary: the share of each head's dims rotated (Pythia: 0.25)
+    rope_scaling_factor: float = _architecture(1.0)  # rotary: positions / factor ("linear" RoPE scaling)
+    # a key more than this many positions before the query is hidden (Mistral; 0: no window)
+    sliding_window: int = _architecture(0)
+    # relative (Raffel et al., 2020): a learned bias per (distance bucket, head) on the self-attention logits, one
+    # table per stack. Distances below half the buckets get one each, longer ones share log-spaced buckets up to
+    # max_distance (and beyond: the last); the encoder's buckets tell keys before from after the query.
+    relative_attention_num_buckets: int = _architecture(32)
+    relative_attention_max_distance: int = _architecture(128)
+    # gelu | relu | swiglu | geglu (GELU-gated, T5 v1.1's gated-gelu; Shazeer, 2020) | none (attention-only blocks)
+    mlp: str = _architecture("gelu")
     gelu_approximate: bool = _architecture(True)  # tanh GELU as GPT-2; False is the exact erf form
     norm: str = _architecture("layernorm")  # layernorm | rmsnorm | none (no normalisation anywhere)
     norm_eps: float = _architecture(1e-5)
@@ -76,7 +101,13 @@ class ModelConfig:
     embedding_scale: bool = _architecture(False)
     type_vocab_size: int = _architecture(0)  # token-type (segment A / B) embeddings; BERT: 2
     use_bias: bool = _architecture(True)  # biases in dense layers and LayerNorm
+    qkv_bias: bool | None = _architecture(None)  # biases on the query / key / value projections; default use_bias
+    # x + attn(norm1(x)) + mlp(norm2(x)) in one step (GPT-J, GPT-NeoX / Pythia); pre-norm blocks only
+    parallel_residual: bool = _architecture(False)
     tie_embeddings: bool = _architecture(True)  # output projection = input embedding transposed
+    # the last hidden states x d_model**-0.5 before the output projection (T5 v1.0, whose head is the tied
+    # embedding, after Mesh TensorFlow; transformers' scale_decoder_outputs)
+    scale_head_input: bool = _architecture(False)
     share_embeddings: bool = _architecture(True)  # encoder_decoder: source and target share one embedding
     final_norm: bool | None = _architecture(None)  # a norm after the last block; default: with pre-norm blocks
     rnn_attention: bool = _architecture(True)  # gru: Luong's dot-product attention over the encoder's states
@@ -122,9 +153,10 @@ class ModelConfig:
             raise ValueError(f"config.model.{missing[0]} is unset: resolve the config (lm/config.py) first.")
         return cls(**values)
 
-    @property
-    def head_dim(self) -> int:
-        return self.d_model // self.num_heads
+
+def rotary_dims(head_dim: int, fraction: float) -> int:
+    """How many of a head's dims rotary positions turn: int(fraction * head_dim), as GPT-NeoX counts them."""
+    return int(head_dim * fraction)
 
 
 def default_pooling(causal: bool) -> str:
@@ -147,6 +179,10 @@ def derived_defaults(fields: dict) -> dict:
         out["final_norm"] = fields.get("norm_position", "pre") == "pre"
     if fields.get("num_kv_heads") is None and fields.get("num_heads") is not None:
         out["num_kv_heads"] = fields["num_heads"]
+    if fields.get("head_dim") is None and fields.get("d_model") is not None and fields.get("num_heads"):
+        out["head_dim"] = fields["d_model"] // fields["num_heads"]
+    if fields.get("qkv_bias") is None:
+        out["qkv_bias"] = fields.get("use_bias", True)
     if fields.get("num_encoder_layers") is None and fields.get("num_layers") is not None:
         out["num_encoder_layers"] = fields["num_layers"]
     return out

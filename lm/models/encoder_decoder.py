@@ -5,6 +5,10 @@ source [B, S] -> embedding (+ positions) -> num_encoder_layers x Block (bidirect
 tokens [B, T] -> embedding (+ positions) -> num_layers x Block (causal self-attention, then cross-attention
               to `encoded` with the source's padding hidden, then the MLP) -> (final norm) -> logits [B, T, V]
 
+With model.position=relative (T5) each stack has one table of relative position biases, the encoder's with
+bidirectional buckets, the decoder's with causal ones; cross-attention has no position bias. T5 as a whole
+is a set of options of these blocks (lm/convert/t5.py).
+
 Built from the decoder-only family's blocks and options (lm/models/layers.py): positions, MLP, norm and
 its position, dropout, dtype, remat, scan. Source and target share one embedding table unless
 model.share_embeddings=False; the output projection is the target embedding transposed unless
@@ -25,8 +29,8 @@ import jax.numpy as jnp
 from lm.models import attention
 from lm.models.config import ModelConfig
 from lm.models.layers import Block, BlockInputs, Norm, merge_batch_axes
-from lm.models.positions import sinusoidal
-from lm.models.transformer import REMAT_POLICIES, block_options
+from lm.models.positions import relative_position_bias, sinusoidal
+from lm.models.transformer import REMAT_POLICIES, block_options, relative_bias_table
 
 
 def _stack(config: ModelConfig, dtype, out_std: float, num_layers: int, name: str, cross: bool):
@@ -66,6 +70,9 @@ class EncoderDecoder(nn.Module):
         if c.position == "learned":
             self.position_embed = nn.Embed(c.max_len, c.d_model, embedding_init=init, dtype=dtype)
             self.source_position_embed = nn.Embed(c.max_len, c.d_model, embedding_init=init, dtype=dtype)
+        if c.position == "relative":  # one table per stack (transformers keeps T5's in each stack's first layer)
+            self.encoder_relative_bias = relative_bias_table(self, c, "encoder_relative_bias")
+            self.relative_bias = relative_bias_table(self, c, "relative_bias")
         if c.embedding_norm:
             self.embed_norm = norm("embed_norm")
             self.source_embed_norm = norm("source_embed_norm")
@@ -92,7 +99,10 @@ class EncoderDecoder(nn.Module):
         x = self._common_embedding(x, positions, self.source_embed_norm if self.config.embedding_norm else None)
         x = self.embed_dropout(x, deterministic)
         inputs = BlockInputs(
-            mask=attention.padding_mask(source_valid, source_valid), positions=positions, deterministic=deterministic
+            mask=attention.padding_mask(source_valid, source_valid),
+            positions=positions,
+            bias=self._relative("encoder_relative_bias", positions, positions, bidirectional=True),
+            deterministic=deterministic,
         )
         x, _ = self._run(self.encoder_blocks, x, inputs)
         return self.encoder_norm(x) if self.config.final_norm else x
@@ -129,7 +139,12 @@ class EncoderDecoder(nn.Module):
             mask = mask & attention.padding_mask(valid, valid)
         x = self._embed_target(tokens, positions, deterministic)
         inputs = BlockInputs(
-            mask=mask, positions=positions, encoded=encoded, encoder_valid=source_valid, deterministic=deterministic
+            mask=mask,
+            positions=positions,
+            encoded=encoded,
+            encoder_valid=source_valid,
+            bias=self._relative("relative_bias", positions, positions, bidirectional=False),
+            deterministic=deterministic,
         )
         x, _ = self._run(self.blocks, x, inputs)
         return self._logits(self.final_norm(x) if self.config.final_norm else x)
@@ -142,12 +157,18 @@ class EncoderDecoder(nn.Module):
         query_slots = cache_index + jnp.broadcast_to(jnp.arange(T), (B, T))
         if positions is None:
             positions = query_slots
-        mask = attention.causal_mask(query_slots, jnp.broadcast_to(jnp.arange(S), (B, S)))
+        key_slots = jnp.broadcast_to(jnp.arange(S), (B, S))
+        mask = attention.causal_mask(query_slots, key_slots)
         if key_valid is not None:
             mask = mask & key_valid[:, None, None, :]
         x = self._embed_target(tokens, positions, deterministic=True)
         inputs = BlockInputs(
-            mask=mask, positions=positions, cache_index=cache_index, encoded=encoded, encoder_valid=encoder_valid
+            mask=mask,
+            positions=positions,
+            cache_index=cache_index,
+            encoded=encoded,
+            encoder_valid=encoder_valid,
+            bias=self._relative("relative_bias", query_slots, key_slots, bidirectional=False),  # gaps as positions'
         )
         x, cache = self._run(self.blocks, x, inputs, cache)
         return self._logits(self.final_norm(x) if self.config.final_norm else x), cache
@@ -160,6 +181,13 @@ class EncoderDecoder(nn.Module):
             x, layer_cache = block(x, inputs, layer_cache)
             new_cache.append(layer_cache)
         return x, new_cache
+
+    def _relative(self, table: str, query_positions, key_positions, bidirectional: bool):
+        """[B, N, T, S] relative position biases from the stack's `table` (model.position=relative), or None."""
+        if self.config.position != "relative":
+            return None
+        max_distance = self.config.relative_attention_max_distance
+        return relative_position_bias(getattr(self, table), query_positions, key_positions, bidirectional, max_distance)
 
     def _embed_target(self, tokens, positions, deterministic):
         x = self._scaled(self.embed(tokens))  # [B, T, D]
@@ -178,6 +206,8 @@ class EncoderDecoder(nn.Module):
 
     def _logits(self, x):
         c = self.config
+        if c.scale_head_input:  # T5 v1.0: the decoder's output x d_model**-0.5 before its tied head
+            x = x * c.d_model**-0.5
         logits = merge_batch_axes(self.embed.attend if c.tie_embeddings else self.head, x)  # [B, T, V]
         if c.head_bias:
             logits = logits + self.head_bias

@@ -59,7 +59,8 @@ class Norm(nn.Module):
 
 
 class Mlp(nn.Module):
-    """Position-wise feed-forward: D -> F -> D with GELU / ReLU, or SwiGLU (Shazeer, 2020)."""
+    """Position-wise feed-forward: D -> F -> D with GELU / ReLU, or gated (Shazeer, 2020): SwiGLU (Llama),
+    GEGLU (T5 v1.1's gated-gelu), act(gate(x)) * up(x)."""
 
     d_ff: int
     activation: str = "gelu"
@@ -76,8 +77,10 @@ class Mlp(nn.Module):
             features, use_bias=self.use_bias, kernel_init=init, dtype=self.dtype, name=name
         )
         h = merge_batch_axes(dense(self.d_ff, self.kernel_init, "up"), x)  # [B, T, F]
-        if self.activation == "swiglu":
-            h = nn.silu(merge_batch_axes(dense(self.d_ff, self.kernel_init, "gate"), x)) * h
+        if self.activation in ("swiglu", "geglu"):
+            gate = merge_batch_axes(dense(self.d_ff, self.kernel_init, "gate"), x)  # [B, T, F]
+            act = nn.silu(gate) if self.activation == "swiglu" else nn.gelu(gate, approximate=self.gelu_approximate)
+            h = act * h
         elif self.activation == "relu":
             h = nn.relu(h)
         else:
@@ -100,9 +103,13 @@ class MultiHeadAttention(nn.Module):
     head_dim: int
     num_kv_heads: int | None = None  # grouped-query attention: key / value heads (None: num_heads)
     use_bias: bool = True
+    qkv_bias: bool | None = None  # on the query / key / value projections (None: use_bias; Qwen2: only these)
     dropout_rate: float = 0.0
     rotary: bool = False
     rope_base: float = 10000.0
+    rotary_fraction: float = 1.0  # the share of each head's dims that rotate
+    rope_scale: float = 1.0  # positions / rope_scale ("linear" RoPE scaling)
+    attention_scale: bool = True  # logits / sqrt(head_dim) (T5: not)
     kernel_init: Init = nn.initializers.normal(0.02)
     out_init: Init = nn.initializers.normal(0.02)
     dtype: Dtype = jnp.float32
@@ -110,11 +117,14 @@ class MultiHeadAttention(nn.Module):
     cross: bool = False
 
     @nn.compact
-    def __call__(self, x, mask, positions=None, cache=None, cache_index=None, deterministic=True, context=None):
+    def __call__(
+        self, x, mask, positions=None, cache=None, cache_index=None, deterministic=True, context=None, bias=None
+    ):
+        """x [B, T, D] -> ([B, T, D], the updated cache or None); `bias` [B, N, T, S] is added to the logits."""
         kv_heads = self.num_kv_heads or self.num_heads
         project = lambda name, heads=kv_heads: nn.DenseGeneral(  # noqa: E731
             (heads, self.head_dim),
-            use_bias=self.use_bias,
+            use_bias=self.use_bias if self.qkv_bias is None else self.qkv_bias,
             kernel_init=self.kernel_init,
             dtype=self.dtype,
             name=name,
@@ -136,8 +146,9 @@ class MultiHeadAttention(nn.Module):
             k = merge_batch_axes(project("key"), x)  # [B, T, N, H]
             v = merge_batch_axes(project("value"), x)
             if self.rotary:
-                q = apply_rotary(q, positions, self.rope_base)
-                k = apply_rotary(k, positions, self.rope_base)
+                rotate = dict(base=self.rope_base, fraction=self.rotary_fraction, scale=self.rope_scale)
+                q = apply_rotary(q, positions, **rotate)
+                k = apply_rotary(k, positions, **rotate)
             if cache is not None:
                 index = (0, cache_index, 0, 0)
                 k = jax.lax.dynamic_update_slice(cache["k"], k.astype(cache["k"].dtype), index)  # [B, S_max, N, H]
@@ -149,9 +160,13 @@ class MultiHeadAttention(nn.Module):
         if not deterministic and self.dropout_rate > 0.0:
             dropout_rng = self.make_rng("dropout")
         if self.implementation == "einsum":
-            out = attention.dot_product_attention(q, k, v, mask, dropout_rng, self.dropout_rate)  # [B, T, N, H]
+            out = attention.dot_product_attention(
+                q, k, v, mask, dropout_rng, self.dropout_rate, bias=bias, scale=self.attention_scale
+            )  # [B, T, N, H]
         else:  # config validation refuses attention dropout here
-            out = attention.fused_dot_product_attention(q, k, v, mask, self.implementation)
+            out = attention.fused_dot_product_attention(
+                q, k, v, mask, self.implementation, bias=bias, scale=self.attention_scale
+            )
         out = merge_batch_axes(
             nn.DenseGeneral(
                 x.shape[-1],
@@ -181,6 +196,7 @@ class BlockInputs:
     encoded: [B, S, D] the encoder's output, for a block with cross-attention (None in a decode step:
       its keys and values are in the cache).
     encoder_valid: [B, S] bool, False at the source's padding (with `encoded`).
+    bias: [B, N, T, S] float added to the self-attention logits (relative positions, computed once per stack), or None.
     deterministic: False enables dropout (static: it changes what is compiled).
     """
 
@@ -189,29 +205,37 @@ class BlockInputs:
     cache_index: jax.Array | int | None = None
     encoded: jax.Array | None = None
     encoder_valid: jax.Array | None = None
+    bias: jax.Array | None = None
     deterministic: bool = flax.struct.field(pytree_node=False, default=True)
 
 
 class Block(nn.Module):
     """Residual block, pre-norm (GPT-2): x + attn(norm(x)), then x + mlp(norm(x));
-    or post-norm (BERT, the original Transformer): norm(x + attn(x)), then norm(x + mlp(x)).
+    or post-norm (BERT, the original Transformer): norm(x + attn(x)), then norm(x + mlp(x));
+    or parallel (GPT-J, GPT-NeoX): x + attn(norm(x)) + mlp(norm'(x)), both branches reading the block's input.
     mlp="none" leaves the MLP sub-layer out (an attention-only block, Elhage et al., 2021)."""
 
     num_heads: int
     d_ff: int
     num_kv_heads: int | None = None
+    head_dim: int | None = None  # None: d_model // num_heads
+    attention_scale: bool = True  # logits / sqrt(head_dim) (T5: not)
     mlp: str = "gelu"
     gelu_approximate: bool = True
     norm: str = "layernorm"
     norm_eps: float = 1e-5
     use_bias: bool = True
+    qkv_bias: bool | None = None
     dropout: float = 0.0
     attention_dropout: float = 0.0
     rotary: bool = False
     rope_base: float = 10000.0
+    rotary_fraction: float = 1.0
+    rope_scale: float = 1.0
     init_std: float = 0.02
     out_std: float = 0.02
     post_norm: bool = False
+    parallel_residual: bool = False  # pre-norm only; no cross-attention
     dtype: Dtype = jnp.float32
     attention: str = "einsum"
     cross_attention: bool = False  # a decoder block of an encoder-decoder: attends to `inputs.encoded` too
@@ -227,16 +251,25 @@ class Block(nn.Module):
         init, out_init = nn.initializers.normal(self.init_std), nn.initializers.normal(self.out_std)
         heads = dict(
             num_heads=self.num_heads,
-            head_dim=D // self.num_heads,
+            head_dim=self.head_dim or D // self.num_heads,
             num_kv_heads=self.num_kv_heads,
             use_bias=self.use_bias,
+            qkv_bias=self.qkv_bias,
             dropout_rate=self.attention_dropout,
+            attention_scale=self.attention_scale,
             kernel_init=init,
             out_init=out_init,
             dtype=self.dtype,
             implementation=self.attention,
         )
-        attend = MultiHeadAttention(**heads, rotary=self.rotary, rope_base=self.rope_base, name="attention")
+        attend = MultiHeadAttention(
+            **heads,
+            rotary=self.rotary,
+            rope_base=self.rope_base,
+            rotary_fraction=self.rotary_fraction,
+            rope_scale=self.rope_scale,
+            name="attention",
+        )
         mlp = Mlp(
             d_ff=self.d_ff,
             activation=self.mlp,
@@ -255,6 +288,7 @@ class Block(nn.Module):
             cache=cache,
             cache_index=inputs.cache_index,
             deterministic=deterministic,
+            bias=inputs.bias,
         )
         cross = MultiHeadAttention(**heads, cross=True, name="cross_attention") if self.cross_attention else None
 
@@ -277,6 +311,8 @@ class Block(nn.Module):
                 x = norm("cross_attention_norm")(x + drop(h))
             return (x if self.mlp == "none" else norm("mlp_norm")(x + drop(mlp(x)))), cache
         h, cache = attend(norm("attention_norm")(x), **attention_args)
+        if self.parallel_residual:  # both branches read x (GPT-NeoX's use_parallel_residual)
+            return x + drop(h) + (0.0 if self.mlp == "none" else drop(mlp(norm("mlp_norm")(x)))), cache
         x = x + drop(h)
         if cross is not None:
             h, cache = attend_to_encoder(norm("cross_attention_norm")(x), cache)

@@ -1,10 +1,15 @@
-"""Position encodings as pure functions: sinusoidal (Vaswani et al., 2017) and rotary (Su et al., 2021).
+"""Position encodings as pure functions: sinusoidal (Vaswani et al., 2017), rotary (Su et al., 2021) and
+T5's relative position buckets (Raffel et al., 2020).
 
-Learned positions are a plain embedding table and live in the model.
+Learned positions, and the learned table of relative biases, are parameters and live in the model.
 """
+
+import math
 
 import jax
 import jax.numpy as jnp
+
+from lm.models.config import rotary_dims
 
 
 def sinusoidal(positions: jax.Array, dim: int, base: float = 10000.0) -> jax.Array:
@@ -21,8 +26,11 @@ def sinusoidal(positions: jax.Array, dim: int, base: float = 10000.0) -> jax.Arr
     return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
 
 
-def apply_rotary(x: jax.Array, positions: jax.Array, base: float = 10000.0) -> jax.Array:
-    """Rotates each pair (x_i, x_{i+H/2}) by angle p * base^(-2i/H) (the "rotate half" layout).
+def apply_rotary(
+    x: jax.Array, positions: jax.Array, base: float = 10000.0, fraction: float = 1.0, scale: float = 1.0
+) -> jax.Array:
+    """Rotates each pair (x_i, x_{i+R/2}) of the first R = fraction * H dims by angle (p / scale) * base^(-2i/R)
+    (the "rotate half" layout of GPT-NeoX and Llama); the other H - R dims pass unchanged.
 
     The dot product of two rotated vectors then depends on their positions only through the
     difference, which is what makes the encoding relative.
@@ -30,14 +38,69 @@ def apply_rotary(x: jax.Array, positions: jax.Array, base: float = 10000.0) -> j
     Args:
       x: [B, T, N, H] queries or keys.
       positions: [B, T] int positions.
+      base: the wavelength base (Llama's rope_theta).
+      fraction: the share of each head's dims that rotate (GPT-NeoX's rotary_pct: Pythia rotates 1/4).
+      scale: positions are divided by it ("linear" RoPE scaling, Chen et al. 2023: a longer context).
     Returns:
       [B, T, N, H], same dtype as x.
     """
-    H = x.shape[-1]
-    inv_freq = base ** (-jnp.arange(0, H // 2, dtype=jnp.float32) * 2.0 / H)  # [H/2]
-    angles = positions[..., None].astype(jnp.float32) * inv_freq  # [B, T, H/2]
-    sin = jnp.sin(angles)[:, :, None, :]  # [B, T, 1, H/2]
+    R = rotary_dims(x.shape[-1], fraction)
+    inv_freq = base ** (-jnp.arange(0, R // 2, dtype=jnp.float32) * 2.0 / R)  # [R/2]
+    angles = (positions[..., None].astype(jnp.float32) / scale) * inv_freq  # [B, T, R/2]
+    sin = jnp.sin(angles)[:, :, None, :]  # [B, T, 1, R/2]
     cos = jnp.cos(angles)[:, :, None, :]
-    x1, x2 = jnp.split(x.astype(jnp.float32), 2, axis=-1)  # [B, T, N, H/2] each
-    rotated = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
-    return rotated.astype(x.dtype)
+    x1, x2 = jnp.split(x[..., :R].astype(jnp.float32), 2, axis=-1)  # [B, T, N, R/2] each
+    rotated = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1).astype(x.dtype)
+    return rotated if R == x.shape[-1] else jnp.concatenate([rotated, x[..., R:]], axis=-1)
+
+
+def relative_position_bucket(
+    relative_position: jax.Array, bidirectional: bool = True, num_buckets: int = 32, max_distance: int = 128
+) -> jax.Array:
+    """T5's bucket of each key-minus-query distance (Mesh TensorFlow's, as transformers' T5Attention computes it).
+
+    Bidirectional: half the buckets are for keys after the query, half for keys at or before it. Otherwise
+    (causal) keys after the query all share bucket 0, as a causal mask hides them anyway. Of each half, the
+    first half are exact distances 0, 1, ...; the rest cover longer distances in log-spaced steps up to
+    max_distance, and every longer distance shares the last bucket. The logarithm runs in float32, as theirs.
+
+    Args:
+      relative_position: int array of key position - query position, any shape.
+      bidirectional: whether keys after the query get buckets of their own (an encoder).
+      num_buckets: how many buckets in all.
+      max_distance: the distance from which on all share the last bucket.
+    Returns:
+      int32 array of relative_position's shape, in [0, num_buckets).
+    """
+    buckets = jnp.zeros(relative_position.shape, jnp.int32)
+    if bidirectional:
+        num_buckets //= 2
+        buckets = (relative_position > 0).astype(jnp.int32) * num_buckets
+        distance = jnp.abs(relative_position)
+    else:
+        distance = -jnp.minimum(relative_position, 0)
+    max_exact = num_buckets // 2
+    # the log's argument kept >= 1: the exact branch covers distances below max_exact (>= 1) anyway
+    ratio = jnp.maximum(distance, 1).astype(jnp.float32) / max_exact
+    steps = jnp.log(ratio) / math.log(max_distance / max_exact) * (num_buckets - max_exact)
+    large = jnp.minimum(max_exact + steps.astype(jnp.int32), num_buckets - 1)  # astype truncates, as torch's .long()
+    return buckets + jnp.where(distance < max_exact, distance, large).astype(jnp.int32)
+
+
+def relative_position_bias(
+    table: jax.Array, query_positions: jax.Array, key_positions: jax.Array, bidirectional: bool, max_distance: int
+) -> jax.Array:
+    """The learned bias of each (query, key) pair's distance bucket, per head: what T5 adds to attention logits.
+
+    Args:
+      table: [num_buckets, N] float, one bias per bucket and head.
+      query_positions: [B, T] int positions of the queries.
+      key_positions: [B, S] int positions of the keys.
+      bidirectional: the encoder's buckets (keys after the query have their own); False: a causal decoder's.
+      max_distance: see `relative_position_bucket`.
+    Returns:
+      [B, N, T, S] float32.
+    """
+    relative = key_positions[:, None, :] - query_positions[:, :, None]  # [B, T, S]
+    buckets = relative_position_bucket(relative, bidirectional, table.shape[0], max_distance)
+    return jnp.take(table.astype(jnp.float32), buckets, axis=0).transpose(0, 3, 1, 2)  # [B, T, S, N] -> [B, N, T, S]

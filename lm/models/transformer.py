@@ -2,8 +2,8 @@
 classification and tagging heads, and the KV cache for decoding.
 
 tokens [B, T] -> token embedding (+ learned / sinusoidal positions, token types) -> dropout
-              -> num_layers x Block -> final norm -> logits [B, T, V] (tied or separate head)
-                                                   -> pooled [B, D] -> classifier [B, C]
+              -> num_layers x Block (rotary / relative positions inside) -> final norm -> logits [B, T, V]
+                                                                           -> pooled [B, D] -> classifier [B, C]
 """
 
 import math
@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from lm.models import attention
 from lm.models.config import ModelConfig
 from lm.models.layers import Block, BlockInputs, Norm, merge_batch_axes
-from lm.models.positions import sinusoidal
+from lm.models.positions import relative_position_bias, sinusoidal
 
 # model.remat: what a block keeps for the backward pass. "full" stores only its input; "dots" also keeps
 # the results of its matrix multiplications (no batch dims: not the attention scores), recomputing the rest.
@@ -28,16 +28,22 @@ def block_options(c: ModelConfig, out_std: float, dtype) -> dict:
     return dict(
         num_heads=c.num_heads,
         num_kv_heads=c.num_kv_heads,
+        head_dim=c.head_dim,
+        attention_scale=c.attention_scale,
         d_ff=c.d_ff,
         mlp=c.mlp,
         gelu_approximate=c.gelu_approximate,
         norm=c.norm,
         norm_eps=c.norm_eps,
         use_bias=c.use_bias,
+        qkv_bias=c.qkv_bias,
         dropout=c.dropout,
         attention_dropout=c.attention_dropout,
         rotary=c.position == "rotary",
         rope_base=c.rope_base,
+        rotary_fraction=c.rotary_fraction,
+        rope_scale=c.rope_scaling_factor,
+        parallel_residual=c.parallel_residual,
         init_std=c.init_std,
         out_std=out_std,
         post_norm=c.norm_position == "post",
@@ -68,6 +74,8 @@ class TransformerLM(nn.Module):
         self.embed = nn.Embed(c.vocab_size, c.d_model, embedding_init=init, dtype=dtype, name="embed")
         if c.position == "learned":
             self.position_embed = nn.Embed(c.max_len, c.d_model, embedding_init=init, dtype=dtype)
+        if c.position == "relative":  # one table for all layers (transformers keeps T5's in the first layer)
+            self.relative_bias = relative_bias_table(self, c, "relative_bias")
         if c.type_vocab_size:
             self.type_embed = nn.Embed(c.type_vocab_size, c.d_model, embedding_init=init, dtype=dtype)
         if c.embedding_norm:
@@ -123,12 +131,15 @@ class TransformerLM(nn.Module):
         if positions is None:
             positions = jnp.broadcast_to(jnp.arange(T), (B, T))
         mask = attention.causal_mask(positions, positions) if self.config.causal else None
+        if self.config.sliding_window:
+            mask = _and(mask, attention.sliding_window_mask(positions, positions, self.config.sliding_window))
         if segment_ids is not None:
             mask = _and(mask, attention.segment_mask(segment_ids, segment_ids))
         if valid is not None:
             mask = _and(mask, attention.padding_mask(valid, valid))
         x = self._embed(tokens, positions, token_types, deterministic)
-        x, _ = self._blocks(x, BlockInputs(mask=mask, positions=positions, deterministic=deterministic))
+        bias = self._relative(positions, positions, bidirectional=not self.config.causal)
+        x, _ = self._blocks(x, BlockInputs(mask=mask, positions=positions, bias=bias, deterministic=deterministic))
         return self.final_norm(x) if self.config.final_norm else x
 
     def __call__(self, tokens, positions=None, segment_ids=None, valid=None, token_types=None, deterministic=True):
@@ -193,11 +204,16 @@ class TransformerLM(nn.Module):
         query_slots = cache_index + jnp.broadcast_to(jnp.arange(T), (B, T))
         if positions is None:
             positions = query_slots
-        mask = attention.causal_mask(query_slots, jnp.broadcast_to(jnp.arange(S), (B, S)))  # hides unwritten slots
+        key_slots = jnp.broadcast_to(jnp.arange(S), (B, S))
+        mask = attention.causal_mask(query_slots, key_slots)  # hides unwritten slots
+        if self.config.sliding_window:  # slots and positions differ by a row's padding: their gaps are equal
+            mask = mask & attention.sliding_window_mask(query_slots, key_slots, self.config.sliding_window)
         if key_valid is not None:
             mask = mask & key_valid[:, None, None, :]
         x = self._embed(tokens, positions, None, deterministic=True)
-        x, new_cache = self._blocks(x, BlockInputs(mask=mask, positions=positions, cache_index=cache_index), cache)
+        bias = self._relative(query_slots, key_slots, bidirectional=False)  # slots: their gaps are the positions'
+        inputs = BlockInputs(mask=mask, positions=positions, cache_index=cache_index, bias=bias)
+        x, new_cache = self._blocks(x, inputs, cache)
         if self.config.final_norm:
             x = self.final_norm(x)
         return self._logits(x), new_cache
@@ -211,6 +227,13 @@ class TransformerLM(nn.Module):
             x, layer_cache = block(x, inputs, layer_cache)
             new_cache.append(layer_cache)
         return x, new_cache
+
+    def _relative(self, query_positions, key_positions, bidirectional: bool):
+        """[B, N, T, S] relative position biases (model.position=relative), or None."""
+        if self.config.position != "relative":
+            return None
+        max_distance = self.config.relative_attention_max_distance
+        return relative_position_bias(self.relative_bias, query_positions, key_positions, bidirectional, max_distance)
 
     def _embed(self, tokens, positions, token_types, deterministic):
         c = self.config
@@ -231,10 +254,18 @@ class TransformerLM(nn.Module):
         c = self.config
         if c.mlm_transform:
             x = self.mlm_norm(nn.gelu(merge_batch_axes(self.mlm_dense, x), approximate=c.gelu_approximate))
+        if c.scale_head_input:
+            x = x * c.d_model**-0.5
         logits = merge_batch_axes(self.embed.attend if c.tie_embeddings else self.head, x)  # [B, T, V]
         if c.head_bias:
             logits = logits + self.head_bias
         return logits.astype(jnp.float32)
+
+
+def relative_bias_table(module: nn.Module, c: ModelConfig, name: str) -> jax.Array:
+    """A [num_buckets, N] parameter of relative position biases, one per distance bucket and head."""
+    shape = (c.relative_attention_num_buckets, c.num_heads)
+    return module.param(name, nn.initializers.normal(c.init_std), shape)
 
 
 def _and(mask, other):

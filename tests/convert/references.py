@@ -1,9 +1,15 @@
 """Reference checkpoints for the converter tests: tiny random GPT-2 and BERT written by transformers (PyTorch,
 CPU), and helpers to compare parameter trees."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import traverse_util
+
+from lm.decoding import generate, sampling
+from lm.models.config import ModelConfig
+from lm.models.transformer import TransformerLM, init_params
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -32,3 +38,63 @@ def assert_same_tree(ours, expected):
     assert sorted(ours) == sorted(expected)
     for path, value in expected.items():
         np.testing.assert_array_equal(np.asarray(ours[path]), np.asarray(value), err_msg="/".join(path))
+
+
+def logits_both(fields, params, reference, tokens, valid):
+    """[B, T, V] logits of our model (fields, params) and of transformers' `reference` on padded tokens."""
+    model = TransformerLM(ModelConfig(**fields))
+    ours = model.apply({"params": params}, jnp.asarray(tokens), valid=jnp.asarray(valid))
+    with torch.no_grad():
+        theirs = reference(torch.from_numpy(tokens), attention_mask=torch.from_numpy(valid).long()).logits.numpy()
+    return np.asarray(ours), theirs
+
+
+def generate_both(fields, params, reference, prompts, max_new_tokens, eos_id=None, repetition_penalty=1.0):
+    """Greedy continuations of left-padded prompts: (ours, our lengths, transformers' generate), [B, new] each."""
+    model = TransformerLM(ModelConfig(**fields))
+    tokens, valid = generate.pad_left([np.asarray(p) for p in prompts], pad_id=0)
+    options = sampling.Options(temperature=0.0, repetition_penalty=repetition_penalty)
+    run = generate.compile_generate(model, max_new_tokens, eos_id)
+    ours, lengths = run(params, tokens, valid, jax.random.PRNGKey(0), options)
+    with torch.no_grad():
+        theirs = reference.generate(
+            torch.from_numpy(tokens).long(),
+            attention_mask=torch.from_numpy(valid).long(),
+            max_new_tokens=max_new_tokens,
+            min_new_tokens=0,
+            do_sample=False,
+            repetition_penalty=repetition_penalty,
+            eos_token_id=eos_id,
+            pad_token_id=0 if eos_id is None else eos_id,
+        )[:, tokens.shape[1] :].numpy()
+    return np.asarray(ours), np.asarray(lengths), theirs
+
+
+def random_params(model: TransformerLM, seed: int = 0):
+    """Our init, moved off its (1, 0) norms and 0 biases, and larger: a swapped or dropped tensor shows."""
+
+    @jax.jit  # one compilation, not one per op
+    def perturbed(key):
+        leaves, treedef = jax.tree.flatten(init_params(model, key))
+        keys = jax.random.split(jax.random.fold_in(key, 1), len(leaves))
+        return treedef.unflatten([x + 0.1 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys, strict=True)])
+
+    return perturbed(jax.random.key(seed))
+
+
+def check_exported(directory, model: TransformerLM, params, fields: dict, read, reference_class, length: int):
+    """transformers loads the exported `directory` whole, with our logits; `read` gives back fields and params.
+
+    Returns:
+      transformers' model.
+    """
+    reference, info = reference_class.from_pretrained(str(directory), output_loading_info=True)
+    assert not any(info[k] for k in ("missing_keys", "unexpected_keys", "mismatched_keys")), info
+    tokens = np.random.default_rng(2).integers(0, VOCAB, (2, length))
+    with torch.no_grad():
+        theirs = reference.eval()(torch.from_numpy(tokens)).logits.numpy()
+    np.testing.assert_allclose(np.asarray(model.apply({"params": params}, jnp.asarray(tokens))), theirs, atol=1e-4)
+    read_fields, read_params = read(str(directory))
+    assert read_fields == {k: fields[k] for k in read_fields}
+    assert_same_tree(read_params, params)
+    return reference

@@ -21,8 +21,10 @@ def test_read_model_dispatches_on_model_type(gpt2_dir, bert_dir, tmp_path):
     assert not convert.is_hf_directory(str(tmp_path))
     (tmp_path / "config.json").write_text(json.dumps({"model": {"vocab_size": 8}}))  # one of our workdirs
     assert not convert.is_hf_directory(str(tmp_path))
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "falcon"}))
     (tmp_path / "model.safetensors").write_bytes(b"")
     assert convert.is_hf_directory(str(tmp_path))
-    with pytest.raises(ValueError, match="model_type 'llama'; the Hugging Face models we read are gpt2, bert"):
+    with pytest.raises(
+        ValueError, match="model_type 'falcon'; the Hugging Face models we read are gpt2, bert, gpt_neox"
+    ):
         convert.read_model(str(tmp_path))

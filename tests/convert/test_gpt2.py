@@ -6,33 +6,34 @@ import dataclasses
 import json
 
 import jax
-import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
 import pytest
 
 from lm.convert import gpt2
-from lm.decoding import generate, sampling
 from lm.models.config import ARCHITECTURE, ModelConfig
-from lm.models.transformer import TransformerLM, init_params
-from tests.convert.references import VOCAB, assert_same_tree, padded
+from lm.models.transformer import TransformerLM
+from tests.convert.references import (
+    VOCAB,
+    assert_same_tree,
+    check_exported,
+    generate_both,
+    logits_both,
+    padded,
+    random_params,
+)
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 
 # Right padding is invisible to a causal model's valid positions; left padding needs the mask (`valid`).
-# Right padding is invisible to a causal model's valid positions; left padding needs the mask (`valid`).
 @pytest.mark.parametrize("lengths, left", [((24, 24, 24), False), ((24, 17, 9), False), ((24, 17, 9), True)])
 def test_imported_gpt2_matches_transformers_logits(gpt2_dir, lengths, left):
     directory, reference = gpt2_dir
-    fields, params = gpt2.read(directory)
-    model = TransformerLM(ModelConfig(**fields))
     tokens, valid = padded(0, lengths, 24, left)
-    ours = model.apply({"params": params}, jnp.asarray(tokens), valid=jnp.asarray(valid))
-    with torch.no_grad():
-        theirs = reference(torch.from_numpy(tokens), attention_mask=torch.from_numpy(valid).long()).logits.numpy()
-    np.testing.assert_allclose(np.asarray(ours)[valid], theirs[valid], atol=1e-4)  # padding's logits are moot
+    ours, theirs = logits_both(*gpt2.read(directory), reference, tokens, valid)
+    np.testing.assert_allclose(ours[valid], theirs[valid], atol=1e-4)  # padding's logits are moot
 
 
 def test_bfloat16_and_sharded_checkpoints_read_as_float32(gpt2_dir, tmp_path):
@@ -52,29 +53,14 @@ def test_exported_gpt2_loads_in_transformers_with_our_logits(tmp_path, gelu_appr
     )
     model = TransformerLM(config)
 
-    @jax.jit  # one compilation, not one per op
-    def random_params(key):  # our init, moved off its (1, 0) norms and 0 biases, and larger
-        leaves, treedef = jax.tree.flatten(init_params(model, key))
-        keys = jax.random.split(jax.random.fold_in(key, 1), len(leaves))
-        return treedef.unflatten([x + 0.1 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys, strict=True)])
-
-    params = random_params(jax.random.key(0))
+    params = random_params(model)
     fields = dataclasses.asdict(config)
     gpt2.write(str(tmp_path), fields, params)
 
-    reference, info = transformers.GPT2LMHeadModel.from_pretrained(str(tmp_path), output_loading_info=True)
-    assert not any(info[k] for k in ("missing_keys", "unexpected_keys", "mismatched_keys")), info
+    check_exported(tmp_path, model, params, fields, gpt2.read, transformers.GPT2LMHeadModel, 16)
     assert json.loads((tmp_path / "config.json").read_text())["activation_function"] == (
         "gelu_new" if gelu_approximate else "gelu"
     )
-    tokens = np.random.default_rng(2).integers(0, VOCAB, (2, 16))
-    with torch.no_grad():
-        theirs = reference.eval()(torch.from_numpy(tokens)).logits.numpy()
-    np.testing.assert_allclose(np.asarray(model.apply({"params": params}, jnp.asarray(tokens))), theirs, atol=1e-4)
-
-    read_fields, read_params = gpt2.read(str(tmp_path))
-    assert read_fields == {k: fields[k] for k in read_fields}
-    assert_same_tree(read_params, params)
 
 
 @pytest.mark.parametrize(
@@ -113,26 +99,9 @@ def test_export_refuses_params_or_fields_that_do_not_fit(tmp_path):
 
 
 def _generate_both(gpt2_dir, prompts, max_new_tokens, eos_id=None, repetition_penalty=1.0):
-    """Greedy continuations of left-padded prompts: (ours, transformers' generate), [B, max_new_tokens] each."""
+    """Greedy continuations of left-padded prompts: (ours, our lengths, transformers' generate)."""
     directory, reference = gpt2_dir
-    fields, params = gpt2.read(directory)
-    model = TransformerLM(ModelConfig(**fields))
-    tokens, valid = generate.pad_left([np.asarray(p) for p in prompts], pad_id=0)
-    options = sampling.Options(temperature=0.0, repetition_penalty=repetition_penalty)
-    run = generate.compile_generate(model, max_new_tokens, eos_id)
-    ours, lengths = run(params, tokens, valid, jax.random.PRNGKey(0), options)
-    with torch.no_grad():
-        theirs = reference.generate(
-            torch.from_numpy(tokens).long(),
-            attention_mask=torch.from_numpy(valid).long(),
-            max_new_tokens=max_new_tokens,
-            min_new_tokens=0,
-            do_sample=False,
-            repetition_penalty=repetition_penalty,
-            eos_token_id=eos_id,
-            pad_token_id=0 if eos_id is None else eos_id,
-        )[:, tokens.shape[1] :].numpy()
-    return np.asarray(ours), np.asarray(lengths), theirs
+    return generate_both(*gpt2.read(directory), reference, prompts, max_new_tokens, eos_id, repetition_penalty)
 
 
 def test_greedy_generation_of_prompts_of_different_lengths_equals_transformers_generate(gpt2_dir):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from lm import evaluators, modes, train
+from lm.data.hf_tokenizer import HFTokenizer
 from lm.run import make_evaluators, prepare
 from tests.test_experiments import ROOT, launch, load_experiment
 
@@ -134,3 +135,66 @@ def test_a_bert_directory_continues_masked_pretraining_or_fine_tunes(hf_bert_dir
         np.testing.assert_array_equal(np.asarray(run.state.params["pooler"]["kernel"]), pooler)
     final = train.train(config, str(tmp_path / "run"))
     assert np.isfinite(final["eval/loss"])
+
+
+def llama_config(init_from):
+    c = load_experiment(os.path.join(ROOT, "experiments", "families.py")).get_config("smoke")
+    c.init_from = init_from
+    c.sample.temperature = 0.0
+    c.sample.max_new_tokens = 12
+    c.sample.num_samples = 1
+    return c
+
+
+def test_a_pythia_directory_samples_as_transformers_trains_and_is_not_exported(hf_neox_dir, tmp_path):
+    config = llama_config(hf_neox_dir)
+    (text,) = modes.sample(config, str(tmp_path / "empty"), ["the cat"])
+    model = transformers.GPTNeoXForCausalLM.from_pretrained(hf_neox_dir).eval()
+    ids = transformers.AutoTokenizer.from_pretrained(hf_neox_dir)("the cat", return_tensors="pt").input_ids
+    with torch.no_grad():
+        out = model.generate(ids, max_new_tokens=12, do_sample=False, pad_token_id=2, eos_token_id=None)
+    assert text == HFTokenizer.from_directory(hf_neox_dir).decode(out[0, 1:].tolist())
+    workdir = str(tmp_path / "run")
+    start = prepare(config, workdir)
+    assert start.config.model.parallel_residual and start.config.model.rotary_fraction == 0.25
+    pretrained_loss = evaluators.run(make_evaluators(start), start.runner.put_state(start.state))["loss"]
+    config.train.num_steps, config.optim.learning_rate = 20, 3e-3
+    assert train.train(config, workdir)["eval/loss"] < pretrained_loss - 0.1
+    with pytest.raises(ValueError, match="Not GPT-2, as it has .*Not Llama, as it has .*parallel_residual=True"):
+        modes.export(config, workdir, str(tmp_path / "exported"))
+
+
+def test_a_llama_directory_samples_as_transformers_then_trains_and_exports(hf_llama_dir, tmp_path):
+    """Greedy samples equal transformers' generate; 20 steps of continued training lower the eval loss;
+    the export (Llama files, tokenizer.json) loads in transformers with our logits and tokens."""
+    config = llama_config(hf_llama_dir)
+    prompts = ["the cat", "a dog saw the"]
+    texts = modes.sample(config, str(tmp_path / "empty"), prompts)
+    model = transformers.LlamaForCausalLM.from_pretrained(hf_llama_dir).eval()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(hf_llama_dir)
+    ours = HFTokenizer.from_directory(hf_llama_dir)
+    for prompt, text in zip(prompts, texts, strict=True):
+        ids = tokenizer(prompt, return_tensors="pt").input_ids  # <s> first, as our sampler puts [BOS]
+        with torch.no_grad():
+            out = model.generate(ids, max_new_tokens=12, do_sample=False, pad_token_id=2, eos_token_id=None)
+        assert text == ours.decode(out[0, 1:].tolist())  # equal ids after <s>: one decoding for both
+
+    workdir = str(tmp_path / "run")
+    start = prepare(config, workdir)
+    assert start.config.model.num_kv_heads == 2 and start.tokenizer.kind == "hf"
+    pretrained_loss = evaluators.run(make_evaluators(start), start.runner.put_state(start.state))["loss"]
+    config.train.num_steps, config.optim.learning_rate = 20, 3e-3
+    final = train.train(config, workdir)
+    assert final["eval/loss"] < pretrained_loss - 0.1
+
+    out = str(tmp_path / "exported")
+    modes.export(config, workdir, out)
+    assert sorted(os.listdir(out)) == ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
+    exported = transformers.AutoModelForCausalLM.from_pretrained(out).eval()
+    exported_tokenizer = transformers.AutoTokenizer.from_pretrained(out)
+    ids = exported_tokenizer("the cat saw a dog", return_tensors="pt").input_ids
+    assert ids.tolist() == tokenizer("the cat saw a dog", return_tensors="pt").input_ids.tolist()
+    run = prepare(config, workdir, restore="required", data=False)
+    ours = run.model.apply({"params": run.state.params}, ids.numpy())
+    with torch.no_grad():
+        np.testing.assert_allclose(np.asarray(ours), exported(ids).logits.numpy(), atol=1e-4)

@@ -254,6 +254,7 @@ def test_save_load_round_trip(kind, gpt2_dir, tmp_path, bert_vocab):
         "file": "hf_tokenizer.json",
         "special_ids": tok.special_ids,
         "clean_up_spaces": kind == "bert",
+        "whole_file": False,
     }
     again = tokenizers.load(str(workdir))
     assert isinstance(again, HFTokenizer)
@@ -286,7 +287,7 @@ def _write(directory, files: dict):
 
 
 def test_missing_files_named(tmp_path):
-    with pytest.raises(ValueError, match=r"vocab.json and merges.txt .* or vocab.txt .*hf download"):
+    with pytest.raises(ValueError, match=r"tokenizer.json .*vocab.json and merges.txt .* or vocab.txt .*hf download"):
         HFTokenizer.from_directory(str(tmp_path))
     directory = _write(tmp_path / "half", {"vocab.json": "{}"})
     with pytest.raises(ValueError, match="it has only vocab.json"):
@@ -306,6 +307,7 @@ MALFORMED = {
     "vocab.txt without [UNK]": ({"vocab.txt": "[PAD]\nhello\n"}, "vocab.txt"),
     "vocab.txt duplicate": ({"vocab.txt": GOOD_VOCAB_TXT + "hello\n"}, "vocab.txt"),
     "vocab.txt not UTF-8": ({"vocab.txt": b"[UNK]\n\xff\xfe\n"}, "vocab.txt"),
+    "tokenizer.json not a tokenizer": ({"tokenizer.json": '{"model": 3}'}, "tokenizer.json could not be read"),
     "tokenizer_config.json not JSON": ({"vocab.txt": GOOD_VOCAB_TXT, "tokenizer_config.json": "{"}, "tokenizer_config"),
     "tokenizer_config.json a list": ({"vocab.txt": GOOD_VOCAB_TXT, "tokenizer_config.json": "[]"}, "tokenizer_config"),
     "do_lower_case not a bool": (
@@ -322,6 +324,93 @@ def test_malformed_file_named(tmp_path, case):
     with pytest.raises(ValueError, match=named.replace(".", r"\.").replace("[", r"\[")) as error:
         HFTokenizer.from_directory(directory)
     assert directory in str(error.value)
+
+
+def _whole_file_dir(directory, tokenizer, settings: dict) -> str:
+    """A directory as recent model repositories have it: tokenizer.json + tokenizer_config.json."""
+    os.makedirs(directory, exist_ok=True)
+    tokenizer.save(os.path.join(directory, "tokenizer.json"))
+    _write(directory, {"tokenizer_config.json": json.dumps(settings)})
+    return str(directory)
+
+
+@pytest.fixture(scope="module")
+def neox_dir(tmp_path_factory) -> str:
+    """GPT-NeoX / Pythia's kind: byte-level BPE with its own special tokens, in a tokenizer.json."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFC()  # as Pythia's tokenizer.json has it
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=True)
+    specials = ["<|endoftext|>", "<|padding|>"]
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    options = dict(vocab_size=500, special_tokens=specials, initial_alphabet=alphabet, show_progress=False)
+    tok.train_from_iterator(CORPUS * 3, trainers.BpeTrainer(**options))
+    settings = dict(tokenizer_class="GPTNeoXTokenizer", bos_token="<|endoftext|>", eos_token="<|endoftext|>")
+    return _whole_file_dir(tmp_path_factory.mktemp("neox"), tok, settings | {"pad_token": "<|padding|>"})
+
+
+@pytest.fixture(scope="module")
+def llama_dir(tmp_path_factory) -> str:
+    """Llama 2's kind: SentencePiece BPE with byte fallback (<0x00> .. <0xFF>), "▁" for spaces, <s> first."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    tok.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+    )
+    specials = ["<unk>", "<s>", "</s>"] + [f"<0x{i:02X}>" for i in range(256)]
+    lines = [line for text in CORPUS for line in text.split("\n")]
+    options = dict(vocab_size=600, special_tokens=specials, show_progress=False)
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="never")  # pieces within words, as SentencePiece's
+    tok.train_from_iterator(lines * 3, trainers.BpeTrainer(**options))
+    tok.pre_tokenizer = None  # Llama's tokenizer.json has none
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    settings = dict(tokenizer_class="LlamaTokenizer", bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    return _whole_file_dir(tmp_path_factory.mktemp("llama"), tok, settings)
+
+
+# transformers 5 rebuilds LlamaTokenizer's pipeline (legacy=False: no extra "▁" for a leading space or after a
+# special token) instead of running the file's; on text that starts with neither, the two agree.
+LLAMA_TEXTS = [t for t in TEXTS if t.strip() == t and t and "<" not in t and "[" not in t] + [
+    "no leading space but  two inside\nand a line",
+    "unseen characters: 漢字 ü ∑ 🙂",
+]
+
+
+@pytest.mark.parametrize("kind", ["neox", "llama"])
+def test_tokenizer_json_encodes_and_decodes_as_transformers(kind, neox_dir, llama_dir):
+    directory = neox_dir if kind == "neox" else llama_dir
+    ours, theirs = HFTokenizer.from_directory(directory), transformers.AutoTokenizer.from_pretrained(directory)
+    assert type(theirs).__name__ == ("GPTNeoXTokenizer" if kind == "neox" else "LlamaTokenizer")
+    for text in TEXTS if kind == "neox" else LLAMA_TEXTS:
+        ids = theirs.encode(text, add_special_tokens=False)
+        assert ours.encode(text).tolist() == ids, repr(text)
+        assert ours.decode(ids) == theirs.decode(ids), repr(text)
+    assert ours.vocab_size == len(theirs)
+    expected = {"[BOS]": theirs.bos_token_id, "[EOS]": theirs.eos_token_id}
+    expected |= {"[UNK]": theirs.unk_token_id} if kind == "llama" else {"[PAD]": theirs.pad_token_id}
+    assert ours.special_ids == expected
+
+
+def test_tokenizer_json_round_trips_through_a_workdir_and_an_export(llama_dir, tmp_path):
+    tok = HFTokenizer.from_directory(llama_dir)
+    tokenizers.save(tok, str(tmp_path))
+    again = tokenizers.load(str(tmp_path))
+    assert again.to_json() == tok.to_json() and again.to_json()["whole_file"]
+    exported = tmp_path / "export"
+    exported.mkdir()
+    assert again.save_vocab(str(exported)) == ["tokenizer.json", "tokenizer_config.json"]
+    theirs = transformers.AutoTokenizer.from_pretrained(str(exported))
+    for text in LLAMA_TEXTS:
+        assert theirs.encode(text, add_special_tokens=False) == tok.encode(text).tolist()
+    assert (theirs.bos_token_id, theirs.eos_token_id) == (tok.special_ids["[BOS]"], tok.special_ids["[EOS]"])
+    pieces = [tok.decode([i]) for i in tok.encode("the quick brown fox")]
+    starts = tok.word_starts()[tok.encode("the quick brown fox")]
+    assert starts.sum() == 4 and starts[0], pieces  # a piece that starts a word holds its "▁"
 
 
 def test_build_refuses_hf():

@@ -1,9 +1,11 @@
 """Text in, text out: prompts, samples, stop strings and the errors a user can make (lm/decoding/text.py)."""
 
+import numpy as np
 import pytest
 
 from lm.data import tokenizers
-from lm.decoding.text import decode, generate_text
+from lm.data.hf_tokenizer import HFTokenizer
+from lm.decoding.text import continuation, decode, generate_text
 from lm.run import prepare
 
 
@@ -65,3 +67,16 @@ def test_ids_past_the_vocabulary_decode_as_t5_sentinels():
     ids = [*tokenizer.encode("ab"), V + 1, *tokenizer.encode("é"), V, V + 2]
     assert decode(tokenizer, ids) == "ab<extra_id_1>é<extra_id_0><extra_id_2>"
     assert decode(tokenizer, tokenizer.encode("plain")) == "plain"
+
+
+def test_a_continuation_keeps_the_space_that_sentencepiece_writes_only_inside_a_text(hf_llama_dir):
+    tok = HFTokenizer.from_directory(hf_llama_dir)
+    assert tok.prompt_prefix == [tok.special_ids["[BOS]"]]  # Llama's template starts every text with <s>
+    prompt, full = tok.prompt_prefix + tok.encode("the cat").tolist(), tok.encode("the cat saw").tolist()
+    new = np.asarray(full[len(prompt) - 1 :])  # full lacks <s>
+    assert tok.decode(new) == "saw"  # alone, the decoder drops the leading "▁"
+    assert continuation(tok, np.asarray(prompt), new) == " saw"
+
+
+def test_gpt2_prompts_get_no_prefix(hf_gpt2_dir):
+    assert HFTokenizer.from_directory(hf_gpt2_dir).prompt_prefix == []

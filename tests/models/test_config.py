@@ -25,10 +25,12 @@ def test_config_model_has_exactly_the_model_fields_and_defaults():
 
 def test_roles_are_the_architecture_a_pretrained_model_fixes_and_what_a_resume_may_change():
     assert model_config.ARCHITECTURE == tuple(
-        "family num_layers num_encoder_layers num_heads num_kv_heads d_model d_ff vocab_size max_len causal position "
-        "rope_base mlp "
+        "family num_layers num_encoder_layers num_heads num_kv_heads d_model head_dim attention_scale d_ff "
+        "vocab_size max_len causal position rope_base rotary_fraction rope_scaling_factor sliding_window "
+        "relative_attention_num_buckets relative_attention_max_distance mlp "
         "gelu_approximate norm norm_eps norm_position embedding_norm embedding_scale type_vocab_size use_bias "
-        "tie_embeddings share_embeddings final_norm rnn_attention mlm_transform head_bias".split()
+        "qkv_bias parallel_residual tie_embeddings scale_head_input share_embeddings final_norm rnn_attention "
+        "mlm_transform head_bias".split()
     )
     assert model_config.HOW == ("remat", "attention")
 
@@ -56,6 +58,7 @@ def test_built_directly_a_model_is_a_decoder_pooled_at_its_last_token():
 # The base is rotary so that rope_base shows; max_len shows only with learned positions.
 ENCODER_DECODER = {"family": "encoder_decoder"}
 GRU = {"family": "gru"}
+RELATIVE = {"position": "relative"}
 CHANGES = {
     "size": ("tiny", {}),
     "family": ("encoder_decoder", {}),
@@ -69,12 +72,21 @@ CHANGES = {
     "num_heads": (4, {}),
     "num_kv_heads": (1, {}),
     "d_model": (64, {}),
+    "head_dim": (8, {}),
+    "attention_scale": (False, {}),
     "d_ff": (64, {}),
     "vocab_size": (30, {}),
     "max_len": (16, {"position": "learned"}),
     "causal": (True, {}),
     "position": ("learned", {}),
     "rope_base": (500.0, {}),
+    "rotary_fraction": (0.5, {}),
+    "rope_scaling_factor": (4.0, {}),
+    "sliding_window": (2, {"causal": True}),
+    "relative_attention_num_buckets": (16, RELATIVE),
+    "relative_attention_max_distance": (64, RELATIVE),
+    "qkv_bias": (False, {}),
+    "parallel_residual": (True, {}),
     "mlp": ("swiglu", {}),
     "gelu_approximate": (False, {}),
     "norm": ("rmsnorm", {}),
@@ -84,6 +96,7 @@ CHANGES = {
     "type_vocab_size": (2, {}),
     "use_bias": (False, {}),
     "tie_embeddings": (False, {}),
+    "scale_head_input": (True, {}),
     "mlm_transform": (True, {}),
     "head_bias": (True, {}),
     "pooling": ("mean", {}),
@@ -138,3 +151,31 @@ def test_every_field_of_config_model_changes_the_model_it_builds():
         if key not in base_signatures:
             base_signatures[key] = model_signature(base)
         assert model_signature({**base, field: value}) != base_signatures[key], f"model.{field} changes nothing"
+
+
+PYTHIA = dict(position="rotary", rotary_fraction=0.25, parallel_residual=True, tie_embeddings=False)
+LLAMA = dict(position="rotary", norm="rmsnorm", mlp="swiglu", use_bias=False)
+# size -> (vocabulary, the family's options, the parameter count its model card / config.json gives)
+PUBLISHED = {
+    "pythia-70m": (50304, PYTHIA, 70_426_624),
+    "pythia-160m": (50304, PYTHIA, 162_322_944),
+    "pythia-410m": (50304, PYTHIA, 405_334_016),
+    "pythia-1b": (50304, PYTHIA, 1_011_781_632),
+    "smollm-135m": (49152, LLAMA, 134_515_008),
+    "smollm-360m": (49152, LLAMA, 361_821_120),
+    "qwen2-0.5b": (151936, LLAMA | dict(qkv_bias=True), 494_032_768),
+    "tinyllama-1.1b": (32000, LLAMA | dict(tie_embeddings=False), 1_100_048_384),
+}
+
+
+@pytest.mark.parametrize("size", PUBLISHED)
+def test_pythia_and_llama_sizes_have_their_published_parameter_counts(size):
+    """The shapes (with grouped-query heads) and options give each model's parameter count (from shapes only)."""
+    vocab, options, published = PUBLISHED[size]
+    c = config_lib.default_config()
+    c.model.size, c.model.vocab_size, c.data.seq_len = size, vocab, 2048
+    for key, value in options.items():
+        c.model[key] = value
+    model = models.build(ModelConfig.from_config(config_lib.resolve(c, vocab_size=vocab).model))
+    shapes = jax.eval_shape(functools.partial(models.init_params, model), jax.random.key(0))
+    assert sum(x.size for x in jax.tree.leaves(shapes)) == published

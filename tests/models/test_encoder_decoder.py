@@ -127,7 +127,7 @@ def test_every_target_position_sees_every_real_source_position_and_no_source_pad
     np.testing.assert_array_equal(run(changed), base)
 
 
-@pytest.mark.parametrize("position", ["learned", "sinusoidal", "rotary"])
+@pytest.mark.parametrize("position", ["learned", "sinusoidal", "rotary", "relative"])
 def test_the_decoder_is_causal(position):
     model, params = init(config(position=position))
     source = jnp.asarray(padded(5, (8,), 8)[0])
@@ -142,10 +142,13 @@ def test_the_decoder_is_causal(position):
         assert np.abs(np.asarray(out[0, t:] - base[0, t:])).max() > 1e-6
 
 
-@pytest.mark.parametrize("scan_layers", [False, True])
-def test_cached_decoding_gives_the_teacher_forced_logits(scan_layers):
-    c = config(position="rotary", scan_layers=scan_layers)
-    model, params = init(config(position="rotary"))
+@pytest.mark.parametrize("scan_layers, position", [(False, "rotary"), (True, "rotary"), (False, "relative")])
+def test_cached_decoding_gives_the_teacher_forced_logits(scan_layers, position):
+    # relative: T5's options, 4 buckets up to distance 3, so that the 6 tokens reach the log-spaced and last ones
+    t5 = dict(relative_attention_num_buckets=4, relative_attention_max_distance=3, attention_scale=False, head_dim=5)
+    options = dict(position=position, **(t5 if position == "relative" else {}))
+    c = config(scan_layers=scan_layers, **options)
+    model, params = init(config(**options))
     if scan_layers:
         params = set_layer_layout(params, scan=True)
         model = models.build(c)
@@ -163,6 +166,13 @@ def test_cached_decoding_gives_the_teacher_forced_logits(scan_layers):
     for t in range(2, 6):  # then one token at a time, the source only through the cache
         logits, cache = step(tokens[:, t : t + 1], cache, t)
         np.testing.assert_allclose(logits[:, 0], full[:, t], atol=1e-5)
+
+
+def test_relative_positions_are_one_table_per_stack_and_no_position_embeddings():
+    _, params = init(config(num_layers=1, num_encoder_layers=1, position="relative", relative_attention_num_buckets=6))
+    assert params["encoder_relative_bias"].shape == params["relative_bias"].shape == (6, N)
+    assert not {"position_embed", "source_position_embed"} & set(params)
+    assert not any("relative" in k for k in params["block_0"]) and "relative" not in str(params["encoder_block_0"])
 
 
 def test_every_option_of_the_blocks_builds_and_keeps_its_shapes():

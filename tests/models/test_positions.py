@@ -1,9 +1,10 @@
-"""Sinusoidal and rotary positions against hand-written values; rotary scores are relative."""
+"""Sinusoidal and rotary positions and T5's relative buckets against hand-written values; rotary scores are
+relative."""
 
 import jax.numpy as jnp
 import numpy as np
 
-from lm.models.positions import apply_rotary, sinusoidal
+from lm.models.positions import apply_rotary, relative_position_bias, relative_position_bucket, sinusoidal
 
 
 def test_sinusoidal_matches_hand_written():
@@ -32,3 +33,42 @@ def test_rotary_scores_depend_only_on_relative_position():
     np.testing.assert_allclose(score(5, 2), score(13, 10), rtol=1e-5)
     assert abs(score(5, 2) - score(5, 4)) > 1e-3
     np.testing.assert_allclose(jnp.linalg.norm(apply_rotary(q, jnp.array([[7]]))), jnp.linalg.norm(q), rtol=1e-6)
+
+
+def test_partial_rotary_turns_the_first_dims_and_passes_the_rest():
+    """fraction 0.5 of H = 8: dims 0-3 rotate as a 4-dim head would (pairs (0, 2), (1, 3)); 4-7 pass."""
+    x = jnp.arange(1.0, 9.0).reshape(1, 1, 1, 8)
+    out = apply_rotary(x, jnp.array([[3]]), fraction=0.5)
+    np.testing.assert_allclose(out[..., :4], apply_rotary(x[..., :4], jnp.array([[3]])), atol=1e-6)
+    np.testing.assert_array_equal(out[..., 4:], x[..., 4:])
+    assert not np.allclose(out[..., :4], x[..., :4])
+
+
+def test_linear_scaling_divides_positions():
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(1, 1, 2, 8)), jnp.float32)
+    np.testing.assert_allclose(
+        apply_rotary(x, jnp.array([[6]]), scale=4.0), apply_rotary(x, jnp.array([[1.5]])), atol=1e-6
+    )
+
+
+def test_relative_position_buckets_match_hand_written():
+    """8 buckets. Bidirectional: 4 per side, distances 0, 1 exact, then log2(d / 2) steps up to 8 (the last
+    bucket: 3, or 7 after the query). Causal: keys after the query in bucket 0; distances 0-3 exact, then
+    4 + 4 log2(d / 4), at most 7."""
+    relative = jnp.array([-100, -7, -5, -3, -1, 0, 1, 3, 5, 7, 100])
+    both = relative_position_bucket(relative, bidirectional=True, num_buckets=8, max_distance=8)
+    np.testing.assert_array_equal(both, [3, 3, 3, 2, 1, 0, 5, 6, 7, 7, 7])
+    relative = jnp.array([-100, -9, -7, -5, -3, -1, 0, 1, 5])
+    causal = relative_position_bucket(relative, bidirectional=False, num_buckets=8, max_distance=8)
+    np.testing.assert_array_equal(causal, [7, 7, 7, 5, 3, 1, 0, 0, 0])
+
+
+def test_relative_position_bias_is_each_pairs_bucket_row_of_the_table_per_head():
+    table = jnp.arange(8 * 3, dtype=jnp.float32).reshape(8, 3)  # [buckets, N]
+    positions = jnp.array([[0, 1, 2, 3, 4]])
+    bias = relative_position_bias(table, positions, positions, bidirectional=False, max_distance=8)
+    assert bias.shape == (1, 3, 5, 5)
+    for t in range(5):
+        for s in range(5):
+            bucket = relative_position_bucket(jnp.array(s - t), bidirectional=False, num_buckets=8, max_distance=8)
+            np.testing.assert_array_equal(bias[0, :, t, s], table[bucket])

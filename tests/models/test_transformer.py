@@ -91,7 +91,7 @@ def test_without_norms_the_model_has_no_norm_parameters():
     assert num_params(small()) - num_params(small(norm="none")) == 2 * 64 + 32
 
 
-@pytest.mark.parametrize("position", ["learned", "sinusoidal", "rotary"])
+@pytest.mark.parametrize("position", ["learned", "sinusoidal", "rotary", "relative"])
 @pytest.mark.parametrize("mlp,norm", [("gelu", "layernorm"), ("swiglu", "rmsnorm"), ("none", "none")])
 def test_changing_token_t_changes_no_logit_before_t(position, mlp, norm):
     model = TransformerLM(small(position=position, mlp=mlp, norm=norm))
@@ -104,9 +104,10 @@ def test_changing_token_t_changes_no_logit_before_t(position, mlp, norm):
     assert jnp.abs(a[:, t:] - b[:, t:]).max() > 1e-4
 
 
-@pytest.mark.parametrize("position", ["learned", "rotary"])
+@pytest.mark.parametrize("position", ["learned", "rotary", "relative"])
 def test_kv_cache_decoding_gives_the_full_forward_logits(position):
-    config = small(position=position)
+    # relative: 8 buckets up to distance 6, so that the 9 tokens reach the log-spaced and the last buckets
+    config = small(position=position, relative_attention_num_buckets=8, relative_attention_max_distance=6)
     model = TransformerLM(config)
     params = init_params(model, jax.random.PRNGKey(0))
     tokens = jax.random.randint(jax.random.PRNGKey(2), (3, 9), 0, 13)
@@ -118,6 +119,15 @@ def test_kv_cache_decoding_gives_the_full_forward_logits(position):
         logits, cache = model.apply({"params": params}, tokens[:, i : i + 1], cache, i, method=TransformerLM.decode)
         steps.append(logits)
     np.testing.assert_allclose(jnp.concatenate(steps, axis=1), full, atol=1e-5)
+
+
+def test_scale_head_input_scales_the_logits_by_one_over_sqrt_d_model():
+    """T5 v1.0's tied head reads the last hidden states x d_model**-0.5: the logits are scaled alike."""
+    model = TransformerLM(small())
+    params = init_params(model, jax.random.PRNGKey(0))
+    tokens = jax.random.randint(jax.random.PRNGKey(1), (2, 6), 0, 13)
+    scaled = TransformerLM(small(scale_head_input=True)).apply({"params": params}, tokens)
+    np.testing.assert_allclose(scaled, model.apply({"params": params}, tokens) / 4.0, rtol=1e-5, atol=1e-6)
 
 
 def test_packed_segments_match_separate_sequences():
