@@ -23,6 +23,7 @@ SYNTHETIC_TASKS = ("repeated_tokens", "modular_addition")  # lm/data/synthetic.p
 
 CHOICES = {
     "model.position": ("learned", "sinusoidal", "rotary", "relative"),
+    "model.rope_scaling": ("linear", "llama3"),
     "model.mlp": ("gelu", "relu", "swiglu", "geglu", "none"),
     "model.norm": ("layernorm", "rmsnorm", "none"),
     "model.dtype": ("float32", "bfloat16"),
@@ -308,6 +309,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     )
     factor = config.model.rope_scaling_factor
     _check(0.0 < factor < math.inf, "model.rope_scaling_factor", factor, "must be finite and > 0 (1: no scaling)")
+    low, high = config.model.rope_low_freq_factor, config.model.rope_high_freq_factor
+    _check(0 < low < high, "model.rope_low_freq_factor", low, f"must be > 0 and < model.rope_high_freq_factor={high}")
+    original = config.model.rope_original_max_len
+    _check(original > 0, "model.rope_original_max_len", original, "must be > 0")
     for key in "model.dropout model.attention_dropout model.embedding_dropout".split():
         _check(0.0 <= _get(config, key) < 1.0, key, _get(config, key), "must be in [0, 1)")
     _check(

@@ -23,6 +23,11 @@ def test_resolve_fills_the_shape_from_the_size_table_and_keeps_overrides():
         ("model.head_dim", 0, "must be > 0"),
         ("model.relative_attention_num_buckets", 2, "must be >= 4"),
         ("model.relative_attention_max_distance", 8, "must exceed the exact buckets"),
+        ("model.rope_scaling", "yarn", "choose one of linear, llama3"),
+        ("model.rope_scaling_factor", 0.0, "must be finite and > 0"),
+        ("model.rope_low_freq_factor", 4.0, "must be > 0 and < model.rope_high_freq_factor=4.0"),
+        ("model.rope_original_max_len", 0, "must be > 0"),
+        ("model.sliding_window", -1, "must be >= 0"),
         ("model.size", "huge", "choose one of nano"),
         ("data.batch_size", 0, "must be > 0"),
         ("model.dropout", 1.0, r"must be in \[0, 1\)"),
@@ -52,6 +57,15 @@ def test_resolve_rejects_inconsistent_shapes():
     assert config_lib.resolve(c, 10).model.num_kv_heads == 2
     c.model.num_kv_heads = None  # default: one key / value head per query head
     assert config_lib.resolve(c, 10).model.num_kv_heads == 4
+    c.model.position, c.model.rotary_fraction = "rotary", 0.1  # tiny's 16-dim heads: rotates 1 dim
+    with pytest.raises(ValueError, match=r"rotary_fraction.*rotate an even number .* \(it rotates 1\)"):
+        config_lib.resolve(c, 10)
+    c.model.rotary_fraction, c.model.parallel_residual, c.model.norm_position = 0.5, True, "post"
+    with pytest.raises(ValueError, match="parallel_residual.*needs pre-norm blocks"):
+        config_lib.resolve(c, 10)
+    c.model.norm_position, c.objective, c.model.sliding_window = "pre", "masked", 4
+    with pytest.raises(ValueError, match="sliding_window.*decoder-only"):
+        config_lib.resolve(c, 10)
     c = config_lib.default_config()
     c.model.num_heads, c.model.head_dim = 3, 16  # heads of their own width (T5's d_kv): d_model need not divide
     assert config_lib.resolve(c, 10).model.head_dim == 16

@@ -113,30 +113,53 @@ def heads(kernel: np.ndarray, bias: np.ndarray, num_heads: int) -> dict:
 
 
 def rope(hf: dict, config_path: str, default_fraction: float = 1.0) -> dict:
-    """Rotary position fields (rope_base, rotary_fraction, rope_scaling_factor) from a config.json: transformers
-    5's `rope_parameters` or the older top-level rope_theta / rope_scaling / rotary_pct / rotary_emb_base.
+    """Rotary position fields (rope_base, rotary_fraction, rope_scaling and its parameters) from a config.json:
+    transformers 5's `rope_parameters` or the older top-level rope_theta / rope_scaling / rotary_pct /
+    rotary_emb_base.
 
     Raises:
-      ValueError: a RoPE scaling type other than "default" and "linear", named.
+      ValueError: a RoPE scaling type other than "default", "linear" and "llama3", named.
     """
     parameters = hf.get("rope_parameters") or {}
     scaling = hf.get("rope_scaling") or parameters
     kind = scaling.get("rope_type", scaling.get("type", "default"))
-    if kind not in ("default", "linear"):
+    if kind not in ("default", "linear", "llama3"):
         raise ValueError(
-            f"{config_path} uses RoPE scaling {kind!r}; we read rotary positions with no scaling ('default') or "
-            "'linear' scaling only. Use a checkpoint without it, or one fine-tuned with linear scaling."
+            f"{config_path} uses RoPE scaling {kind!r}; we read rotary positions with no scaling ('default'), "
+            "'linear' or 'llama3' scaling. Use a checkpoint without it, or one fine-tuned with linear scaling."
         )
     theta = parameters.get("rope_theta", hf.get("rope_theta", hf.get("rotary_emb_base", 10000.0)))
     fraction = parameters.get(
         "partial_rotary_factor", hf.get("partial_rotary_factor", hf.get("rotary_pct", default_fraction))
     )
-    return dict(
-        position="rotary",
-        rope_base=float(theta),
-        rotary_fraction=float(fraction),
-        rope_scaling_factor=float(scaling["factor"]) if kind == "linear" else 1.0,
-    )
+    fields = dict(position="rotary", rope_base=float(theta), rotary_fraction=float(fraction))
+    if kind == "linear":
+        fields |= dict(rope_scaling="linear", rope_scaling_factor=float(scaling["factor"]))
+    if kind == "llama3":
+        fields |= dict(
+            rope_scaling="llama3",
+            rope_scaling_factor=float(scaling["factor"]),
+            rope_low_freq_factor=float(scaling["low_freq_factor"]),
+            rope_high_freq_factor=float(scaling["high_freq_factor"]),
+            rope_original_max_len=int(scaling["original_max_position_embeddings"]),
+        )
+    return fields
+
+
+def rope_parameters(c: ModelConfig) -> dict:
+    """transformers 5's `rope_parameters` of config.json for the model's rotary fields (the inverse of `rope`)."""
+    if c.rope_scaling == "llama3":
+        return {
+            "rope_type": "llama3",
+            "rope_theta": c.rope_base,
+            "factor": c.rope_scaling_factor,
+            "low_freq_factor": c.rope_low_freq_factor,
+            "high_freq_factor": c.rope_high_freq_factor,
+            "original_max_position_embeddings": c.rope_original_max_len,
+        }
+    if c.rope_scaling_factor != 1.0:
+        return {"rope_type": "linear", "rope_theta": c.rope_base, "factor": c.rope_scaling_factor}
+    return {"rope_type": "default", "rope_theta": c.rope_base}
 
 
 def linear(w: dict, name: str) -> dict:

@@ -9,7 +9,17 @@ parity needs: torch.nn.Linear weights are [out, in]; each projection is its own 
 import jax
 import numpy as np
 
-from lm.convert.hf_common import check_export, heads_of, linear, out_of, read_config, read_weights, rope, save
+from lm.convert.hf_common import (
+    check_export,
+    heads_of,
+    linear,
+    out_of,
+    read_config,
+    read_weights,
+    rope,
+    rope_parameters,
+    save,
+)
 from lm.models.layout import set_layer_layout
 
 MODEL_TYPES = ("llama", "qwen2", "mistral")
@@ -41,8 +51,8 @@ def read(directory: str) -> tuple[dict, dict]:
 
     Raises:
       ValueError: a missing or malformed file, or an option we cannot express (named): another activation,
-        biases on the output or MLP projections, RoPE scaling other than linear, Qwen2's per-layer sliding
-        window.
+        biases on the output or MLP projections, RoPE scaling other than linear and llama3, Qwen2's per-layer
+        sliding window.
     """
     hf, config_path = read_config(directory, None)
     model_type = hf.get("model_type")
@@ -134,9 +144,6 @@ def write(directory: str, fields: dict, params) -> None:
                 tensors[h + f"mlp.{theirs}.weight"] = b["mlp"][ours]["kernel"].T
     except (KeyError, ValueError) as e:  # ValueError: a reshape of a kernel of another size
         raise ValueError(f"The params do not fit the fields' Llama model ({e!r}); pass that model's params.") from e
-    rope_parameters = {"rope_type": "default", "rope_theta": c.rope_base}
-    if c.rope_scaling_factor != 1.0:
-        rope_parameters = {"rope_type": "linear", "rope_theta": c.rope_base, "factor": c.rope_scaling_factor}
     hf = {
         "model_type": model_type,
         "architectures": [ARCHITECTURES[model_type]],
@@ -150,7 +157,7 @@ def write(directory: str, fields: dict, params) -> None:
         "max_position_embeddings": c.max_len,
         "hidden_act": "silu",
         "rms_norm_eps": c.norm_eps,
-        "rope_parameters": rope_parameters,
+        "rope_parameters": rope_parameters(c),
         "tie_word_embeddings": c.tie_embeddings,
         "attention_dropout": c.attention_dropout,
         "initializer_range": c.init_std,

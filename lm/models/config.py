@@ -81,7 +81,13 @@ class ModelConfig:
     position: str = _architecture("learned")  # learned | sinusoidal | rotary | relative (T5's bucketed biases)
     rope_base: float = _architecture(10000.0)  # rotary: the wavelength base (Llama's rope_theta)
     rotary_fraction: float = _architecture(1.0)  # rotary: the share of each head's dims rotated (Pythia: 0.25)
-    rope_scaling_factor: float = _architecture(1.0)  # rotary: positions / factor ("linear" RoPE scaling)
+    # rotary scaling (lm/models/positions.py, Rope): linear (every frequency / factor; 1: none) | llama3 (Llama 3.1's
+    # per-frequency rule, with the low / high frequency factors and the pretraining context below)
+    rope_scaling: str = _architecture("linear")
+    rope_scaling_factor: float = _architecture(1.0)
+    rope_low_freq_factor: float = _architecture(1.0)
+    rope_high_freq_factor: float = _architecture(4.0)
+    rope_original_max_len: int = _architecture(8192)
     # a key more than this many positions before the query is hidden (Mistral; 0: no window)
     sliding_window: int = _architecture(0)
     # relative (Raffel et al., 2020): a learned bias per (distance bucket, head) on the self-attention logits, one

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from lm.models import attention
-from lm.models.positions import apply_rotary
+from lm.models.positions import Rope, apply_rotary
 
 Dtype = Any
 Init = Callable[..., jax.Array]
@@ -106,9 +106,7 @@ class MultiHeadAttention(nn.Module):
     qkv_bias: bool | None = None  # on the query / key / value projections (None: use_bias; Qwen2: only these)
     dropout_rate: float = 0.0
     rotary: bool = False
-    rope_base: float = 10000.0
-    rotary_fraction: float = 1.0  # the share of each head's dims that rotate
-    rope_scale: float = 1.0  # positions / rope_scale ("linear" RoPE scaling)
+    rope: Rope = Rope()  # with rotary: base, share of dims rotated, scaling
     attention_scale: bool = True  # logits / sqrt(head_dim) (T5: not)
     kernel_init: Init = nn.initializers.normal(0.02)
     out_init: Init = nn.initializers.normal(0.02)
@@ -146,9 +144,8 @@ class MultiHeadAttention(nn.Module):
             k = merge_batch_axes(project("key"), x)  # [B, T, N, H]
             v = merge_batch_axes(project("value"), x)
             if self.rotary:
-                rotate = dict(base=self.rope_base, fraction=self.rotary_fraction, scale=self.rope_scale)
-                q = apply_rotary(q, positions, **rotate)
-                k = apply_rotary(k, positions, **rotate)
+                q = apply_rotary(q, positions, self.rope)
+                k = apply_rotary(k, positions, self.rope)
             if cache is not None:
                 index = (0, cache_index, 0, 0)
                 k = jax.lax.dynamic_update_slice(cache["k"], k.astype(cache["k"].dtype), index)  # [B, S_max, N, H]
@@ -229,9 +226,7 @@ class Block(nn.Module):
     dropout: float = 0.0
     attention_dropout: float = 0.0
     rotary: bool = False
-    rope_base: float = 10000.0
-    rotary_fraction: float = 1.0
-    rope_scale: float = 1.0
+    rope: Rope = Rope()
     init_std: float = 0.02
     out_std: float = 0.02
     post_norm: bool = False
@@ -265,9 +260,7 @@ class Block(nn.Module):
         attend = MultiHeadAttention(
             **heads,
             rotary=self.rotary,
-            rope_base=self.rope_base,
-            rotary_fraction=self.rotary_fraction,
-            rope_scale=self.rope_scale,
+            rope=self.rope,
             name="attention",
         )
         mlp = Mlp(

@@ -4,6 +4,7 @@ T5's relative position buckets (Raffel et al., 2020).
 Learned positions, and the learned table of relative biases, are parameters and live in the model.
 """
 
+import dataclasses
 import math
 
 import jax
@@ -26,11 +27,44 @@ def sinusoidal(positions: jax.Array, dim: int, base: float = 10000.0) -> jax.Arr
     return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
 
 
-def apply_rotary(
-    x: jax.Array, positions: jax.Array, base: float = 10000.0, fraction: float = 1.0, scale: float = 1.0
-) -> jax.Array:
-    """Rotates each pair (x_i, x_{i+R/2}) of the first R = fraction * H dims by angle (p / scale) * base^(-2i/R)
-    (the "rotate half" layout of GPT-NeoX and Llama); the other H - R dims pass unchanged.
+@dataclasses.dataclass(frozen=True)
+class Rope:
+    """How rotary positions turn a head: the model's rope_* fields and rotary_fraction, as one static value.
+
+    scaling="linear": every frequency / factor, i.e. positions / factor (Chen et al., 2023; factor 1 is none).
+    scaling="llama3": Llama 3.1's per-frequency rule: wavelengths shorter than original_max_len /
+    high_freq_factor are kept, those longer than original_max_len / low_freq_factor divided by factor, and the
+    ones between interpolated smoothly (as transformers' _compute_llama3_parameters).
+    """
+
+    base: float = 10000.0  # the wavelength base (Llama's rope_theta)
+    fraction: float = 1.0  # the share of each head's dims that rotate (GPT-NeoX's rotary_pct: Pythia 1/4)
+    scaling: str = "linear"
+    factor: float = 1.0
+    low_freq_factor: float = 1.0  # llama3 only
+    high_freq_factor: float = 4.0  # llama3 only
+    original_max_len: int = 8192  # llama3 only: the context the model was pretrained with
+
+    def frequencies(self, head_dim: int) -> jax.Array:
+        """[R / 2] float32 angular frequencies of the R = rotary_dims(head_dim, fraction) dims that rotate."""
+        R = rotary_dims(head_dim, self.fraction)
+        inv_freq = 1.0 / self.base ** (jnp.arange(0, R, 2, dtype=jnp.float32) / R)  # [R/2], base^(-2i/R)
+        if self.scaling == "linear":
+            return inv_freq / self.factor
+        wavelength = 2 * math.pi / inv_freq
+        low, high = self.original_max_len / self.low_freq_factor, self.original_max_len / self.high_freq_factor
+        smooth = (self.original_max_len / wavelength - self.low_freq_factor) / (
+            self.high_freq_factor - self.low_freq_factor
+        )
+        scaled = jnp.where(wavelength > low, inv_freq / self.factor, inv_freq)
+        between = (wavelength >= high) & (wavelength <= low)
+        return jnp.where(between, (1 - smooth) * scaled / self.factor + smooth * scaled, scaled)
+
+
+def apply_rotary(x: jax.Array, positions: jax.Array, rope: Rope = Rope()) -> jax.Array:
+    """Rotates each pair (x_i, x_{i+R/2}) of the first R = rope.fraction * H dims by angle p * w_i, w_i from
+    `Rope.frequencies` (base^(-2i/R) unscaled): the "rotate half" layout of GPT-NeoX and Llama. The other H - R
+    dims pass unchanged.
 
     The dot product of two rotated vectors then depends on their positions only through the
     difference, which is what makes the encoding relative.
@@ -38,15 +72,13 @@ def apply_rotary(
     Args:
       x: [B, T, N, H] queries or keys.
       positions: [B, T] int positions.
-      base: the wavelength base (Llama's rope_theta).
-      fraction: the share of each head's dims that rotate (GPT-NeoX's rotary_pct: Pythia rotates 1/4).
-      scale: positions are divided by it ("linear" RoPE scaling, Chen et al. 2023: a longer context).
+      rope: the base, the share of dims rotated, the scaling.
     Returns:
       [B, T, N, H], same dtype as x.
     """
-    R = rotary_dims(x.shape[-1], fraction)
-    inv_freq = base ** (-jnp.arange(0, R // 2, dtype=jnp.float32) * 2.0 / R)  # [R/2]
-    angles = (positions[..., None].astype(jnp.float32) / scale) * inv_freq  # [B, T, R/2]
+    inv_freq = rope.frequencies(x.shape[-1])  # [R/2]
+    R = 2 * inv_freq.shape[0]
+    angles = positions[..., None].astype(jnp.float32) * inv_freq  # [B, T, R/2]
     sin = jnp.sin(angles)[:, :, None, :]  # [B, T, 1, R/2]
     cos = jnp.cos(angles)[:, :, None, :]
     x1, x2 = jnp.split(x[..., :R].astype(jnp.float32), 2, axis=-1)  # [B, T, N, R/2] each

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from lm.models import attention
 from lm.models.config import ModelConfig
 from lm.models.layers import Block, BlockInputs, Norm, merge_batch_axes
-from lm.models.positions import relative_position_bias, sinusoidal
+from lm.models.positions import Rope, relative_position_bias, sinusoidal
 
 # model.remat: what a block keeps for the backward pass. "full" stores only its input; "dots" also keeps
 # the results of its matrix multiplications (no batch dims: not the attention scores), recomputing the rest.
@@ -40,9 +40,15 @@ def block_options(c: ModelConfig, out_std: float, dtype) -> dict:
         dropout=c.dropout,
         attention_dropout=c.attention_dropout,
         rotary=c.position == "rotary",
-        rope_base=c.rope_base,
-        rotary_fraction=c.rotary_fraction,
-        rope_scale=c.rope_scaling_factor,
+        rope=Rope(
+            base=c.rope_base,
+            fraction=c.rotary_fraction,
+            scaling=c.rope_scaling,
+            factor=c.rope_scaling_factor,
+            low_freq_factor=c.rope_low_freq_factor,
+            high_freq_factor=c.rope_high_freq_factor,
+            original_max_len=c.rope_original_max_len,
+        ),
         parallel_residual=c.parallel_residual,
         init_std=c.init_std,
         out_std=out_std,

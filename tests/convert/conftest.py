@@ -90,6 +90,23 @@ def llama_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def llama3_dir(tmp_path_factory):
+    """Llama 3.1's RoPE scaling, on wavelengths 6.3, 20, 63 and 199 (base 100, head_dim 8) against an original
+    context of 64 / 4 .. 64: one kept, two blended, one divided by the factor."""
+    transformers = pytest.importorskip("transformers")
+    rope = dict(
+        rope_type="llama3",
+        rope_theta=100.0,
+        factor=8.0,
+        low_freq_factor=1.0,
+        high_freq_factor=4.0,
+        original_max_position_embeddings=64,
+    )
+    config = transformers.LlamaConfig(**LLAMA_SHAPE, rope_parameters=rope, tie_word_embeddings=True)
+    return _causal_lm_dir(tmp_path_factory, "llama3", config)
+
+
+@pytest.fixture(scope="session")
 def qwen2_dir(tmp_path_factory):
     """Qwen2: query / key / value biases, tied embeddings."""
     transformers = pytest.importorskip("transformers")

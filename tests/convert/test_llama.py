@@ -18,7 +18,7 @@ from tests.convert.references import VOCAB, check_exported, generate_both, logit
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-FAMILY = ("llama_dir", "qwen2_dir", "mistral_dir")
+FAMILY = ("llama_dir", "llama3_dir", "qwen2_dir", "mistral_dir")
 
 
 @pytest.mark.parametrize("directory", FAMILY)
@@ -30,8 +30,10 @@ def test_imported_models_match_transformers_logits(directory, lengths, left, req
     np.testing.assert_allclose(ours[valid], theirs[valid], atol=1e-4)
 
 
-def test_the_readers_fields_are_each_models_options(llama_dir, qwen2_dir, mistral_dir):
-    fields = {name: llama.read(d)[0] for name, (d, _) in zip(FAMILY, (llama_dir, qwen2_dir, mistral_dir), strict=True)}
+def test_the_readers_fields_are_each_models_options(llama_dir, llama3_dir, qwen2_dir, mistral_dir):
+    directories = (llama_dir, llama3_dir, qwen2_dir, mistral_dir)
+    fields = {name: llama.read(d)[0] for name, (d, _) in zip(FAMILY, directories, strict=True)}
+    assert fields["llama3_dir"]["rope_scaling"] == "llama3" and fields["llama3_dir"]["rope_original_max_len"] == 64
     assert fields["llama_dir"]["num_kv_heads"] == 2 and fields["llama_dir"]["num_heads"] == 4
     assert fields["llama_dir"]["rope_base"] == 500.0 and fields["llama_dir"]["rope_scaling_factor"] == 2.0
     assert not fields["llama_dir"]["tie_embeddings"] and not fields["llama_dir"]["qkv_bias"]
@@ -60,6 +62,7 @@ EXPORTS = {
     "qwen2": dict(num_kv_heads=2, qkv_bias=True, tie_embeddings=True),
     "mistral": dict(num_kv_heads=1, sliding_window=5, tie_embeddings=False),
     "llama-wide-heads": dict(num_kv_heads=2, head_dim=16),  # heads wider than d_model / num_heads (Qwen3's kind)
+    "llama-3.1-rope": dict(rope_base=100.0, rope_scaling="llama3", rope_scaling_factor=8.0, rope_original_max_len=64),
 }
 
 
@@ -72,7 +75,7 @@ def test_exported_models_load_in_transformers_with_our_logits(tmp_path, model_ty
     params = random_params(model)
     fields = dataclasses.asdict(config)
     assert convert.write_model(str(tmp_path), fields, params) == "Llama"
-    model_type = model_type.removesuffix("-wide-heads")
+    model_type = model_type.split("-")[0]
     assert json.loads((tmp_path / "config.json").read_text())["model_type"] == model_type
 
     reference = check_exported(tmp_path, model, params, fields, llama.read, transformers.AutoModelForCausalLM, 24)

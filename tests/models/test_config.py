@@ -26,7 +26,8 @@ def test_config_model_has_exactly_the_model_fields_and_defaults():
 def test_roles_are_the_architecture_a_pretrained_model_fixes_and_what_a_resume_may_change():
     assert model_config.ARCHITECTURE == tuple(
         "family num_layers num_encoder_layers num_heads num_kv_heads d_model head_dim attention_scale d_ff "
-        "vocab_size max_len causal position rope_base rotary_fraction rope_scaling_factor sliding_window "
+        "vocab_size max_len causal position rope_base rotary_fraction rope_scaling rope_scaling_factor "
+        "rope_low_freq_factor rope_high_freq_factor rope_original_max_len sliding_window "
         "relative_attention_num_buckets relative_attention_max_distance mlp "
         "gelu_approximate norm norm_eps norm_position embedding_norm embedding_scale type_vocab_size use_bias "
         "qkv_bias parallel_residual tie_embeddings scale_head_input share_embeddings final_norm rnn_attention "
@@ -58,6 +59,7 @@ def test_built_directly_a_model_is_a_decoder_pooled_at_its_last_token():
 # The base is rotary so that rope_base shows; max_len shows only with learned positions.
 ENCODER_DECODER = {"family": "encoder_decoder"}
 GRU = {"family": "gru"}
+LLAMA3 = {"rope_scaling": "llama3", "rope_scaling_factor": 8.0, "rope_original_max_len": 64}
 RELATIVE = {"position": "relative"}
 CHANGES = {
     "size": ("tiny", {}),
@@ -81,6 +83,10 @@ CHANGES = {
     "position": ("learned", {}),
     "rope_base": (500.0, {}),
     "rotary_fraction": (0.5, {}),
+    "rope_scaling": ("llama3", {"rope_scaling_factor": 8.0, "rope_original_max_len": 64}),
+    "rope_low_freq_factor": (2.0, LLAMA3),
+    "rope_high_freq_factor": (8.0, LLAMA3),
+    "rope_original_max_len": (128, LLAMA3),
     "rope_scaling_factor": (4.0, {}),
     "sliding_window": (2, {"causal": True}),
     "relative_attention_num_buckets": (16, RELATIVE),

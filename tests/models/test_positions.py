@@ -4,7 +4,7 @@ relative."""
 import jax.numpy as jnp
 import numpy as np
 
-from lm.models.positions import apply_rotary, relative_position_bias, relative_position_bucket, sinusoidal
+from lm.models.positions import Rope, apply_rotary, relative_position_bias, relative_position_bucket, sinusoidal
 
 
 def test_sinusoidal_matches_hand_written():
@@ -38,7 +38,7 @@ def test_rotary_scores_depend_only_on_relative_position():
 def test_partial_rotary_turns_the_first_dims_and_passes_the_rest():
     """fraction 0.5 of H = 8: dims 0-3 rotate as a 4-dim head would (pairs (0, 2), (1, 3)); 4-7 pass."""
     x = jnp.arange(1.0, 9.0).reshape(1, 1, 1, 8)
-    out = apply_rotary(x, jnp.array([[3]]), fraction=0.5)
+    out = apply_rotary(x, jnp.array([[3]]), Rope(fraction=0.5))
     np.testing.assert_allclose(out[..., :4], apply_rotary(x[..., :4], jnp.array([[3]])), atol=1e-6)
     np.testing.assert_array_equal(out[..., 4:], x[..., 4:])
     assert not np.allclose(out[..., :4], x[..., :4])
@@ -47,7 +47,7 @@ def test_partial_rotary_turns_the_first_dims_and_passes_the_rest():
 def test_linear_scaling_divides_positions():
     x = jnp.asarray(np.random.default_rng(1).normal(size=(1, 1, 2, 8)), jnp.float32)
     np.testing.assert_allclose(
-        apply_rotary(x, jnp.array([[6]]), scale=4.0), apply_rotary(x, jnp.array([[1.5]])), atol=1e-6
+        apply_rotary(x, jnp.array([[6]]), Rope(factor=4.0)), apply_rotary(x, jnp.array([[1.5]])), atol=1e-6
     )
 
 
@@ -72,3 +72,17 @@ def test_relative_position_bias_is_each_pairs_bucket_row_of_the_table_per_head()
         for s in range(5):
             bucket = relative_position_bucket(jnp.array(s - t), bidirectional=False, num_buckets=8, max_distance=8)
             np.testing.assert_array_equal(bias[0, :, t, s], table[bucket])
+
+
+def test_llama3_scaling_keeps_short_wavelengths_divides_long_ones_and_blends_between():
+    """Llama 3.1's rule on H = 16 (base 10000: wavelengths 2 pi, 20, 63, 199, 628, 1987, 6283, 19869), original
+    context 64, low / high frequency factors 1 / 4, factor 8: wavelengths < 16 kept, > 64 divided by 8, between
+    (20 and 63) blended by s = (64 / wavelength - 1) / 3."""
+    rope = Rope(scaling="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0, original_max_len=64)
+    plain = 10000.0 ** (-np.arange(8) / 8)
+    wavelength = 2 * np.pi / plain
+    s = (64 / wavelength - 1) / 3
+    blended = (1 - s) * plain / 8 + s * plain
+    expected = np.array([plain[0], blended[1], blended[2], *(plain[3:] / 8)])
+    np.testing.assert_allclose(rope.frequencies(16), expected, rtol=1e-6)
+    np.testing.assert_allclose(Rope(factor=2.0).frequencies(16), plain / 2, rtol=1e-6)
