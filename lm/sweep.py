@@ -182,9 +182,7 @@ def _facts(workdir: str) -> dict:
 
 def _record(workdir: str, status: dict) -> dict:
     os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, STATUS_FILE + ".tmp"), "w") as f:
-        json.dump(status, f, indent=1, default=str)
-    os.replace(os.path.join(workdir, STATUS_FILE + ".tmp"), os.path.join(workdir, STATUS_FILE))
+    workdir_files.write_atomically(os.path.join(workdir, STATUS_FILE), json.dumps(status, indent=1, default=str))
     return status
 
 

@@ -91,10 +91,14 @@ def read_config(workdir: str) -> dict | None:
 
 
 def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """The resolved config, written atomically (a crash never leaves half a file)."""
-    path = os.path.join(workdir, CONFIG_FILE)
-    with open(path + ".tmp", "w") as f:
-        f.write(config.to_json(indent=2, sort_keys=True))
+    """The resolved config, written atomically."""
+    write_atomically(os.path.join(workdir, CONFIG_FILE), config.to_json(indent=2, sort_keys=True))
+
+
+def write_atomically(path: str, content: str) -> None:
+    """`content` into `path` through a temporary file and a rename: a crash never leaves half a file."""
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write(content)
     os.replace(path + ".tmp", path)
 
 

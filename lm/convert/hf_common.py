@@ -102,6 +102,11 @@ def norm(w: dict, name: str) -> dict:
     return {"norm": {"scale": w[name + ".weight"], "bias": w[name + ".bias"]}}
 
 
+def rms_norm(w: dict, name: str) -> dict:
+    """Our RMSNorm's params from a weight-only norm (Llama's RMSNorm, T5LayerNorm) under `name`."""
+    return {"norm": {"scale": w[name + ".weight"]}}
+
+
 def dense(w: dict, name: str) -> dict:
     """Our Dense's params from torch.nn.Linear's under `name` (its weight is [out, in])."""
     return {"kernel": w[name + ".weight"].T, "bias": w[name + ".bias"]}

@@ -16,6 +16,7 @@ from lm.convert.hf_common import (
     out_of,
     read_config,
     read_weights,
+    rms_norm,
     rope,
     rope_parameters,
     save,
@@ -92,7 +93,7 @@ def read(directory: str) -> tuple[dict, dict]:
     w = {k.removeprefix("model."): v for k, v in read_weights(directory).items()}
     K = fields["num_kv_heads"]
     try:
-        params = {"embed": {"embedding": w["embed_tokens.weight"]}, "final_norm": _rms(w, "norm")}
+        params = {"embed": {"embedding": w["embed_tokens.weight"]}, "final_norm": rms_norm(w, "norm")}
         if not fields["tie_embeddings"]:
             params["head"] = {"kernel": w["lm_head.weight"].T}  # [D, V]
         for i in range(fields["num_layers"]):
@@ -103,9 +104,9 @@ def read(directory: str) -> tuple[dict, dict]:
             }
             attention["out"] = out_of(w, p + "self_attn.o_proj", N)
             params[f"block_{i}"] = {
-                "attention_norm": _rms(w, p + "input_layernorm"),
+                "attention_norm": rms_norm(w, p + "input_layernorm"),
                 "attention": attention,
-                "mlp_norm": _rms(w, p + "post_attention_layernorm"),
+                "mlp_norm": rms_norm(w, p + "post_attention_layernorm"),
                 "mlp": {ours: linear(w, p + "mlp." + theirs) for ours, theirs in MLP.items()},
             }
     except KeyError as e:
@@ -180,10 +181,6 @@ def _sliding_window(hf: dict, model_type: str, config_path: str) -> int:
             "on, which we do not express. Set it false to read the model with full attention (as Qwen2 is trained)."
         )
     return int(hf.get("sliding_window") or 0) if model_type == "mistral" else 0
-
-
-def _rms(w: dict, name: str) -> dict:
-    return {"norm": {"scale": w[name + ".weight"]}}
 
 
 def _scale(norm: dict) -> np.ndarray:

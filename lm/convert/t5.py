@@ -17,7 +17,7 @@ takes config.json's decoder_start_token_id as [BOS] for such a directory, so bot
 
 import numpy as np
 
-from lm.convert.hf_common import heads_of, linear, out_of, read_config, read_weights
+from lm.convert.hf_common import heads_of, linear, out_of, read_config, read_weights, rms_norm
 
 # feed_forward_proj -> (our mlp, tanh GELU?). transformers reads "gated-gelu" as gelu_new (tanh), for backward
 # compatibility; a plain "gelu" is the exact (erf) form.
@@ -104,7 +104,7 @@ def read(directory: str) -> tuple[dict, dict]:
         params = {"embed": {"embedding": shared}}
         for stack, ours in (("encoder", "encoder_"), ("decoder", "")):
             params[f"{ours}relative_bias"] = w[f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight"]
-            params[f"{ours}norm" if stack == "encoder" else "final_norm"] = _rms(w, f"{stack}.final_layer_norm")
+            params[f"{ours}norm" if stack == "encoder" else "final_norm"] = rms_norm(w, f"{stack}.final_layer_norm")
             num = fields["num_encoder_layers"] if stack == "encoder" else fields["num_layers"]
             for i in range(num):
                 params[f"{ours}block_{i}"] = _block(w, f"{stack}.block.{i}.layer.", N, mlp, cross=stack == "decoder")
@@ -135,9 +135,9 @@ def _block(w: dict, p: str, num_heads: int, mlp: str, cross: bool) -> dict:
     """One T5Block's params: layer.0 self-attention, (decoder) layer.1 cross-attention, then the MLP layer."""
     ff = p + ("2" if cross else "1")
     block = {
-        "attention_norm": _rms(w, p + "0.layer_norm"),
+        "attention_norm": rms_norm(w, p + "0.layer_norm"),
         "attention": _attention(w, p + "0.SelfAttention.", num_heads),
-        "mlp_norm": _rms(w, ff + ".layer_norm"),
+        "mlp_norm": rms_norm(w, ff + ".layer_norm"),
     }
     dense = ff + ".DenseReluDense."
     if mlp in ("geglu", "swiglu"):  # act(wi_0 x) * wi_1 x: wi_0 is the gate
@@ -149,7 +149,7 @@ def _block(w: dict, p: str, num_heads: int, mlp: str, cross: bool) -> dict:
     else:
         block["mlp"] = {"up": linear(w, dense + "wi"), "down": linear(w, dense + "wo")}
     if cross:
-        block["cross_attention_norm"] = _rms(w, p + "1.layer_norm")
+        block["cross_attention_norm"] = rms_norm(w, p + "1.layer_norm")
         block["cross_attention"] = _attention(w, p + "1.EncDecAttention.", num_heads)
     return block
 
@@ -157,7 +157,3 @@ def _block(w: dict, p: str, num_heads: int, mlp: str, cross: bool) -> dict:
 def _attention(w: dict, p: str, num_heads: int) -> dict:
     out = {ours: heads_of(w, p + theirs, num_heads) for ours, theirs in PROJECTIONS.items()}
     return out | {"out": out_of(w, p + "o", num_heads)}
-
-
-def _rms(w: dict, name: str) -> dict:
-    return {"norm": {"scale": w[name + ".weight"]}}

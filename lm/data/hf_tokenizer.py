@@ -131,7 +131,7 @@ class HFTokenizer:
         if not self.whole_file:
             return [os.path.basename(path) for path in self.tokenizer.model.save(directory)]
         self.tokenizer.save(os.path.join(directory, TOKENIZER_FILE))
-        names = {"[BOS]": "bos_token", "[EOS]": "eos_token", "[PAD]": "pad_token", "[UNK]": "unk_token"}
+        names = {ours: theirs for theirs, ours in SPECIAL_NAMES.items()}
         settings = {names[k]: self.tokenizer.id_to_token(i) for k, i in self.special_ids.items() if k in names}
         settings |= {"clean_up_tokenization_spaces": self.clean_up_spaces, "tokenizer_class": "PreTrainedTokenizerFast"}
         with open(os.path.join(directory, TOKENIZER_CONFIG_FILE), "w") as f:

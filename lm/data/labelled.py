@@ -24,6 +24,7 @@ import os
 import ml_collections
 import numpy as np
 
+from lm import workdir_files
 from lm.data import text, tfds_source, tokenizers
 
 LABELS_FILE = "labels.json"
@@ -364,10 +365,7 @@ def _batch(examples: Examples, picks: np.ndarray) -> dict[str, np.ndarray]:
 
 def save_labels(label_names: list[str], workdir: str) -> None:
     """labels.json, written atomically (a crash never leaves half a file)."""
-    path = os.path.join(workdir, LABELS_FILE)
-    with open(path + ".tmp", "w") as f:
-        json.dump(label_names, f)
-    os.replace(path + ".tmp", path)
+    workdir_files.write_atomically(os.path.join(workdir, LABELS_FILE), json.dumps(label_names))
 
 
 def load_labels(workdir: str) -> list[str] | None:

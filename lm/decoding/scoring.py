@@ -64,9 +64,15 @@ def score_text(model: TransformerLM, tokenizer, params, text: str) -> dict:
     }
 
 
-@functools.partial(jax.jit, static_argnames="model")  # one compile per model and window length
 def window_log_probs(params, tokens, valid, *, model: TransformerLM):
     """[B, L - 1]: log p(tokens[:, t + 1] | tokens[:, :t + 1]) within each (padded) window [B, L]."""
-    logits = model.apply({"params": params}, tokens, valid=valid)[:, :-1]  # [B, L - 1, V]
-    log_probs = jax.nn.log_softmax(logits, axis=-1)
-    return jnp.take_along_axis(log_probs, tokens[:, 1:, None], axis=-1)[..., 0]
+    return token_scores(params, tokens[:, :-1], tokens[:, 1:], valid[:, :-1], model=model)[0]
+
+
+@functools.partial(jax.jit, static_argnames="model")  # one compilation per model and padded shape
+def token_scores(params, inputs, targets, valid, *, model: TransformerLM):
+    """log p(targets[b, t] | inputs[b, :t + 1]) [B, T] float32, and whether each target is the argmax [B, T]."""
+    logits = model.apply({"params": params}, inputs, valid=valid).astype(jnp.float32)  # [B, T, V]
+    # The log-softmax at the targets only: no second [B, T, V] array (3.3 GB for GPT-2 at 16 x 1024 tokens).
+    scores = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0] - jax.nn.logsumexp(logits, axis=-1)
+    return scores, jnp.argmax(logits, axis=-1) == targets

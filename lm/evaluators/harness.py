@@ -14,10 +14,7 @@ lm_eval is an optional install (requirements-eval.txt): only this module and lm/
 import it, and `import lm` never does.
 """
 
-import functools
-
 import jax
-import jax.numpy as jnp
 import numpy as np
 from lm_eval import utils as harness_utils
 from lm_eval.api.model import TemplateLM
@@ -28,6 +25,7 @@ from tqdm import tqdm
 from lm import models, pretrained
 from lm.decoding import generate, text
 from lm.decoding.sampling import Options
+from lm.decoding.scoring import token_scores
 from lm.models.config import ModelConfig
 from lm.models.layout import count_params
 
@@ -232,12 +230,3 @@ def bucket(length: int, limit: int) -> int:
     """The padded length for `length` tokens: the next power of two (at least 16), at most `limit`, so that a
     few compiled shapes serve every request."""
     return min(max(16, 1 << (max(length, 1) - 1).bit_length()), limit)
-
-
-@functools.partial(jax.jit, static_argnames="model")  # one compilation per model and padded shape
-def token_scores(params, inputs, targets, valid, *, model):
-    """log p(targets[b, t] | inputs[b, :t + 1]) [B, T] float32, and whether each target is the argmax [B, T]."""
-    logits = model.apply({"params": params}, inputs, valid=valid).astype(jnp.float32)  # [B, T, V]
-    # The log-softmax at the targets only: no second [B, T, V] array (3.3 GB for GPT-2 at 16 x 1024 tokens).
-    scores = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0] - jax.nn.logsumexp(logits, axis=-1)
-    return scores, jnp.argmax(logits, axis=-1) == targets

@@ -23,6 +23,7 @@ import yaml
 
 from lm import console
 from lm.data import text
+from lm.workdir_files import write_atomically
 
 HELDOUT = "heldout_continuation"
 CONTEXT_CHARS, CONTINUATION_CHARS = 40, 20  # both fit a context of 64 characters (shakespeare_char)
@@ -201,9 +202,3 @@ def evaluate(lm, tasks: list[str], paths: list[str], num_fewshot, limit, out_dir
     write_atomically(os.path.join(out_dir, "results.md"), table)
     console.log(table)
     return results, table
-
-
-def write_atomically(path: str, content: str) -> None:
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write(content)
-    os.replace(path + ".tmp", path)

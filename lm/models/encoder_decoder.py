@@ -29,8 +29,8 @@ import jax.numpy as jnp
 from lm.models import attention
 from lm.models.config import ModelConfig
 from lm.models.layers import Block, BlockInputs, Norm, merge_batch_axes
-from lm.models.positions import relative_position_bias, sinusoidal
-from lm.models.transformer import REMAT_POLICIES, block_options, relative_bias_table
+from lm.models.positions import sinusoidal
+from lm.models.transformer import REMAT_POLICIES, block_options, relative_bias, relative_bias_table
 
 
 def _stack(config: ModelConfig, dtype, out_std: float, num_layers: int, name: str, cross: bool):
@@ -101,7 +101,7 @@ class EncoderDecoder(nn.Module):
         inputs = BlockInputs(
             mask=attention.padding_mask(source_valid, source_valid),
             positions=positions,
-            bias=self._relative("encoder_relative_bias", positions, positions, bidirectional=True),
+            bias=relative_bias(self, "encoder_relative_bias", positions, positions, bidirectional=True),
             deterministic=deterministic,
         )
         x, _ = self._run(self.encoder_blocks, x, inputs)
@@ -143,7 +143,7 @@ class EncoderDecoder(nn.Module):
             positions=positions,
             encoded=encoded,
             encoder_valid=source_valid,
-            bias=self._relative("relative_bias", positions, positions, bidirectional=False),
+            bias=relative_bias(self, "relative_bias", positions, positions, bidirectional=False),
             deterministic=deterministic,
         )
         x, _ = self._run(self.blocks, x, inputs)
@@ -168,7 +168,7 @@ class EncoderDecoder(nn.Module):
             cache_index=cache_index,
             encoded=encoded,
             encoder_valid=encoder_valid,
-            bias=self._relative("relative_bias", query_slots, key_slots, bidirectional=False),  # gaps as positions'
+            bias=relative_bias(self, "relative_bias", query_slots, key_slots, False),  # gaps as positions'
         )
         x, cache = self._run(self.blocks, x, inputs, cache)
         return self._logits(self.final_norm(x) if self.config.final_norm else x), cache
@@ -181,13 +181,6 @@ class EncoderDecoder(nn.Module):
             x, layer_cache = block(x, inputs, layer_cache)
             new_cache.append(layer_cache)
         return x, new_cache
-
-    def _relative(self, table: str, query_positions, key_positions, bidirectional: bool):
-        """[B, N, T, S] relative position biases from the stack's `table` (model.position=relative), or None."""
-        if self.config.position != "relative":
-            return None
-        max_distance = self.config.relative_attention_max_distance
-        return relative_position_bias(getattr(self, table), query_positions, key_positions, bidirectional, max_distance)
 
     def _embed_target(self, tokens, positions, deterministic):
         x = self._scaled(self.embed(tokens))  # [B, T, D]

@@ -144,7 +144,7 @@ class TransformerLM(nn.Module):
         if valid is not None:
             mask = _and(mask, attention.padding_mask(valid, valid))
         x = self._embed(tokens, positions, token_types, deterministic)
-        bias = self._relative(positions, positions, bidirectional=not self.config.causal)
+        bias = relative_bias(self, "relative_bias", positions, positions, bidirectional=not self.config.causal)
         x, _ = self._blocks(x, BlockInputs(mask=mask, positions=positions, bias=bias, deterministic=deterministic))
         return self.final_norm(x) if self.config.final_norm else x
 
@@ -217,7 +217,7 @@ class TransformerLM(nn.Module):
         if key_valid is not None:
             mask = mask & key_valid[:, None, None, :]
         x = self._embed(tokens, positions, None, deterministic=True)
-        bias = self._relative(query_slots, key_slots, bidirectional=False)  # slots: their gaps are the positions'
+        bias = relative_bias(self, "relative_bias", query_slots, key_slots, False)  # slots: gaps as positions'
         inputs = BlockInputs(mask=mask, positions=positions, cache_index=cache_index, bias=bias)
         x, new_cache = self._blocks(x, inputs, cache)
         if self.config.final_norm:
@@ -233,13 +233,6 @@ class TransformerLM(nn.Module):
             x, layer_cache = block(x, inputs, layer_cache)
             new_cache.append(layer_cache)
         return x, new_cache
-
-    def _relative(self, query_positions, key_positions, bidirectional: bool):
-        """[B, N, T, S] relative position biases (model.position=relative), or None."""
-        if self.config.position != "relative":
-            return None
-        max_distance = self.config.relative_attention_max_distance
-        return relative_position_bias(self.relative_bias, query_positions, key_positions, bidirectional, max_distance)
 
     def _embed(self, tokens, positions, token_types, deterministic):
         c = self.config
@@ -272,6 +265,16 @@ def relative_bias_table(module: nn.Module, c: ModelConfig, name: str) -> jax.Arr
     """A [num_buckets, N] parameter of relative position biases, one per distance bucket and head."""
     shape = (c.relative_attention_num_buckets, c.num_heads)
     return module.param(name, nn.initializers.normal(c.init_std), shape)
+
+
+def relative_bias(module: nn.Module, table: str, query_positions, key_positions, bidirectional: bool):
+    """[B, N, T, S] relative position biases from the module's parameter `table` (model.position=relative),
+    or None for any other position encoding."""
+    c = module.config
+    if c.position != "relative":
+        return None
+    max_distance = c.relative_attention_max_distance
+    return relative_position_bias(getattr(module, table), query_positions, key_positions, bidirectional, max_distance)
 
 
 def _and(mask, other):
