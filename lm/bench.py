@@ -5,12 +5,11 @@
 Builds the run exactly as --mode=train does, from the config alone (nothing is read from or written to
 the workdir, so the figures never depend on what a workdir holds), compiles the train
 step ahead of time, runs warm-up steps, then times steps one by one (each waits for its result) and
-reports the median. FLOPs per token follow Kaplan et al. (2020) / PaLM's accounting, as nanoGPT's
-estimate_mfu does: 6 N for the weights (N = parameters without the position table; a tied embedding
-counts once, as the output projection) plus 12 L D T for attention scores and their weighted sum
-(forward and backward; causal models skip half of it, but it is counted whole). MFU divides the
-achieved FLOP/s by the peak matmul rate measured here in the same command (and, on GPU / TPU, by the
-vendor's dense bfloat16 peak). The input pipeline (batch making + host-to-device copy) is timed on
+reports the median. FLOPs are counted from the architecture (lm/flops.py: every matrix product of the
+family, 6N + 12 L D T per token for GPT), with XLA's cost analysis of the compiled step beside them (it
+adds elementwise work and the optimizer, and counts the body of a scan once). MFU divides the achieved
+FLOP/s by the peak matmul rate measured here in the same command (and, on GPU / TPU, by the vendor's
+dense bfloat16 peak). The input pipeline (batch making + host-to-device copy) is timed on
 its own: it must stay well below the step time. The last line is a JSON object with every figure.
 """
 
@@ -24,7 +23,8 @@ import jax.numpy as jnp
 import ml_collections
 import psutil
 
-from lm import console
+from lm import console, flops
+from lm.models.config import ModelConfig
 from lm.models.layout import count_params
 from lm.run import compile_train_step, describe, prepare
 
@@ -46,11 +46,13 @@ def vendor_peak(device_kind: str) -> float | None:
     return VENDOR_PEAK[max(matches, key=len)] if matches else None
 
 
-def flops_per_token(model: ml_collections.ConfigDict, seq_len: int, num_params: int) -> tuple[float, float]:
-    """(training FLOPs per token, the attention part of it), see the module docstring."""
-    n = num_params - (model.max_len * model.d_model if model.position == "learned" else 0)
-    attention = 12 * model.num_layers * model.d_model * seq_len
-    return 6 * n + attention, attention
+def step_flops(run, batch: dict) -> flops.Flops:
+    """The model FLOPs of one training step on `batch` (lm/flops.py), from the shapes the objective feeds it."""
+    inputs, _, _ = jax.eval_shape(run.objective.prepare, batch, jax.random.PRNGKey(0))
+    rows, target_len = inputs["tokens"].shape
+    source_len = inputs["source"].shape[1] if "source" in inputs else 0
+    model = ModelConfig.from_config(run.config.model)
+    return flops.training(model, run.objective.method, target_len, source_len) * rows
 
 
 def peak_matmul_flops(dtype: str, size: int | None = None, repeats: int = 5) -> float:
@@ -90,20 +92,26 @@ def bench(config: ml_collections.ConfigDict, steps: int = 20, warmup: int = 3) -
     cost = compiled.cost_analysis()
     cost = (cost[0] if isinstance(cost, (list, tuple)) else cost) or {}
     n = count_params(run.state.params)
-    per_token, attention = flops_per_token(c.model, c.data.seq_len, n)
+    tokens = c.data.batch_size * c.data.seq_len
+    model_flops = step_flops(run, run.data.train_batch(0, c.seed, c.data.batch_size, c.data.seq_len))
+    xla_flops = cost["flops"] * run.runner.num_devices if "flops" in cost else None
     device = jax.devices()[0]
     result = {
         "model_size": c.model.size,
+        "vocab_size": c.model.vocab_size,
         "params": n,
         "devices": run.runner.num_devices,
         "device_kind": device.device_kind,
         "platform": device.platform,
         "dtype": c.model.dtype,
         "remat": c.model.remat,
+        "scan_layers": c.model.scan_layers,
         "batch_size": c.data.batch_size,
         "seq_len": c.data.seq_len,
-        "flops_per_token": per_token,
-        "attention_flops_per_token": attention,
+        "flops_per_token": model_flops.total / tokens,  # the model's, counted from the architecture
+        "attention_flops_per_token": model_flops.attention / tokens,
+        "step_gflops": model_flops.total / 1e9,
+        "xla_step_gflops": xla_flops / 1e9 if xla_flops is not None else None,  # XLA's cost analysis, all devices
         "compile_s": compile_s,
         "prepare_s": prepare_s,
         "parallel": runner.describe(),
@@ -117,8 +125,7 @@ def bench(config: ml_collections.ConfigDict, steps: int = 20, warmup: int = 3) -
     }
     if steps:
         result.update(_time_steps(compiled, state, batch, steps, warmup, process_start))
-        tokens = c.data.batch_size * c.data.seq_len
-        achieved = per_token * tokens / (result["step_ms_median"] / 1000)
+        achieved = model_flops.total / (result["step_ms_median"] / 1000)
         peak = peak_matmul_flops(c.model.dtype)
         vendor = vendor_peak(device.device_kind) if device.platform != "cpu" else None
         result.update(
@@ -180,19 +187,31 @@ def _step_memory(memory) -> float:
     )
 
 
+def _xla_differs(r: dict) -> str:
+    """Why XLA's count is not the model's, when it is far from it."""
+    ratio = r["xla_step_gflops"] / r["step_gflops"]
+    if r["scan_layers"] and ratio < 0.9:
+        return ": a scanned layer counted once"
+    if ratio > 1.1:
+        return ": with elementwise work, the optimizer and any recomputation"
+    return ""
+
+
 def _print(r: dict) -> None:
     memory = f"peak host memory {r['peak_host_memory_mb']:.0f} MB"
     if r["step_memory_mb"] is not None:
         memory += f" | the compiled step needs {r['step_memory_mb']:.1f} MB on the device"
     if r["peak_device_memory_mb"] is not None:
         memory += f" | peak device memory {r['peak_device_memory_mb']:.0f} MB"
+    flops = f"{r['step_gflops']:.4g} GFLOP a step from the architecture"
+    if r["xla_step_gflops"] is not None:
+        flops += f" (XLA's cost analysis: {r['xla_step_gflops']:.4g}{_xla_differs(r)})"
     if not r["timed_steps"]:
-        flops = f" | {r['step_gflops_per_device']:.3g} GFLOP a step" if r["step_gflops_per_device"] else ""
         console.log(
             f"compiled in {r['compile_s']:.1f} s (--bench_steps=0: nothing allocated, not run) | {r['parallel']}, per "
             f"device: parameters {r['params_mb_per_device']:.1f} MB, optimizer state "
             f"{r['optimizer_mb_per_device']:.1f} MB, activations and temporaries {r['temp_mb_per_device']:.1f} MB"
-            f"{flops} | {memory}"
+            f" | {flops} | {memory}"
         )
         return
     mfu = (
@@ -203,8 +222,8 @@ def _print(r: dict) -> None:
     console.log(
         f"step {r['step_ms_median']:.2f} ms median (min {r['step_ms_min']:.2f}, max {r['step_ms_max']:.2f}, "
         f"{r['timed_steps']} steps) | {r['tokens_per_s']:,.0f} tokens/s\n"
-        f"{r['flops_per_token'] / 1e6:.2f} MFLOPs per token (6N + attention "
-        f"{r['attention_flops_per_token'] / 1e6:.2f}) | {r['achieved_tflops'] * 1e3:.2f} GFLOP/s | {mfu}\n"
+        f"{r['flops_per_token'] / 1e6:.2f} MFLOPs per token (attention {r['attention_flops_per_token'] / 1e6:.2f}): "
+        f"{flops} | {r['achieved_tflops'] * 1e3:.2f} GFLOP/s | {mfu}\n"
         f"start-up {r['startup_s']:.1f} s from the command to the first step done (prepare {r['prepare_s']:.1f} s, "
         f"compile {r['compile_s']:.1f} s) | input pipeline {r['input_ms_per_batch']:.3f} ms per batch "
         f"({100 * r['input_fraction_of_step']:.1f}% of a step)\n{memory}",

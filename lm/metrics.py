@@ -24,7 +24,9 @@ class MetricsWriter:
 
     A run resumed from the checkpoint of step `start` first drops what an earlier run logged after that
     step (it is about to be logged again): metrics.jsonl keeps the records up to `start`, and TensorBoard
-    is told that the run restarted there, so it discards its later points too.
+    is told that the run restarted after it, so it discards its later points too. (TensorBoard drops every
+    point at or after a restart marker's step, so the marker goes at `start + 1`: step `start` itself was
+    logged before its checkpoint and is not logged again.)
     """
 
     def __init__(self, workdir: str, start: int = 0):
@@ -42,7 +44,8 @@ class MetricsWriter:
         self._tensorboard = EventFileWriter(os.path.join(workdir, "tensorboard"))
         if start:
             restart = event_pb2.SessionLog(status=event_pb2.SessionLog.START)
-            self._tensorboard.add_event(event_pb2.Event(wall_time=time.time(), step=start, session_log=restart))
+            marker = event_pb2.Event(wall_time=time.time(), step=start + 1, session_log=restart)
+            self._tensorboard.add_event(marker)
 
     def write(self, step: int, scalars: dict) -> None:
         """One record of `step`; a list value (a curve, e.g. eval/loss_by_position) goes to metrics.jsonl only."""

@@ -66,8 +66,13 @@ class Objective:
     extra_tokens: Callable | None = None  # (config) -> ids the model needs beyond the tokenizer's (sentinels)
 
     def bind(self, config: ml_collections.ConfigDict, tokenizer) -> "Objective":
-        """This objective with what it takes from the config and the tokenizer."""
-        return self.binder(self, config, tokenizer) if self.binder else self
+        """This objective with what it takes from the config and the tokenizer (the training loss smoothed
+        by optim.label_smoothing). `lm.run.prepare` and the tests bind it here, and only here."""
+        bound = self.binder(self, config, tokenizer) if self.binder else self
+        if config.optim.label_smoothing:
+            loss = functools.partial(bound.loss, label_smoothing=config.optim.label_smoothing)
+            bound = dataclasses.replace(bound, loss=loss)
+        return bound
 
 
 def causal_lm(batch: dict, rng: jax.Array):
@@ -334,16 +339,6 @@ def get(name: str) -> Objective:
     if name not in OBJECTIVES:
         raise ValueError(f"Config field objective={name!r}: choose one of {', '.join(OBJECTIVES)}.")
     return OBJECTIVES[name]
-
-
-def make(config: ml_collections.ConfigDict, tokenizer) -> Objective:
-    """The configured objective, bound to the config and the tokenizer's special tokens (and its training
-    loss to optim.label_smoothing)."""
-    objective = get(config.objective).bind(config, tokenizer)
-    if config.optim.label_smoothing:
-        loss = functools.partial(objective.loss, label_smoothing=config.optim.label_smoothing)
-        objective = dataclasses.replace(objective, loss=loss)
-    return objective
 
 
 def _weights(batch):

@@ -20,8 +20,14 @@ def test_bench_mode_prints_every_figure_and_writes_nothing(tmp_path):
     assert figures["step_ms_min"] <= figures["step_ms_median"] <= figures["step_ms_max"]
     assert 0 < figures["mfu_measured_peak"] < 1
     assert figures["tokens_per_s"] == pytest.approx(8 * 16 / (figures["step_ms_median"] / 1000))
-    # nano: 26,880 parameters, 512 of them the position table; 12 * 2 layers * 32 * 16 for attention
-    assert figures["flops_per_token"] == 6 * (26_880 - 16 * 32) + 12 * 2 * 32 * 16
+    # nano (2 layers, d_model 32, d_ff 128, the corpus' 40 characters, 16 tokens) counted by hand: per layer and
+    # token, 4 D^2 projections + 2 D F in the MLP + 2 D T for scores and their sum, then the D V head; a
+    # multiply-add is 2 FLOPs and training 3 passes. 6N + 12 L D T, less N's biases and norms.
+    D, F, T, L, V = 32, 128, 16, 2, figures["vocab_size"]
+    assert figures["flops_per_token"] == 3 * 2 * (L * (4 * D * D + 2 * D * F + 2 * D * T) + D * V)
+    assert figures["attention_flops_per_token"] == 3 * 2 * L * 2 * D * T
+    assert figures["step_gflops"] == pytest.approx(figures["flops_per_token"] * 8 * 16 / 1e9, rel=1e-4)
+    assert 1 < figures["xla_step_gflops"] / figures["step_gflops"] < 1.5  # elementwise work and the optimizer
     assert "MFU" in result.stdout and "input pipeline" in result.stdout
     assert not (tmp_path / "workdirs").exists()
 
@@ -35,6 +41,7 @@ def test_bench_mode_prints_every_figure_and_writes_nothing(tmp_path):
     ]
     for figures in compiled:
         assert figures["timed_steps"] == 0 and "step_ms_median" not in figures and figures["step_memory_mb"] > 0
+        assert figures["step_gflops"] == pytest.approx(8 * 16 * figures["flops_per_token"] / 1e9, rel=1e-4)
     assert compiled[1]["remat"] == "full" and compiled[1]["step_memory_mb"] < compiled[0]["step_memory_mb"]
 
 
@@ -76,8 +83,23 @@ def test_the_preflight_compiles_shapes_only_and_reports_each_devices_share(tiny_
     assert both["params_mb_per_device"] < 0.5 * pmap["params_mb_per_device"]
     for r in figures.values():
         assert r["timed_steps"] == 0 and r["temp_mb_per_device"] > 0 and r["step_gflops_per_device"] > 0
+        assert r["step_gflops"] == pmap["step_gflops"]  # the model's FLOPs, however they are spread
     # the same batch slice per device, but each FSDP device updates only its shard of the weights and Adam's state
     assert fsdp["step_gflops_per_device"] < pmap["step_gflops_per_device"]
+
+
+def test_scanned_layers_count_the_flops_of_every_layer(tiny_config):
+    from lm import bench
+
+    tiny_config.model.num_layers = 4
+    figures = {}
+    for scan in (False, True):
+        tiny_config.model.scan_layers = scan
+        figures[scan] = bench.bench(tiny_config.copy_and_resolve_references(), steps=0)
+    assert figures[True]["step_gflops"] == figures[False]["step_gflops"]
+    # XLA's cost analysis counts a scanned body once: 1 of the 4 layers
+    assert figures[True]["xla_step_gflops"] < 0.7 * figures[False]["xla_step_gflops"]
+    assert 1 < figures[False]["xla_step_gflops"] / figures[False]["step_gflops"] < 1.5
 
 
 def test_fsdp_keeps_activations_split_by_rows(tiny_config):

@@ -21,7 +21,7 @@ def masked(tokens, weights=None, rows=None, seed=0, **overrides):
     c.objective = "masked"
     for k, v in overrides.items():
         c.masking[k] = v
-    objective = objectives.make(c, tok)
+    objective = objectives.get(c.objective).bind(c, tok)
     B = tokens.shape[0]
     batch = {"inputs": jnp.asarray(tokens), "rows": jnp.arange(B) if rows is None else jnp.asarray(rows)}
     if weights is not None:
@@ -90,7 +90,7 @@ def test_whole_word_masking_selects_all_pieces_of_a_word():
     tok = tokenizers.build("sentencepiece", text, vocab_size=300)
     c = config_lib.default_config()
     c.objective, c.data.tokenizer, c.masking.whole_word, c.masking.rate = "masked", "sentencepiece", True, 0.3
-    objective = objectives.make(c, tok)
+    objective = objectives.get(c.objective).bind(c, tok)
     ids = np.tile(tok.encode(" " + text.split("\n")[0]), (16, 1))
     _, targets, selected = objective.prepare(
         {"inputs": jnp.asarray(ids), "rows": jnp.arange(16)}, jax.random.PRNGKey(0)
@@ -145,9 +145,9 @@ def test_packed_classification_is_scored_at_every_texts_first_token():
     c = config_lib.default_config()
     c.objective = "classify"
     tok = tokenizers.CharTokenizer("abc", specials=True)
-    assert objectives.make(c, tok).method == "classify"
+    assert objectives.get(c.objective).bind(c, tok).method == "classify"
     c.data.pack = True
-    assert objectives.make(c, tok).method == "classify_packed"
+    assert objectives.get(c.objective).bind(c, tok).method == "classify_packed"
 
 
 def test_no_module_outside_objectives_asks_which_objective_it_holds():
@@ -187,7 +187,7 @@ def test_label_smoothing_scores_against_a_mixture_of_one_hot_and_uniform():
     np.testing.assert_allclose(smoothed["loss"], expected, rtol=1e-6)
     c = config_lib.default_config()
     c.optim.label_smoothing = 0.1
-    bound = objectives.make(c, tokenizers.CharTokenizer("abc"))
+    bound = objectives.get(c.objective).bind(c, tokenizers.CharTokenizer("abc"))
     np.testing.assert_allclose(
         bound.loss(logits, jnp.array([0]), jnp.ones(1))["loss"],
         objectives.cross_entropy_sums(logits, jnp.array([0]), jnp.ones(1), label_smoothing=0.1)["loss"],

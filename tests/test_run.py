@@ -49,3 +49,21 @@ def test_cudnn_attention_is_refused_off_a_gpu(tiny_config, tmp_path):
     with pytest.raises(ValueError, match="cuDNN's fused attention, for NVIDIA GPUs.*model.attention=xla"):
         prepare(tiny_config, str(tmp_path / "run"))
     assert not os.path.exists(tmp_path / "run")
+
+
+def test_label_smoothing_reaches_the_training_loss_the_launcher_computes(tiny_config):
+    import jax
+    import numpy as np
+
+    from lm.run import compile_train_step
+
+    losses = {}
+    for smoothing in (0.0, 0.3):
+        tiny_config.optim.label_smoothing = smoothing
+        run = prepare(tiny_config.copy_and_resolve_references(), None, restore="never")
+        c = run.config
+        batch = run.runner.put_batch(run.data.train_batch(0, c.seed, c.data.batch_size, c.data.seq_len))
+        _, metrics = compile_train_step(run)(run.runner.put_state(run.state), batch)
+        losses[smoothing] = float(np.mean(jax.device_get(metrics["loss"])))
+    # at initialisation the logits are near uniform: smoothing moves the loss towards log V, but it moves it
+    assert losses[0.3] != losses[0.0]

@@ -45,7 +45,8 @@ def masked_objective():
     c = config_lib.default_config()
     c.objective = "masked"
     c.masking.rate = 0.3
-    return objectives.make(c, tokenizers.CharTokenizer("abcdefghij", specials=True))  # vocab 17 = 10 + 7 specials
+    tokenizer = tokenizers.CharTokenizer("abcdefghij", specials=True)  # vocab 17 = 10 + 7 specials
+    return objectives.get(c.objective).bind(c, tokenizer)
 
 
 def run_steps(num_devices, grad_accum_steps=1, data=None, objective=objectives.CAUSAL, runner=None):

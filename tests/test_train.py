@@ -12,6 +12,7 @@ import time
 import jax
 import numpy as np
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lm import checkpoint, metrics, train
 from lm.run import prepare
@@ -19,6 +20,29 @@ from lm.run import prepare
 
 def records(workdir, prefix):
     return [r for r in metrics.read(workdir) if any(k.startswith(prefix) for k in r)]
+
+
+def tensorboard_points(workdir) -> dict:
+    """{tag: [(step, value)]} as TensorBoard reads WORKDIR/tensorboard (restart markers applied)."""
+    accumulator = EventAccumulator(os.path.join(str(workdir), "tensorboard"))
+    accumulator.Reload()
+    return {tag: [(e.step, e.value) for e in accumulator.Scalars(tag)] for tag in accumulator.Tags()["scalars"]}
+
+
+def logged_points(workdir) -> dict:
+    """The same, from metrics.jsonl (scalars only, as float32 as TensorBoard stores them)."""
+    points = {}
+    for record in metrics.read(str(workdir)):
+        for tag, value in record.items():
+            if tag != "step" and not isinstance(value, list):
+                points.setdefault(tag, []).append((record["step"], float(np.float32(value))))
+    return points
+
+
+def assert_tensorboard_holds_every_logged_point(workdir):
+    logged = logged_points(workdir)
+    assert any(tag.startswith("eval/") for tag in logged) and any(tag.startswith("train/") for tag in logged)
+    assert tensorboard_points(workdir) == logged
 
 
 @pytest.mark.parametrize("objective", ["causal", "seq2seq"])
@@ -121,6 +145,16 @@ def test_a_resume_drops_what_was_logged_after_its_checkpoint(tiny_config, tmp_pa
     train.train(tiny_config, workdir)
     steps = [r["step"] for r in metrics.read(workdir) if "train/loss" in r]
     assert steps == [1, 2, 3, 4, 5, 6]
+    assert_tensorboard_holds_every_logged_point(workdir)  # step 4 (the checkpoint's) kept, 5 and 6 once
+
+
+def test_rerunning_a_finished_workdir_keeps_every_tensorboard_point(tiny_config, tmp_path):
+    workdir = str(tmp_path / "run")
+    train.train(tiny_config, workdir)
+    before = tensorboard_points(workdir)
+    train.train(tiny_config, workdir)  # finished: evaluates and samples, trains nothing
+    assert tensorboard_points(workdir) == before
+    assert_tensorboard_holds_every_logged_point(workdir)
 
 
 def test_a_second_run_on_a_workdir_in_use_is_refused(tiny_config, tmp_path):
@@ -189,6 +223,7 @@ def assert_same_run(workdir, reference):
     assert evals == [r for r in metrics.read(str(reference)) if "eval/loss" in r]
     logged = [r["step"] for r in metrics.read(str(workdir)) if "train/loss" in r]
     assert logged == sorted(set(logged))  # no step twice
+    assert_tensorboard_holds_every_logged_point(workdir)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

@@ -30,6 +30,9 @@ GPT2_FAMILY = dict(
     mlm_transform=False,
     head_bias=False,
 )
+# What an export needs of a model: the family less what GPT-2's files express either way. A bias the model
+# lacks is written as zeros (exactly the model: nanoGPT's bias=False); an untied head is lm_head.weight.
+GPT2_EXPORTS = {k: v for k, v in GPT2_FAMILY.items() if k not in ("use_bias", "qkv_bias", "tie_embeddings")}
 
 
 def read(directory: str) -> tuple[dict, dict]:
@@ -69,6 +72,9 @@ def read(directory: str) -> tuple[dict, dict]:
             "position_embed": {"embedding": w["wpe.weight"]},
             "final_norm": norm(w, "ln_f"),
         }
+        if not hf.get("tie_word_embeddings", True):  # an untied head (as `write` exports one)
+            fields["tie_embeddings"] = False
+            params["head"] = {"kernel": w["lm_head.weight"].T}  # [V, D] -> [D, V]
         for i in range(fields["num_layers"]):
             p = f"h.{i}."
             qkv, qkv_bias = w[p + "attn.c_attn.weight"], w[p + "attn.c_attn.bias"]  # [D, 3D] (Conv1D: in, out)
@@ -97,7 +103,9 @@ def write(directory: str, fields: dict, params) -> None:
     """Writes a GPT-2-family model as a Hugging Face GPT2LMHeadModel: config.json + model.safetensors.
 
     The inverse of `read`; transformers' `GPT2LMHeadModel.from_pretrained(directory)` loads it, with the
-    LM head tied to the token embeddings. Heads for fine-tuning (pooler, classifier) are not written.
+    LM head tied to the token embeddings or, for an untied model, its own lm_head.weight. A model without
+    biases (use_bias / qkv_bias false) gets zero biases, which GPT-2 then adds to nothing. Heads for
+    fine-tuning (pooler, classifier) are not written.
 
     Args:
       directory: created if missing; its config.json and model.safetensors are overwritten.
@@ -107,33 +115,40 @@ def write(directory: str, fields: dict, params) -> None:
       ValueError: a model GPT-2's architecture cannot express (the fields that differ), or params that
         do not fit the fields.
     """
-    c = check_export(fields, GPT2_FAMILY, "GPT-2", free_heads=False)
+    c = check_export(fields, GPT2_EXPORTS, "GPT-2", free_heads=False)
     D = c.d_model
     p = jax.tree.map(lambda x: np.asarray(x, np.float32), set_layer_layout(params, scan=False))
+
+    def bias(layer: dict, size: int) -> np.ndarray:
+        """The layer's bias, or the zeros GPT-2 adds where the model has none."""
+        return layer["bias"].reshape(size) if "bias" in layer else np.zeros(size, np.float32)
+
     try:
         tensors = {
             "transformer.wte.weight": p["embed"]["embedding"],
             "transformer.wpe.weight": p["position_embed"]["embedding"],
             "transformer.ln_f.weight": p["final_norm"]["norm"]["scale"],
-            "transformer.ln_f.bias": p["final_norm"]["norm"]["bias"],
+            "transformer.ln_f.bias": bias(p["final_norm"]["norm"], D),
         }
+        if not c.tie_embeddings:
+            tensors["lm_head.weight"] = p["head"]["kernel"].T  # [D, V] -> [V, D]
         for i in range(c.num_layers):
             b, h = p[f"block_{i}"], f"transformer.h.{i}."
             attention = b["attention"]
             tensors |= {
                 h + "ln_1.weight": b["attention_norm"]["norm"]["scale"],
-                h + "ln_1.bias": b["attention_norm"]["norm"]["bias"],
+                h + "ln_1.bias": bias(b["attention_norm"]["norm"], D),
                 # [D, N, H] x 3 -> [D, 3D] (Conv1D: in, out)
                 h + "attn.c_attn.weight": np.concatenate([attention[n]["kernel"].reshape(D, D) for n in QKV], axis=1),
-                h + "attn.c_attn.bias": np.concatenate([attention[n]["bias"].reshape(D) for n in QKV]),
+                h + "attn.c_attn.bias": np.concatenate([bias(attention[n], D) for n in QKV]),
                 h + "attn.c_proj.weight": attention["out"]["kernel"].reshape(D, D),  # [N, H, D] -> [D, D]
-                h + "attn.c_proj.bias": attention["out"]["bias"],
+                h + "attn.c_proj.bias": bias(attention["out"], D),
                 h + "ln_2.weight": b["mlp_norm"]["norm"]["scale"],
-                h + "ln_2.bias": b["mlp_norm"]["norm"]["bias"],
+                h + "ln_2.bias": bias(b["mlp_norm"]["norm"], D),
                 h + "mlp.c_fc.weight": b["mlp"]["up"]["kernel"],
-                h + "mlp.c_fc.bias": b["mlp"]["up"]["bias"],
+                h + "mlp.c_fc.bias": bias(b["mlp"]["up"], c.d_ff),
                 h + "mlp.c_proj.weight": b["mlp"]["down"]["kernel"],
-                h + "mlp.c_proj.bias": b["mlp"]["down"]["bias"],
+                h + "mlp.c_proj.bias": bias(b["mlp"]["down"], D),
             }
     except (KeyError, ValueError) as e:  # ValueError: a reshape of a kernel of another size
         raise ValueError(
@@ -155,7 +170,7 @@ def write(directory: str, fields: dict, params) -> None:
         "embd_pdrop": c.embedding_dropout,
         "attn_pdrop": c.attention_dropout,
         "initializer_range": c.init_std,
-        "tie_word_embeddings": True,
+        "tie_word_embeddings": c.tie_embeddings,
         "bos_token_id": None,  # GPT2Config's default, 50256, is GPT-2's tokenizer's; ours may be any
         "eos_token_id": None,
         "dtype": "float32",

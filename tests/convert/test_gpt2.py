@@ -46,21 +46,34 @@ def test_bfloat16_and_sharded_checkpoints_read_as_float32(gpt2_dir, tmp_path):
     assert_same_tree(bf16_params, jax.tree.map(lambda x: x.astype(ml_dtypes.bfloat16).astype(np.float32), params))
 
 
-@pytest.mark.parametrize("gelu_approximate", [True, False])
-def test_exported_gpt2_loads_in_transformers_with_our_logits(tmp_path, gelu_approximate):
-    config = ModelConfig(
-        vocab_size=VOCAB, num_layers=2, num_heads=4, d_model=32, d_ff=48, max_len=16, gelu_approximate=gelu_approximate
-    )
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(gelu_approximate=True),
+        dict(gelu_approximate=False),
+        dict(use_bias=False),  # nanoGPT's bias=False: zero biases
+        dict(use_bias=False, qkv_bias=True),
+        dict(tie_embeddings=False),  # its own lm_head.weight
+    ],
+    ids=str,
+)
+def test_exported_gpt2_loads_in_transformers_with_our_logits(tmp_path, options):
+    config = ModelConfig(vocab_size=VOCAB, num_layers=2, num_heads=4, d_model=32, d_ff=48, max_len=16, **options)
     model = TransformerLM(config)
 
     params = random_params(model)
     fields = dataclasses.asdict(config)
     gpt2.write(str(tmp_path), fields, params)
 
-    check_exported(tmp_path, model, params, fields, gpt2.read, transformers.GPT2LMHeadModel, 16)
-    assert json.loads((tmp_path / "config.json").read_text())["activation_function"] == (
-        "gelu_new" if gelu_approximate else "gelu"
+    biased = config.use_bias and config.qkv_bias is not False
+    reference = check_exported(
+        tmp_path, model, params, fields, gpt2.read, transformers.GPT2LMHeadModel, 16, exact_fields=biased
     )
+    hf = json.loads((tmp_path / "config.json").read_text())
+    assert hf["activation_function"] == ("gelu_new" if config.gelu_approximate else "gelu")
+    assert hf["tie_word_embeddings"] == config.tie_embeddings
+    tied = reference.lm_head.weight.data_ptr() == reference.transformer.wte.weight.data_ptr()
+    assert tied == config.tie_embeddings
 
 
 @pytest.mark.parametrize(
@@ -71,8 +84,6 @@ def test_exported_gpt2_loads_in_transformers_with_our_logits(tmp_path, gelu_appr
         dict(position="rotary"),
         dict(norm="rmsnorm"),
         dict(mlp="swiglu"),
-        dict(use_bias=False),
-        dict(tie_embeddings=False),
         dict(embedding_norm=True),
         dict(type_vocab_size=2),
         dict(mlm_transform=True),
