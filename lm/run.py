@@ -80,10 +80,18 @@ def prepare(
     if data or objective.new_head:  # a fine-tuned model's head size comes from its labels
         dataset = data_lib.load(config, objective.data, objective.specials, tokenizer, workdir)
         tokenizer = dataset.tokenizer
-    if objective.new_head:
-        config.model.num_classes = len(dataset.label_names)
+    if objective.new_head:  # the labels decide the head's size; a user's other value would be ignored
+        labels = len(dataset.label_names)
+        if config.model.num_classes not in (0, labels):
+            raise ValueError(
+                f"model.num_classes={config.model.num_classes}, but {dataset.name} has {labels} labels "
+                f"({', '.join(map(str, dataset.label_names[:10]))}{', ...' if labels > 10 else ''}). Leave "
+                "model.num_classes unset: fine-tuning sizes the head from the labels."
+            )
     extra = objective.extra_tokens(config) if objective.extra_tokens else 0  # span corruption's sentinels
-    config = config_lib.resolve(config, tokenizer.vocab_size + extra)
+    config = config_lib.resolve(config, tokenizer.vocab_size + extra)  # a copy: the caller's config stays
+    if objective.new_head:
+        config.model.num_classes = labels
     if saved_config:
         workdir_files.check_same_model(config, saved_config, workdir)
     runner = parallel.for_config(config)

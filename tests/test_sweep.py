@@ -121,6 +121,13 @@ def test_the_launcher_sweeps_collates_and_verifies(tmp_path):
     assert "| model.position | n |" in table and "| learned | 2 |" in table and "| rotary | 1 |" in table
     assert "model.num_heads=3: ValueError" in table
     assert (tmp_path / "sw" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    by_accuracy = launch(f"--config={tmp_path}/exp.py:smoke", "--mode=collate", "--workdir=sw", "--metric=eval/accuracy",
+                         cwd=tmp_path)  # fmt: skip
+    assert by_accuracy.returncode == 0, by_accuracy.stderr
+    assert "eval/accuracy" in (tmp_path / "sw" / "results.md").read_text() and "eval/accuracy" not in table
+    compared = launch(f"--config={tmp_path}/exp.py:smoke", "--mode=compare", "--workdir=sw/seed=0",
+                      "--compare_to=sw/seed=1", cwd=tmp_path)  # fmt: skip
+    assert compared.returncode == 0 and "seed" in compared.stdout and "eval/loss" in compared.stdout, compared.stderr
 
     passed = launch(f"--config={tmp_path}/exp.py:smoke", "--mode=verify", "--workdir=sw/seed=0", cwd=tmp_path)
     assert passed.returncode == 0 and "PASS: eval/loss = " in passed.stdout, passed.stderr
