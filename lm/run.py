@@ -109,25 +109,35 @@ def prepare(
         params, copied = transplant(params, init_from.load_params())
         new_head = " ; the head is new" if objective.new_head else ""
         console.log(f"init_from {init_from.path}: {copied} pretrained arrays restored{new_head}")
-    scale = 0.0 if config.finetune.freeze_encoder else config.finetune.encoder_lr_scale
-    tx = optim.make(config.optim, scale if objective.new_head else 1.0)
-    create = functools.partial(step.TrainState.create, apply_fn=model.apply, tx=tx)
-    state = jax.eval_shape(lambda p: create(params=p), params) if abstract else create(params=params)
+    create = functools.partial(make_state, config, model, objective=objective)
+    state = jax.eval_shape(create, params) if abstract else create(params)
     if resume:
         state = checkpointer.restore(state)
     return Run(config, workdir, dataset, tokenizer, objective, model, state, runner, checkpointer)
 
 
+def make_state(config: ml_collections.ConfigDict, model, params, objective: objectives.Objective) -> step.TrainState:
+    """The train state of `params`: the optimizer of config.optim (a fine-tuned head's encoder at
+    finetune.encoder_lr_scale, or frozen), the model's apply."""
+    scale = 0.0 if config.finetune.freeze_encoder else config.finetune.encoder_lr_scale
+    tx = optim.make(config.optim, scale if objective.new_head else 1.0)
+    return step.TrainState.create(apply_fn=model.apply, params=params, tx=tx)
+
+
 def compile_train_step(run: Run):
     """The run's train step, compiled by its runner (training and --mode=bench run this same step)."""
-    c = run.config
-    return run.runner.compile(
+    return train_step_of(run.config, run.runner, run.objective)
+
+
+def train_step_of(config: ml_collections.ConfigDict, runner, objective: objectives.Objective):
+    """The train step `config` asks for (seed, schedule, micro-batches, non-finite steps), compiled by `runner`."""
+    return runner.compile(
         step.train_step,
-        seed=c.seed,
-        learning_rate=optim.schedule(c.optim),
-        objective=run.objective,
-        grad_accum_steps=c.optim.grad_accum_steps,
-        skip_nonfinite=c.train.nonfinite == "skip",
+        seed=config.seed,
+        learning_rate=optim.schedule(config.optim),
+        objective=objective,
+        grad_accum_steps=config.optim.grad_accum_steps,
+        skip_nonfinite=config.train.nonfinite == "skip",
     )
 
 

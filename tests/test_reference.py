@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from lm import config as config_lib
-from lm import optim, step
+from lm import objectives, optim, parallel, run
 from lm.models.config import ModelConfig
 from lm.models.transformer import TransformerLM, init_params
 
@@ -64,9 +64,9 @@ def test_training_matches_nanogpt_in_pytorch_step_for_step():
     model = TransformerLM(ModelConfig.from_config(c.model))
     params = to_ours(ref)
     assert jax.tree.structure(params) == jax.tree.structure(init_params(model, jax.random.PRNGKey(0)))
-    state = step.TrainState.create(apply_fn=model.apply, params=params, tx=optim.make(c.optim))
+    state = run.make_state(c, model, params, objectives.CAUSAL)  # prepare's state, of nanoGPT's weights
     lr = optim.schedule(c.optim)
-    train_fn = jax.jit(lambda s, b: step.train_step(s, b, seed=0, learning_rate=lr))
+    train_fn = run.train_step_of(c, parallel.Runner(1), objectives.CAUSAL)
 
     opt = nanogpt_torch.make_optimizer(ref, 1e-2)
     rng = np.random.default_rng(0)

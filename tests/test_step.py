@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lm import config as config_lib
-from lm import objectives, optim, parallel, step
+from lm import objectives, optim, parallel, run, step
 from lm.data import tokenizers
 from lm.models.config import ModelConfig
 from lm.models.transformer import TransformerLM, init_params
@@ -16,6 +16,7 @@ MODEL = ModelConfig(vocab_size=17, num_layers=2, num_heads=2, d_model=16, d_ff=3
 
 
 def make_state(optim_overrides=None):
+    """The state prepare makes of MODEL's parameters (lm/run.py make_state), and the config."""
     c = config_lib.default_config()
     c.optim.warmup_steps = 0
     c.optim.learning_rate = 1e-2
@@ -23,10 +24,7 @@ def make_state(optim_overrides=None):
         c.optim[k] = v
     c = config_lib.resolve(c, MODEL.vocab_size)
     model = TransformerLM(MODEL)
-    state = step.TrainState.create(
-        apply_fn=model.apply, params=init_params(model, jax.random.PRNGKey(0)), tx=optim.make(c.optim)
-    )
-    return state, c
+    return run.make_state(c, model, init_params(model, jax.random.PRNGKey(0)), objectives.CAUSAL), c
 
 
 def batches(n, batch_size=16, seed=0):
@@ -51,15 +49,9 @@ def masked_objective():
 
 def run_steps(num_devices, grad_accum_steps=1, data=None, objective=objectives.CAUSAL, runner=None):
     """Three train steps on `num_devices` under pmap (or on `runner`): (the final state, each step's metrics)."""
-    state, c = make_state()
+    state, c = make_state({"grad_accum_steps": grad_accum_steps})
     runner = runner or parallel.Runner(num_devices)
-    fn = runner.compile(
-        step.train_step,
-        seed=0,
-        learning_rate=optim.schedule(c.optim),
-        grad_accum_steps=grad_accum_steps,
-        objective=objective,
-    )
+    fn = run.train_step_of(c, runner, objective)  # the launcher's step for this config
     state = runner.put_state(state)
     history = []
     for batch in data or batches(3):
@@ -121,9 +113,10 @@ def test_a_non_finite_step_is_skipped_only_when_asked():
     broken.params["embed"]["embedding"] = broken.params["embed"]["embedding"].at[0, 0].set(jnp.inf)
     batch = dict(batches(1)[0], inputs=np.zeros((16, 8), np.int64))  # token 0 everywhere: its inf reaches the loss
     lr = optim.schedule(c.optim)
-    skipped, m = jax.jit(lambda s, b: step.train_step(s, b, seed=0, learning_rate=lr, skip_nonfinite=True))(
-        broken, batch
-    )
+    skip = c.copy_and_resolve_references()
+    skip.train.nonfinite = "skip"
+    copy = jax.tree.map(jnp.copy, broken)  # the step donates its state
+    skipped, m = run.train_step_of(skip, parallel.Runner(1), objectives.CAUSAL)(copy, batch)
     assert float(m["skipped"]) == 1.0 and not np.isfinite(float(m["loss"]))
     assert int(skipped.step) == 1  # the step count still advances: the next batch is the next step's
     for x, y in zip(

@@ -121,8 +121,9 @@ def test_the_launcher_sweeps_collates_and_verifies(tmp_path):
     assert "| model.position | n |" in table and "| learned | 2 |" in table and "| rotary | 1 |" in table
     assert "model.num_heads=3: ValueError" in table
     assert (tmp_path / "sw" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    by_accuracy = launch(f"--config={tmp_path}/exp.py:smoke", "--mode=collate", "--workdir=sw", "--metric=eval/accuracy",
-                         cwd=tmp_path)  # fmt: skip
+    by_accuracy = launch(
+        f"--config={tmp_path}/exp.py:smoke", "--mode=collate", "--workdir=sw", "--metric=eval/accuracy", cwd=tmp_path
+    )
     assert by_accuracy.returncode == 0, by_accuracy.stderr
     assert "eval/accuracy" in (tmp_path / "sw" / "results.md").read_text() and "eval/accuracy" not in table
     compared = launch(f"--config={tmp_path}/exp.py:smoke", "--mode=compare", "--workdir=sw/seed=0",
