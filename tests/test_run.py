@@ -67,3 +67,12 @@ def test_label_smoothing_reaches_the_training_loss_the_launcher_computes(tiny_co
         losses[smoothing] = float(np.mean(jax.device_get(metrics["loss"])))
     # at initialisation the logits are near uniform: smoothing moves the loss towards log V, but it moves it
     assert losses[0.3] != losses[0.0]
+
+
+def test_the_translation_experiment_trains_with_its_label_smoothing():
+    from lm.verify import load_experiment
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    config = load_experiment(os.path.join(root, "experiments", "translation.py")).get_config("smoke")
+    run = prepare(config, None, restore="never", abstract=True)
+    assert config.optim.label_smoothing == 0.1 and run.objective.loss.keywords == {"label_smoothing": 0.1}

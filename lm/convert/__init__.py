@@ -20,7 +20,7 @@ READERS = {"gpt2": gpt2.read, "bert": bert.read, "gpt_neox": neox.read, "t5": t5
     llama.MODEL_TYPES, llama.read
 )
 # the families we export: name -> (the fields it fixes, whether it has grouped-query attention, writer)
-EXPORTS = {"GPT-2": (gpt2.GPT2_EXPORTS, False, gpt2.write), "Llama": (llama.LLAMA_FAMILY, True, llama.write)}
+EXPORTS = {"GPT-2": (gpt2.GPT2_EXPORTS, False, gpt2.write), "Llama": (llama.LLAMA_EXPORTS, True, llama.write)}
 
 
 def read_model(directory: str) -> tuple[dict, dict]:

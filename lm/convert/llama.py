@@ -42,6 +42,9 @@ LLAMA_FAMILY = dict(
     mlm_transform=False,
     head_bias=False,
 )
+# What an export needs: the family less use_bias, which Llama's attention_bias and mlp_bias express (a
+# bias the model lacks written as zeros).
+LLAMA_EXPORTS = {k: v for k, v in LLAMA_FAMILY.items() if k != "use_bias"}
 PROJECTIONS = {"query": "q_proj", "key": "k_proj", "value": "v_proj"}
 MLP = {"gate": "gate_proj", "up": "up_proj", "down": "down_proj"}
 
@@ -72,6 +75,7 @@ def read(directory: str) -> tuple[dict, dict]:
             d_ff=hf["intermediate_size"],
             max_len=hf["max_position_embeddings"],
             norm_eps=hf.get("rms_norm_eps", 1e-6),
+            use_bias=bool(hf.get("attention_bias", False) or hf.get("mlp_bias", False)),  # (zeros where absent)
             qkv_bias=model_type == "qwen2" or bool(hf.get("attention_bias", False)),
             tie_embeddings=bool(hf.get("tie_word_embeddings", False)),
             sliding_window=_sliding_window(hf, model_type, config_path),
@@ -82,14 +86,10 @@ def read(directory: str) -> tuple[dict, dict]:
             f"{config_path} is not a {model_type} config (no {e}); it needs hidden_size, num_attention_heads, "
             "num_hidden_layers, intermediate_size, max_position_embeddings and vocab_size."
         ) from e
-    refusals = {
-        "hidden_act": (hf.get("hidden_act", "silu"), "silu", "SwiGLU with SiLU"),
-        "mlp_bias": (bool(hf.get("mlp_bias", False)), False, "no MLP biases"),
-        "attention_bias": (bool(hf.get("attention_bias", False)), False, "no attention biases (Qwen2: on q, k, v)"),
-    }
-    for key, (value, expected, what) in refusals.items():
-        if value != expected:
-            raise ValueError(f"{config_path} has {key}={value!r}; we read the Llama family with {what} only.")
+    if hf.get("hidden_act", "silu") != "silu":
+        raise ValueError(
+            f"{config_path} has hidden_act={hf['hidden_act']!r}; we read the Llama family with SwiGLU with SiLU only."
+        )
     w = {k.removeprefix("model."): v for k, v in read_weights(directory).items()}
     K = fields["num_kv_heads"]
     try:
@@ -111,6 +111,17 @@ def read(directory: str) -> tuple[dict, dict]:
             }
     except KeyError as e:
         raise ValueError(f"{directory} has no tensor {e}: not a {model_type} checkpoint of this config.") from e
+    if fields["use_bias"]:  # attention_bias without mlp_bias, or the other way round: the others are zeros
+        has = {"attention": bool(hf.get("attention_bias", False)), "mlp": bool(hf.get("mlp_bias", False))}
+        for i in range(fields["num_layers"]):
+            block = params[f"block_{i}"]
+            layers = [("attention", n, block["attention"][n]) for n in (*PROJECTIONS, "out")]
+            layers += [("mlp", n, layer) for n, layer in block["mlp"].items()]
+            for part, name, layer in layers:
+                if has[part] and "bias" not in layer:
+                    raise ValueError(f"{directory} has no bias of layer {i}'s {part} {name}: {part}_bias is true.")
+                if part == "mlp" or name == "out":
+                    layer.setdefault("bias", np.zeros(layer["kernel"].shape[-1], np.float32))
     return fields, params
 
 
@@ -121,10 +132,11 @@ def write(directory: str, fields: dict, params) -> None:
     Raises:
       ValueError: a model the family cannot express (the fields that differ), or params that do not fit.
     """
-    c = check_export(fields, LLAMA_FAMILY, "Llama", free_heads=True)
-    if c.qkv_bias and c.sliding_window:
-        raise ValueError("Llama export: a model with QKV biases (Qwen2) and a sliding window (Mistral) is neither.")
-    model_type = "qwen2" if c.qkv_bias else "mistral" if c.sliding_window else "llama"
+    c = check_export(fields, LLAMA_EXPORTS, "Llama", free_heads=True)
+    if (c.qkv_bias or c.use_bias) and c.sliding_window:
+        raise ValueError("Llama export: a model with biases (Qwen2, Llama) and a sliding window (Mistral) is neither.")
+    # Qwen2: biases on q, k, v only; Llama's attention_bias and mlp_bias: on every projection
+    model_type = "llama" if c.use_bias else "qwen2" if c.qkv_bias else "mistral" if c.sliding_window else "llama"
     N, K = c.num_heads, c.num_kv_heads
     p = jax.tree.map(lambda x: np.asarray(x, np.float32), set_layer_layout(params, scan=False))
     try:
@@ -138,11 +150,15 @@ def write(directory: str, fields: dict, params) -> None:
             for ours, theirs in PROJECTIONS.items():
                 kernel = b["attention"][ours]["kernel"]  # [D, N or K, H]
                 tensors[h + f"self_attn.{theirs}.weight"] = kernel.reshape(c.d_model, -1).T  # [N H, D]
-                if c.qkv_bias:
-                    tensors[h + f"self_attn.{theirs}.bias"] = b["attention"][ours]["bias"].reshape(-1)
+                if c.qkv_bias or c.use_bias:
+                    tensors[h + f"self_attn.{theirs}.bias"] = _bias(b["attention"][ours], kernel.shape[1:])
             tensors[h + "self_attn.o_proj.weight"] = b["attention"]["out"]["kernel"].reshape(-1, c.d_model).T
+            if c.use_bias:
+                tensors[h + "self_attn.o_proj.bias"] = b["attention"]["out"]["bias"]
             for ours, theirs in MLP.items():
                 tensors[h + f"mlp.{theirs}.weight"] = b["mlp"][ours]["kernel"].T
+                if c.use_bias:
+                    tensors[h + f"mlp.{theirs}.bias"] = b["mlp"][ours]["bias"]
     except (KeyError, ValueError) as e:  # ValueError: a reshape of a kernel of another size
         raise ValueError(f"The params do not fit the fields' Llama model ({e!r}); pass that model's params.") from e
     hf = {
@@ -169,7 +185,7 @@ def write(directory: str, fields: dict, params) -> None:
     if model_type == "mistral":
         hf["sliding_window"] = c.sliding_window
     if model_type == "llama":
-        hf |= {"attention_bias": False, "mlp_bias": False}
+        hf |= {"attention_bias": c.use_bias, "mlp_bias": c.use_bias}
     save(directory, tensors, hf)
 
 
@@ -181,6 +197,11 @@ def _sliding_window(hf: dict, model_type: str, config_path: str) -> int:
             "on, which we do not express. Set it false to read the model with full attention (as Qwen2 is trained)."
         )
     return int(hf.get("sliding_window") or 0) if model_type == "mistral" else 0
+
+
+def _bias(layer: dict, shape: tuple) -> np.ndarray:
+    """A query / key / value projection's bias, flat; zeros where the model has none (use_bias, not qkv_bias)."""
+    return layer["bias"].reshape(-1) if "bias" in layer else np.zeros(int(np.prod(shape)), np.float32)
 
 
 def _scale(norm: dict) -> np.ndarray:

@@ -63,13 +63,15 @@ EXPORTS = {
     "mistral": dict(num_kv_heads=1, sliding_window=5, tie_embeddings=False),
     "llama-wide-heads": dict(num_kv_heads=2, head_dim=16),  # heads wider than d_model / num_heads (Qwen3's kind)
     "llama-3.1-rope": dict(rope_base=100.0, rope_scaling="llama3", rope_scaling_factor=8.0, rope_original_max_len=64),
+    "llama-biased": dict(use_bias=True),  # attention_bias and mlp_bias
+    "llama-biased-but-qkv": dict(use_bias=True, qkv_bias=False),  # q, k, v biases written as zeros
 }
 
 
 @pytest.mark.parametrize("model_type", EXPORTS)
 def test_exported_models_load_in_transformers_with_our_logits(tmp_path, model_type):
     options = dict(llama.LLAMA_FAMILY, vocab_size=VOCAB, num_layers=2, num_heads=4, d_model=32, d_ff=40, max_len=32)
-    config = ModelConfig(**options, **EXPORTS[model_type])
+    config = ModelConfig(**(options | EXPORTS[model_type]))
     model = TransformerLM(config)
 
     params = random_params(model)
@@ -78,7 +80,10 @@ def test_exported_models_load_in_transformers_with_our_logits(tmp_path, model_ty
     model_type = model_type.split("-")[0]
     assert json.loads((tmp_path / "config.json").read_text())["model_type"] == model_type
 
-    reference = check_exported(tmp_path, model, params, fields, llama.read, transformers.AutoModelForCausalLM, 24)
+    exact = config.qkv_bias or not config.use_bias  # else the zero biases read back as biases
+    reference = check_exported(
+        tmp_path, model, params, fields, llama.read, transformers.AutoModelForCausalLM, 24, exact_fields=exact
+    )
     assert type(reference).__name__ == llama.ARCHITECTURES[model_type]
 
 
@@ -99,7 +104,7 @@ def test_export_picks_the_family_that_expresses_the_model_and_names_what_none_ca
         (dict(rope_parameters={"rope_type": "yarn", "factor": 4.0, "rope_theta": 1e4}), "RoPE scaling 'yarn'"),
         (dict(rope_scaling={"type": "dynamic", "factor": 2.0}), "RoPE scaling 'dynamic'"),
         (dict(hidden_act="gelu"), "hidden_act='gelu'"),
-        (dict(mlp_bias=True), "mlp_bias=True"),
+        (dict(mlp_bias=True), "no bias of layer 0's mlp gate: mlp_bias is true"),  # the config's biases are absent
         (dict(model_type="qwen2", use_sliding_window=True), "use_sliding_window=true"),
     ],
 )

@@ -182,3 +182,15 @@ def close(a, b, rtol: float) -> bool:
         np.allclose(np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=rtol, atol=rtol)
         for x, y in zip(flat_a, flat_b, strict=True)
     )
+
+
+def assert_acts(field: str, knob, turn) -> None:
+    """The knob (tests/knobs/registry.py) changes what it is seen in: for a knob of how a step runs, the
+    compiled program but not the step's result."""
+    before, after = turn(field, knob)
+    if knob.seen_in == "how":  # another program for the same step
+        assert differ(before["program"], after["program"]), f"{field} left the compiled step as it was"
+        metrics = lambda seen: {k: v for k, v in seen["step"].items() if k.startswith("metrics")}  # noqa: E731
+        assert close(metrics(before), metrics(after), rtol=2e-5), f"{field} changed the step's result"
+    else:
+        assert differ(before, after), f"{field}={knob.value!r} changed nothing {knob.seen_in} shows"

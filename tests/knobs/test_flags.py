@@ -1,4 +1,4 @@
-"""Every flag of launch.py acts: the sampling flags write their config fields (whose effects test_fields.py
+"""Every flag of launch.py acts: the sampling flags write their config fields (whose effects test_run_fields.py
 checks); every other flag is passed to launch.py by a test that checks what it does, some of them here."""
 
 import ast
