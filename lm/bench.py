@@ -7,7 +7,8 @@ the workdir, so the figures never depend on what a workdir holds), compiles the 
 step ahead of time, runs warm-up steps, then times steps one by one (each waits for its result) and
 reports the median. FLOPs are counted from the architecture (lm/flops.py: every matrix product of the
 family, 6N + 12 L D T per token for GPT), with XLA's cost analysis of the compiled step beside them (it
-adds elementwise work and the optimizer, and counts the body of a scan once). MFU divides the achieved
+adds elementwise work and the optimizer, and counts the body of a scan once: scanned layers,
+gradient accumulation's micro-batches). MFU divides the achieved
 FLOP/s by the peak matmul rate measured here in the same command (and, on GPU / TPU, by the vendor's
 dense bfloat16 peak). The input pipeline (batch making + host-to-device copy) is timed on
 its own: it must stay well below the step time. The last line is a JSON object with every figure.
@@ -190,8 +191,8 @@ def _step_memory(memory) -> float:
 def _xla_differs(r: dict) -> str:
     """Why XLA's count is not the model's, when it is far from it."""
     ratio = r["xla_step_gflops"] / r["step_gflops"]
-    if r["scan_layers"] and ratio < 0.9:
-        return ": a scanned layer counted once"
+    if ratio < 0.9:
+        return ": it counts the body of a scan once, whether scanned layers or micro-batches"
     if ratio > 1.1:
         return ": with elementwise work, the optimizer and any recomputation"
     return ""
