@@ -1,8 +1,9 @@
 """The Llama family (Touvron et al., 2023): Llama, Qwen2 and Mistral from and to Hugging Face files.
 
 All three are one set of options of our blocks: pre-norm with RMSNorm, SwiGLU, rotary positions ("rotate
-half", base rope_theta), grouped-query attention (num_key_value_heads), no biases, an untied or tied head.
-Qwen2 adds biases on the query / key / value projections; Mistral a sliding window over the keys. What
+half", base rope_theta), grouped-query attention (num_key_value_heads), no biases (unless Llama's
+attention_bias / mlp_bias: our use_bias), an untied or tied head. Qwen2 adds biases on the query / key /
+value projections; Mistral a sliding window over the keys. What
 parity needs: torch.nn.Linear weights are [out, in]; each projection is its own tensor.
 """
 
@@ -54,9 +55,9 @@ def read(directory: str) -> tuple[dict, dict]:
     directory (or their base models' files, whose tensors lack "model."; the head is then the tied embedding).
 
     Raises:
-      ValueError: a missing or malformed file, or an option we cannot express (named): another activation,
-        biases on the output or MLP projections, RoPE scaling other than linear and llama3, Qwen2's per-layer
-        sliding window.
+      ValueError: a missing or malformed file (a bias attention_bias / mlp_bias announces included), or an
+        option we cannot express (named): another activation, RoPE scaling other than linear and llama3,
+        Qwen2's per-layer sliding window.
     """
     hf, config_path = read_config(directory, None)
     model_type = hf.get("model_type")
