@@ -9,7 +9,17 @@ LayerNorm's epsilon is `layer_norm_epsilon`.
 import jax
 import numpy as np
 
-from lm.convert.hf_common import QKV, check_export, gelu_approximate, heads, norm, read_config, read_weights, save
+from lm.convert.hf_common import (
+    QKV,
+    bias_or_zeros,
+    check_export,
+    gelu_approximate,
+    heads,
+    norm,
+    read_config,
+    read_weights,
+    save,
+)
 from lm.models.layout import set_layer_layout
 
 # What a model must be for GPT-2's architecture to express it: field -> GPT-2's value (ModelConfig fields).
@@ -119,16 +129,12 @@ def write(directory: str, fields: dict, params) -> None:
     D = c.d_model
     p = jax.tree.map(lambda x: np.asarray(x, np.float32), set_layer_layout(params, scan=False))
 
-    def bias(layer: dict, size: int) -> np.ndarray:
-        """The layer's bias, or the zeros GPT-2 adds where the model has none."""
-        return layer["bias"].reshape(size) if "bias" in layer else np.zeros(size, np.float32)
-
     try:
         tensors = {
             "transformer.wte.weight": p["embed"]["embedding"],
             "transformer.wpe.weight": p["position_embed"]["embedding"],
             "transformer.ln_f.weight": p["final_norm"]["norm"]["scale"],
-            "transformer.ln_f.bias": bias(p["final_norm"]["norm"], D),
+            "transformer.ln_f.bias": bias_or_zeros(p["final_norm"]["norm"], D),
         }
         if not c.tie_embeddings:
             tensors["lm_head.weight"] = p["head"]["kernel"].T  # [D, V] -> [V, D]
@@ -137,18 +143,18 @@ def write(directory: str, fields: dict, params) -> None:
             attention = b["attention"]
             tensors |= {
                 h + "ln_1.weight": b["attention_norm"]["norm"]["scale"],
-                h + "ln_1.bias": bias(b["attention_norm"]["norm"], D),
+                h + "ln_1.bias": bias_or_zeros(b["attention_norm"]["norm"], D),
                 # [D, N, H] x 3 -> [D, 3D] (Conv1D: in, out)
                 h + "attn.c_attn.weight": np.concatenate([attention[n]["kernel"].reshape(D, D) for n in QKV], axis=1),
-                h + "attn.c_attn.bias": np.concatenate([bias(attention[n], D) for n in QKV]),
+                h + "attn.c_attn.bias": np.concatenate([bias_or_zeros(attention[n], D) for n in QKV]),
                 h + "attn.c_proj.weight": attention["out"]["kernel"].reshape(D, D),  # [N, H, D] -> [D, D]
-                h + "attn.c_proj.bias": bias(attention["out"], D),
+                h + "attn.c_proj.bias": bias_or_zeros(attention["out"], D),
                 h + "ln_2.weight": b["mlp_norm"]["norm"]["scale"],
-                h + "ln_2.bias": bias(b["mlp_norm"]["norm"], D),
+                h + "ln_2.bias": bias_or_zeros(b["mlp_norm"]["norm"], D),
                 h + "mlp.c_fc.weight": b["mlp"]["up"]["kernel"],
-                h + "mlp.c_fc.bias": bias(b["mlp"]["up"], c.d_ff),
+                h + "mlp.c_fc.bias": bias_or_zeros(b["mlp"]["up"], c.d_ff),
                 h + "mlp.c_proj.weight": b["mlp"]["down"]["kernel"],
-                h + "mlp.c_proj.bias": bias(b["mlp"]["down"], D),
+                h + "mlp.c_proj.bias": bias_or_zeros(b["mlp"]["down"], D),
             }
     except (KeyError, ValueError) as e:  # ValueError: a reshape of a kernel of another size
         raise ValueError(

@@ -187,6 +187,12 @@ def out_of(w: dict, name: str, num_heads: int) -> dict:
     return out | ({"bias": w[name + ".bias"]} if name + ".bias" in w else {})
 
 
+def bias_or_zeros(layer: dict, size: int) -> np.ndarray:
+    """A layer's bias, flat, or the zeros a format with biases stores for a model without them (an exact
+    export: the format then adds nothing)."""
+    return layer["bias"].reshape(size) if "bias" in layer else np.zeros(size, np.float32)
+
+
 def check_export(fields: dict, family: dict, name: str, free_heads: bool) -> ModelConfig:
     """The ModelConfig of `fields`, once it is a model of `family` (field -> the family's value) whose
     heads the family can express (`free_heads`: key / value heads and a head width of their own, as Llama's

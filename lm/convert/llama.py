@@ -11,6 +11,7 @@ import jax
 import numpy as np
 
 from lm.convert.hf_common import (
+    bias_or_zeros,
     check_export,
     heads_of,
     linear,
@@ -122,7 +123,7 @@ def read(directory: str) -> tuple[dict, dict]:
                 if has[part] and "bias" not in layer:
                     raise ValueError(f"{directory} has no bias of layer {i}'s {part} {name}: {part}_bias is true.")
                 if part == "mlp" or name == "out":
-                    layer.setdefault("bias", np.zeros(layer["kernel"].shape[-1], np.float32))
+                    layer["bias"] = bias_or_zeros(layer, layer["kernel"].shape[-1])
     return fields, params
 
 
@@ -152,7 +153,8 @@ def write(directory: str, fields: dict, params) -> None:
                 kernel = b["attention"][ours]["kernel"]  # [D, N or K, H]
                 tensors[h + f"self_attn.{theirs}.weight"] = kernel.reshape(c.d_model, -1).T  # [N H, D]
                 if c.qkv_bias or c.use_bias:
-                    tensors[h + f"self_attn.{theirs}.bias"] = _bias(b["attention"][ours], kernel.shape[1:])
+                    width = kernel.shape[1] * kernel.shape[2]  # zeros for a model with use_bias but not qkv_bias
+                    tensors[h + f"self_attn.{theirs}.bias"] = bias_or_zeros(b["attention"][ours], width)
             tensors[h + "self_attn.o_proj.weight"] = b["attention"]["out"]["kernel"].reshape(-1, c.d_model).T
             if c.use_bias:
                 tensors[h + "self_attn.o_proj.bias"] = b["attention"]["out"]["bias"]
@@ -198,11 +200,6 @@ def _sliding_window(hf: dict, model_type: str, config_path: str) -> int:
             "on, which we do not express. Set it false to read the model with full attention (as Qwen2 is trained)."
         )
     return int(hf.get("sliding_window") or 0) if model_type == "mistral" else 0
-
-
-def _bias(layer: dict, shape: tuple) -> np.ndarray:
-    """A query / key / value projection's bias, flat; zeros where the model has none (use_bias, not qkv_bias)."""
-    return layer["bias"].reshape(-1) if "bias" in layer else np.zeros(int(np.prod(shape)), np.float32)
 
 
 def _scale(norm: dict) -> np.ndarray:

@@ -25,7 +25,7 @@ def knob_bases(knob_data) -> dict:
 
 @pytest.fixture(scope="session")
 def trained(knob_bases, tmp_path_factory):
-    """base name -> a workdir trained for 4 steps (made when first asked for), copied for each use."""
+    """base name -> a workdir trained as that base says (made when first asked for), copied for each use."""
     made = {}
 
     def workdir(name: str) -> str:
@@ -60,7 +60,7 @@ def observe(seen_in: str, config, workdir=None):
 def turn(knob_bases, knob_data, trained):
     """turn(field, knob) -> (the base's observation, the observation with the knob turned); the bases'
     observations are made once per session."""
-    seen = {}
+    seen, finetune = {}, []
 
     def value_of(knob):
         if isinstance(knob.value, registry.Trained):
@@ -71,7 +71,9 @@ def turn(knob_bases, knob_data, trained):
 
     def base_config(name):
         if name == registry.FINETUNE:  # the classifier fine-tuned from the causal base's trained workdir
-            return effects.with_value(knob_bases["classify"], "init_from", trained("causal"))
+            if not finetune:
+                finetune.append(effects.with_value(knob_bases["classify"], "init_from", trained("causal")))
+            return finetune[0]
         return knob_bases[name]
 
     def run(field, knob):

@@ -103,7 +103,7 @@ def placement(config: ml_collections.ConfigDict) -> dict:
 
 
 def training(config: ml_collections.ConfigDict) -> dict:
-    """A whole training run in a fresh workdir: metrics.jsonl (timings left out), the files, the
+    """A whole training run in a fresh workdir: metrics.jsonl, the files (but the event files), the
     checkpoints kept, what it printed, or the error it stopped with."""
     with tempfile.TemporaryDirectory() as workdir:
         printed = io.StringIO()
@@ -113,7 +113,7 @@ def training(config: ml_collections.ConfigDict) -> dict:
             error = None
         except Exception as e:  # noqa: BLE001 (the error is the observation: train.nonfinite=stop)
             error = f"{type(e).__name__}: {e}".replace(workdir, "WORKDIR")
-        records = [{k: v for k, v in r.items() if "per_s" not in k and "time" not in k} for r in metrics.read(workdir)]
+        records = metrics.read(workdir)  # train/ and eval/ metrics only: no timings
         files = sorted(
             os.path.relpath(os.path.join(d, f), workdir)
             for d, _, fs in os.walk(workdir)
