@@ -2,25 +2,18 @@
 
 import json
 import os
-import sys
 import time
-import types
 
 import jax
-
-if "tensorflow" not in sys.modules:
-    # TensorBoard's writer imports TensorFlow when it is installed (~5 s, ~650 MB) unless the module
-    # tensorboard.compat.notf exists (its "no_tensorflow" build); then it uses its own file I/O stub.
-    sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
-
-from tensorboard.compat.proto import event_pb2, summary_pb2  # noqa: E402
-from tensorboard.summary.writer.event_file_writer import EventFileWriter  # noqa: E402
+import tensorboardX
+from tensorboardX import summary as tensorboard_summary
 
 METRICS_FILE = "metrics.jsonl"
 
 
 class MetricsWriter:
-    """Appends scalars to metrics.jsonl and to TensorBoard event files under WORKDIR/tensorboard.
+    """Appends scalars to metrics.jsonl and to TensorBoard event files under WORKDIR/tensorboard (through
+    tensorboardX, which needs no TensorFlow), with the run's config as its hyperparameters (the HParams tab).
 
     A run resumed from the checkpoint of step `start` first drops what an earlier run logged after that
     step (it is about to be logged again): metrics.jsonl keeps the records up to `start`, and TensorBoard
@@ -29,7 +22,7 @@ class MetricsWriter:
     logged before its checkpoint and is not logged again.)
     """
 
-    def __init__(self, workdir: str, start: int = 0):
+    def __init__(self, workdir: str, start: int = 0, hparams: dict | None = None):
         self._path = os.path.join(workdir, METRICS_FILE)
         self._writes = jax.process_index() == 0  # several processes: the first one writes, the others only read
         self._tensorboard = None
@@ -41,11 +34,14 @@ class MetricsWriter:
             with open(self._path + ".tmp", "w") as f:
                 f.writelines(json.dumps(r) + "\n" for r in kept)
             os.replace(self._path + ".tmp", self._path)
-        self._tensorboard = EventFileWriter(os.path.join(workdir, "tensorboard"))
-        if start:
-            restart = event_pb2.SessionLog(status=event_pb2.SessionLog.START)
-            marker = event_pb2.Event(wall_time=time.time(), step=start + 1, session_log=restart)
-            self._tensorboard.add_event(marker)
+        self._tensorboard = tensorboardX.SummaryWriter(
+            os.path.join(workdir, "tensorboard"), purge_step=start + 1 if start else None, flush_secs=30
+        )
+        if hparams:
+            # Only the session's start (its hyperparameters): TensorBoard then takes every scalar tag of the
+            # run as a metric of the HParams tab, instead of a list fixed before the first eval.
+            _, session_start, _ = tensorboard_summary.hparams(hparams, {})
+            self._tensorboard.file_writer.add_summary(session_start, global_step=start)
 
     def write(self, step: int, scalars: dict) -> None:
         """One record of `step`; a list value (a curve, e.g. eval/loss_by_position) goes to metrics.jsonl only."""
@@ -54,10 +50,9 @@ class MetricsWriter:
         record = {k: [float(x) for x in v] if isinstance(v, list) else float(v) for k, v in scalars.items()}
         with open(self._path, "a") as f:
             f.write(json.dumps({"step": int(step), **record}) + "\n")
-        scalars = {k: v for k, v in record.items() if not isinstance(v, list)}
-        values = [summary_pb2.Summary.Value(tag=k, simple_value=v) for k, v in scalars.items()]
-        event = event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary_pb2.Summary(value=values))
-        self._tensorboard.add_event(event)
+        for tag, value in record.items():
+            if not isinstance(value, list):
+                self._tensorboard.add_scalar(tag, value, int(step))
 
     def has(self, step: int, prefix: str) -> bool:
         """Whether a record of `step` with a key starting with `prefix` ("eval/") is already logged."""
@@ -67,6 +62,18 @@ class MetricsWriter:
     def close(self) -> None:
         if self._tensorboard is not None:
             self._tensorboard.close()
+
+
+def hyperparameters(config: dict, prefix: str = "") -> dict:
+    """A run's config (`config.to_dict()`) as TensorBoard hyperparameters: one per field, named by its dotted
+    path ("optim.learning_rate"); a number, string or bool as it is, anything else (a tuple, None) as its text."""
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(hyperparameters(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value if isinstance(value, (bool, int, float, str)) else str(value)
+    return flat
 
 
 def read(workdir: str) -> list[dict]:

@@ -89,7 +89,7 @@ def _train(run: Run, evals: list) -> dict[str, float]:
         console.log(f"resuming from the checkpoint at step {start}")
     train_fn = compile_train_step(run)
     state = run.runner.put_state(run.state)
-    writer = metrics_lib.MetricsWriter(workdir, start)
+    writer = metrics_lib.MetricsWriter(workdir, start, hparams=metrics_lib.hyperparameters(config.to_dict()))
     progress = metrics_lib.Progress(start, config.train.num_steps, config.data.batch_size * config.data.seq_len)
     pending, fetched = [], []  # device-side metrics not yet read; read ones not yet logged
     eval_metrics = {}

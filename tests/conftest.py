@@ -10,11 +10,17 @@ jaxlib, seen at about 85% of the suite before the fixture below).
 
 import json
 import os
+import sys
 
-import launch  # only defines flags: JAX starts below
+# PyPI's torch for Python 3.12 is its CUDA build, which brings triton (GPU kernels); importing triton in a
+# process that has loaded TensorFlow (a TFDS test) crashes it (a segmentation fault: both carry LLVM). The
+# tests run torch on the CPU, where triton has nothing to do, so here it is absent (torch then skips it).
+sys.modules.setdefault("triton", None)
+
+from lm import cli  # noqa: E402  (only defines flags: JAX starts below)
 
 os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
-launch.widen_cpu_thread_pool(os.environ)  # NPROC=16, as launch.py does: XLA:CPU's all-reduce needs spare threads
+cli.widen_cpu_thread_pool(os.environ)  # NPROC=16, as launch.py does: XLA:CPU's all-reduce needs spare threads
 # One cache directory per pytest-xdist worker: JAX writes cache entries in place, so a process reading an
 # entry another is writing could load half of it.
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "")

@@ -5,12 +5,11 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
 from lm import train
+from tests import launcher
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE = f"--config={ROOT}/experiments/default.py:smoke"
@@ -200,15 +199,7 @@ def test_bad_input_is_one_clear_error_and_changes_nothing(place, args, needle, t
     if not any(a.startswith("--workdir=") for a in args):
         args.append(f"--workdir={names['new']}")
     before = {name: checksum(place / name) for name in ("trained", "masked", "bad_config", "unreadable", "files")}
-    env = dict(os.environ, XLA_FLAGS="")
-    result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "launch.py"), *args],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=300,
-    )
+    result = launcher.launch(*args, cwd=tmp_path, timeout=300)
     assert result.returncode != 0, result.stdout[-2000:]
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     assert needle in result.stderr, result.stderr[-2000:]

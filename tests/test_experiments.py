@@ -3,12 +3,11 @@
 import glob
 import importlib.util
 import os
-import subprocess
-import sys
 
 import pytest
 
 from lm import modes, objectives, train
+from tests import launcher
 from tests.test_bad_input import checksum
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -42,15 +41,7 @@ def test_experiment_trains_at_smoke_size(path, tmp_path, request):
 
 
 def launch(*args, cwd):
-    env = dict(os.environ, XLA_FLAGS="")  # one device: the launcher as a user runs it
-    return subprocess.run(
-        [sys.executable, os.path.join(ROOT, "launch.py"), *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=600,
-    )
+    return launcher.launch(*args, cwd=cwd)  # one device: the launcher as a user runs it
 
 
 def test_launcher_train_eval_sample_and_input_errors(tmp_path):

@@ -7,13 +7,13 @@ import sys
 
 import pytest
 
+from tests import launcher
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def launch(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, os.path.join(ROOT, "launch.py"), *args], capture_output=True, text=True, cwd=cwd, timeout=300
-    )
+    return launcher.launch(*args, cwd=cwd, devices=8, timeout=300)
 
 
 @pytest.mark.parametrize(
@@ -36,8 +36,8 @@ def test_bad_overrides_fail_before_anything_runs(flag, needle, tmp_path):
 def parsed(*args) -> dict:
     """The config launch.py's own parser builds from these flags (the sample flags applied as main applies them)."""
     code = (
-        "import json, sys, launch; launch.parse_flags(sys.argv); "
-        "print(json.dumps({'config': launch.configured().to_dict(), 'workdir': launch.workdir_flag()}))"
+        "import json, sys; from lm import cli; cli.parse_flags(sys.argv); "
+        "print(json.dumps({'config': cli.configured().to_dict(), 'workdir': cli.workdir_flag()}))"
     )
     result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -72,7 +72,7 @@ def test_sample_flags_set_the_sample_section_and_sample_seed_is_not_the_run_seed
 
 
 def test_fake_cpu_devices_get_two_pool_threads_each_unless_nproc_is_set():
-    import launch
+    from lm import cli
 
     cases = [
         ({"XLA_FLAGS": "--xla_cpu_enable_fast_math=false --xla_force_host_platform_device_count=4"}, "8"),
@@ -81,17 +81,17 @@ def test_fake_cpu_devices_get_two_pool_threads_each_unless_nproc_is_set():
         ({}, None),
     ]
     for environ, nproc in cases:
-        launch.widen_cpu_thread_pool(environ)
+        cli.widen_cpu_thread_pool(environ)
         assert environ.get("NPROC") == nproc
 
 
 def test_score_text_comes_from_exactly_one_of_two_flags(tmp_path):
-    import launch
+    from lm import cli
 
-    assert launch.read_text("to be", None) == "to be"
+    assert cli.read_text("to be", None) == "to be"
     (tmp_path / "t.txt").write_text("or not")
-    assert launch.read_text(None, str(tmp_path / "t.txt")) == "or not"
+    assert cli.read_text(None, str(tmp_path / "t.txt")) == "or not"
     with pytest.raises(ValueError, match="exactly one of --text"):
-        launch.read_text("a", str(tmp_path / "t.txt"))
+        cli.read_text("a", str(tmp_path / "t.txt"))
     with pytest.raises(ValueError, match="does not exist"):
-        launch.read_text(None, str(tmp_path / "missing.txt"))
+        cli.read_text(None, str(tmp_path / "missing.txt"))

@@ -4,6 +4,7 @@ import glob
 import json
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 from lm import metrics
 
@@ -25,6 +26,36 @@ def test_scalars_go_to_metrics_jsonl_and_tensorboard(tmp_path):
     assert [(e.step, e.value) for e in accumulator.Scalars("eval/loss")] == [(20, 2.0)]
     assert "eval/loss_by_position" not in accumulator.Tags()["scalars"]
     assert metrics.read(str(tmp_path / "nowhere")) == []
+
+
+def test_the_config_goes_to_tensorboard_as_the_runs_hyperparameters(tmp_path):
+    config = {"model": {"num_layers": 2, "positions": "rope", "window": None}, "dims": (4, 8), "bf16": True}
+    flat = metrics.hyperparameters(config)
+    assert flat == {
+        "model.num_layers": 2,
+        "model.positions": "rope",
+        "model.window": "None",
+        "dims": "(4, 8)",
+        "bf16": True,
+    }
+    writer = metrics.MetricsWriter(str(tmp_path), hparams=flat)
+    writer.write(1, {"train/loss": 2.5})
+    writer.close()
+    # What TensorBoard's HParams tab reads: the session's start, in the run's own directory (where its scalars are).
+    accumulator = EventAccumulator(str(tmp_path / "tensorboard"))
+    accumulator.Reload()
+    content = accumulator.PluginTagToContent("hparams")
+    assert list(content) == ["_hparams_/session_start_info"]  # no fixed metric list: every scalar tag is one
+    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
+    values = {k: getattr(v, v.WhichOneof("kind")) for k, v in start.hparams.items()}
+    assert values == {
+        "model.num_layers": 2.0,
+        "model.positions": "rope",
+        "model.window": "None",
+        "dims": "(4, 8)",
+        "bf16": True,
+    }
+    assert [(e.step, e.value) for e in accumulator.Scalars("train/loss")] == [(1, 2.5)]
 
 
 def test_the_progress_line_reports_rates_and_the_time_left(monkeypatch):

@@ -3,12 +3,11 @@ recorded while the others run; and the launcher's sweep / collate / verify modes
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from lm import sweep, train
+from tests import launcher
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -101,8 +100,7 @@ CONTRACTS = {
 
 
 def launch(*args, cwd):
-    return subprocess.run([sys.executable, os.path.join(ROOT, "launch.py"), *args], capture_output=True, text=True,
-                          cwd=cwd, env=dict(os.environ, XLA_FLAGS=""), timeout=600)  # fmt: skip
+    return launcher.launch(*args, cwd=cwd)
 
 
 def test_the_launcher_sweeps_collates_and_verifies(tmp_path):

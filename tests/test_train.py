@@ -6,7 +6,6 @@ import random
 import re
 import signal
 import subprocess
-import sys
 import time
 
 import jax
@@ -16,6 +15,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from lm import checkpoint, metrics, train
 from lm.run import prepare
+from tests import launcher
 
 
 def records(workdir, prefix):
@@ -188,7 +188,7 @@ SLOW_ENOUGH = [  # about 5 ms a step on 2 cores: long enough to be signalled mid
 
 def start(workdir, *args):
     """launch.py training in its own process (one device, as a user runs it), stdout piped."""
-    command = [sys.executable, os.path.join(ROOT, "launch.py"), *SLOW_ENOUGH, f"--workdir={workdir}", *args]
+    command = launcher.command(*SLOW_ENOUGH, f"--workdir={workdir}", *args)
     env = dict(os.environ, XLA_FLAGS="")
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 

@@ -18,8 +18,7 @@ def load_split(name: str, split: str, data_dir: str):
     Raises:
       ValueError: an unknown dataset name, or a dataset that is not on disk when there is no network.
     """
-    import tensorflow_datasets as tfds  # ~5 s of import: only runs that use TFDS pay it
-
+    tfds = _tensorflow_datasets()
     kwargs = dict(split=split, data_dir=data_dir or None, shuffle_files=False)
     try:
         return tfds.load(name, download=False, **kwargs)
@@ -50,8 +49,7 @@ def examples(name: str, split: str, data_dir: str, features: dict[str, str]) -> 
     Raises:
       ValueError: a feature the dataset does not have, with the setting that names it.
     """
-    import tensorflow_datasets as tfds
-
+    tfds = _tensorflow_datasets()
     for example in tfds.as_numpy(load_split(name, split, data_dir)):
         for key, feature in features.items():
             if feature not in example:
@@ -60,6 +58,21 @@ def examples(name: str, split: str, data_dir: str, features: dict[str, str]) -> 
                     f"--config.data.{key} to the feature to read."
                 )
         yield tuple(_decoded(example[feature]) for feature in features.values())
+
+
+def _tensorflow_datasets():
+    """tensorflow_datasets, and TensorFlow under it: the optional install (requirements-tfds.txt), which only
+    runs that read TFDS need, and only they pay its ~5 s of import."""
+    try:
+        import tensorflow  # noqa: F401  (tfds.load builds tf.data pipelines)
+        import tensorflow_datasets
+    except ImportError as e:
+        raise ValueError(
+            f"TFDS datasets need TensorFlow and tensorflow-datasets, which the main install leaves out ({e}). "
+            "Install them with `pip install -r requirements-tfds.txt` (the pinned versions), or read a local "
+            "text file instead: --config.data.path=FILE."
+        ) from e
+    return tensorflow_datasets
 
 
 def prepared_versions(name: str, data_dir: str) -> list[tuple[str, int]]:

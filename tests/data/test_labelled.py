@@ -118,8 +118,8 @@ def test_eval_batches_cover_every_example_once(char_tok, tmp_path):
 
 
 def test_tfds_labelled_source_under_mock_data(char_tok):
-    import tensorflow as tf
-    import tensorflow_datasets as tfds
+    tf = pytest.importorskip("tensorflow")
+    tfds = pytest.importorskip("tensorflow_datasets")  # requirements-tfds.txt
 
     def fake_sst2(self, split, **kwargs):
         n = {"train": 10, "validation": 4}[split]

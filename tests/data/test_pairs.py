@@ -90,8 +90,8 @@ def test_files_and_their_errors(tmp_path, capsys):
 
 def test_a_tfds_translation_dataset_by_name_under_mock_data():
     """wmt14_translate/de-en's features by name (English source, German target), each split its own."""
-    import tensorflow as tf
-    import tensorflow_datasets as tfds
+    tf = pytest.importorskip("tensorflow")
+    tfds = pytest.importorskip("tensorflow_datasets")  # requirements-tfds.txt
 
     def fake(self, split, **kwargs):
         numbers = range(30) if split == "train" else range(100, 106)

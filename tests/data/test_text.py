@@ -86,14 +86,14 @@ TRAIN_TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\nAll
 
 
 def fake_shakespeare(split):
-    import tensorflow as tf
+    tf = pytest.importorskip("tensorflow")
 
     text = {"train": TRAIN_TEXT * 20, "validation": "All:\nSpeak, speak.\n" * 10}[split]
     return tf.data.Dataset.from_tensor_slices({"text": [text]})
 
 
 def test_tfds_source_under_mock_data():
-    import tensorflow_datasets as tfds
+    tfds = pytest.importorskip("tensorflow_datasets")  # requirements-tfds.txt
 
     c = default_config().data
     c.tfds_name = "tiny_shakespeare"

@@ -17,6 +17,7 @@ from lm import models, modes, train  # noqa: E402
 from lm.evaluators import harness, harness_task  # noqa: E402
 from lm.evaluators.harness_task import HELDOUT  # noqa: E402
 from lm.models.config import ModelConfig  # noqa: E402
+from tests import launcher  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -127,7 +128,7 @@ def test_a_trained_workdir_runs_through_the_mode_and_the_registered_name(tiny_co
 def test_the_launcher_evaluates_an_imported_model_without_a_checkpoint(hf_gpt2_dir, tmp_path):
     args = [f"--config={ROOT}/experiments/default.py:smoke", f"--config.init_from={hf_gpt2_dir}", "--mode=harness"]
     args += [f"--workdir={tmp_path}/w", f"--tasks={HELDOUT}", "--limit=4", "--num_fewshot=1", "--harness_batch_size=2"]
-    result = subprocess.run([sys.executable, f"{ROOT}/launch.py", *args], capture_output=True, text=True, timeout=300)
+    result = launcher.launch(*args, devices=8, timeout=300)
     assert result.returncode == 0, result.stderr
     with open(tmp_path / "w" / "harness" / "results.json") as f:
         saved = json.load(f)

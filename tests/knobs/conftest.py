@@ -43,7 +43,7 @@ def trained(knob_bases, tmp_path_factory):
 def observe(seen_in: str, config, workdir=None):
     """What `seen_in` (tests/knobs/registry.py) observes of a run of `config` (and of its trained `workdir`)."""
     if seen_in.startswith("tfds"):
-        import tensorflow_datasets as tfds
+        tfds = pytest.importorskip("tensorflow_datasets")  # requirements-tfds.txt
 
         with tfds.testing.mock_data(as_dataset_fn=fake_tiny_shakespeare):
             return observe(seen_in.replace("tfds", "step"), config)

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from tests import launcher
 from tests.knobs import registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -16,14 +17,14 @@ SMOKE = f"--config={ROOT}/experiments/default.py:smoke"
 
 
 def launch(*args, cwd):
-    command = [sys.executable, os.path.join(ROOT, "launch.py"), *args]
-    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=300)
+    return launcher.launch(*args, cwd=cwd, devices=8, timeout=300)
 
 
 def test_every_sampling_flag_writes_its_config_field():
     flags = [f"--{flag}={value[0] if isinstance(value, tuple) else value}" for flag, (_, value) in
              registry.FLAG_FIELDS.items()]  # fmt: skip
-    code = "import json, sys, launch; launch.parse_flags(sys.argv); print(json.dumps(launch.configured().to_dict()))"
+    code = "import json, sys; from lm import cli; cli.parse_flags(sys.argv); "
+    code += "print(json.dumps(cli.configured().to_dict()))"
     parsed = subprocess.run([sys.executable, "-c", code, *flags], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert parsed.returncode == 0, parsed.stderr
     config = json.loads(parsed.stdout.strip().splitlines()[-1])

@@ -6,7 +6,7 @@ import dataclasses
 import ml_collections
 from absl import flags
 
-import launch
+from lm import cli
 from lm.config import default_config
 from lm.models.config import ModelConfig
 from tests.knobs import registry
@@ -26,7 +26,7 @@ def config_fields(config: ml_collections.ConfigDict, prefix: str = "") -> set[st
 
 def launch_flags() -> set[str]:
     """The flags launch.py defines (not absl's own, nor config_flags' --config.KEY overrides)."""
-    return {f.name for f in flags.FLAGS.get_flags_for_module(launch)} - ABSL_FLAGS
+    return {f.name for f in flags.FLAGS.get_flags_for_module(cli)} - ABSL_FLAGS
 
 
 def test_every_field_and_flag_has_an_effect_check():
