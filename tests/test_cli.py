@@ -1,9 +1,13 @@
-"""The launcher: its real flag parser (overrides, types, unknown keys), its modes' flags, its environment."""
+"""The command line (lm/cli.py, run by launch.py and `lm`): its real flag parser (overrides, types, unknown keys), its
+modes' flags, its environment."""
 
 import json
 import os
+import pathlib
+import shutil
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
@@ -95,3 +99,24 @@ def test_score_text_comes_from_exactly_one_of_two_flags(tmp_path):
         cli.read_text("a", str(tmp_path / "t.txt"))
     with pytest.raises(ValueError, match="does not exist"):
         cli.read_text(None, str(tmp_path / "missing.txt"))
+
+
+def test_pip_builds_the_package_lm_with_its_command_and_without_the_experiments(tmp_path):
+    """What `pip install .` installs, built offline here (this environment's setuptools): every module of lm/,
+    the `lm` command as lm.cli:run, Python 3.12+; experiments/, tests/ and tools/ stay in the checkout."""
+    source = tmp_path / "checkout"
+    for name in ("lm", "experiments", "tests", "tools"):
+        shutil.copytree(os.path.join(ROOT, name), source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("launch.py", "pyproject.toml", "README.md"):
+        shutil.copy(os.path.join(ROOT, name), source / name)
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q"]
+    built = subprocess.run([*command, str(source), "-w", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    (wheel,) = tmp_path.glob("lm-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        names = z.namelist()
+        info = {n.split("/")[-1]: z.read(n).decode() for n in names if ".dist-info/" in n}
+    modules = {str(p.relative_to(ROOT)) for p in pathlib.Path(ROOT, "lm").rglob("*.py")}
+    assert {n for n in names if n.endswith(".py")} == modules
+    assert info["entry_points.txt"].split() == ["[console_scripts]", "lm", "=", "lm.cli:run"]
+    assert "Requires-Python: >=3.12" in info["METADATA"] and "Requires-Dist: jax>=0.12.0.1" in info["METADATA"]
