@@ -53,6 +53,9 @@ class MetricsWriter:
         for tag, value in record.items():
             if not isinstance(value, list):
                 self._tensorboard.add_scalar(tag, value, int(step))
+        # On disk with metrics.jsonl's line: a run killed without warning (kill -9, a lost node) keeps both
+        # up to its last checkpoint, which its resumption continues from.
+        self._tensorboard.flush()
 
     def has(self, step: int, prefix: str) -> bool:
         """Whether a record of `step` with a key starting with `prefix` ("eval/") is already logged."""

@@ -21,6 +21,7 @@ def test_the_library_prints_through_the_console_only():
     printing = [
         str(path.relative_to(root.parent))
         for path in root.rglob("*.py")
-        if path.name != "console.py" and re.search(r"(?<![\w.])print\(", path.read_text())
+        # the command line (cli.py) reports a preempted run's exit on stderr, from every process
+        if path.name not in ("console.py", "cli.py") and re.search(r"(?<![\w.])print\(", path.read_text())
     ]
     assert printing == []
