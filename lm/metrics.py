@@ -5,8 +5,6 @@ import os
 import time
 
 import jax
-import tensorboardX
-from tensorboardX import summary as tensorboard_summary
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -34,6 +32,11 @@ class MetricsWriter:
             with open(self._path + ".tmp", "w") as f:
                 f.writelines(json.dumps(r) + "\n" for r in kept)
             os.replace(self._path + ".tmp", self._path)
+        # Imported here, by the runs that log: tensorboardX imports torch where it finds it installed
+        # (1.5 s here), which the other modes need not pay.
+        import tensorboardX
+        from tensorboardX import summary as tensorboard_summary
+
         self._tensorboard = tensorboardX.SummaryWriter(
             os.path.join(workdir, "tensorboard"), purge_step=start + 1 if start else None, flush_secs=30
         )
