@@ -25,7 +25,7 @@ step 1500, the same to 4 digits as when first published (`--mode=verify` checks 
 """
 
 from lm.config import default_config, shrink_to_smoke
-from lm.verify import Contract
+from lm.experiment import Contract
 
 
 def get_config(arg: str = "tiny") -> "ml_collections.ConfigDict":  # noqa: F821

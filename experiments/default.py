@@ -13,7 +13,7 @@ dog hat owl rose owl dog.").
 """
 
 from lm.config import default_config, shrink_to_smoke
-from lm.verify import Contract
+from lm.experiment import Contract
 
 
 def get_config(arg: str = "") -> "ml_collections.ConfigDict":  # noqa: F821

@@ -28,7 +28,7 @@ table, each with its family's options; smoke (seconds, for the tests).
 """
 
 from lm.config import default_config, shrink_to_smoke
-from lm.verify import Contract
+from lm.experiment import Contract
 
 LLAMA = dict(position="rotary", norm="rmsnorm", norm_eps=1e-5, mlp="swiglu", use_bias=False)  # tied, as SmolLM
 PYTHIA = dict(position="rotary", rotary_fraction=0.25, parallel_residual=True, gelu_approximate=False)

@@ -32,9 +32,9 @@ held-out text (all from The Taming of the Shrew) both stay near the majority cla
 pretrained vs 0.39 scratch, macro-F1 0.30 vs 0.20 (means of 3 seeds; not a contract).
 """
 
-from lm import sweep
+from lm import experiment
 from lm.config import default_config, shrink_to_smoke
-from lm.verify import Contract
+from lm.experiment import Contract
 
 
 def get_config(arg: str = "speakers") -> "ml_collections.ConfigDict":  # noqa: F821
@@ -79,7 +79,7 @@ def get_config(arg: str = "speakers") -> "ml_collections.ConfigDict":  # noqa: F
 def get_sweep(arg: str = "speakers") -> list[dict]:
     """Pretrained and scratch, seeds 0-2: the runs of the speakers contract (and of --mode=collate)."""
     del arg
-    return sweep.grid({"finetune.load_weights": [True, False]}, seeds=[0, 1, 2])
+    return experiment.grid({"finetune.load_weights": [True, False]}, seeds=[0, 1, 2])
 
 
 PRETRAINED, SCRATCH = {"finetune.load_weights": True}, {"finetune.load_weights": False}

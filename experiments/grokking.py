@@ -30,7 +30,7 @@ decay skips biases (theirs decays every parameter); the init is N(0, 1/d_model) 
 """
 
 from lm.config import default_config, shrink_to_smoke
-from lm.verify import Contract
+from lm.experiment import Contract
 
 P, TRAIN_FRACTION = 113, 0.3
 CPU_P = 59

@@ -30,9 +30,9 @@ Measured on 2 CPU cores (2026-11-30), eval at step 2000 on 512 held-out rows, se
 model continue "t5 t9 t2 t7 t1 t5 t9" with "t2 t7 t1"; the 1-layer model's with "t5 t5 t9".
 """
 
-from lm import sweep
+from lm import experiment
 from lm.config import default_config, shrink_to_smoke
-from lm.verify import Contract
+from lm.experiment import Contract
 
 
 def get_config(arg: str = "cpu") -> "ml_collections.ConfigDict":  # noqa: F821
@@ -72,7 +72,7 @@ def get_config(arg: str = "cpu") -> "ml_collections.ConfigDict":  # noqa: F821
 
 def get_sweep(arg: str = "cpu") -> list[dict]:
     del arg
-    return sweep.grid({"model.num_layers": [1, 2]}, seeds=[0, 1, 2])
+    return experiment.grid({"model.num_layers": [1, 2]}, seeds=[0, 1, 2])
 
 
 SOURCE = "Olsson et al. (2022), in-context copying of repeated random tokens"

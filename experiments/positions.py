@@ -23,7 +23,7 @@ curves.png there. Measured on 2 CPU cores (2026-11-30), eval/loss on the whole v
 
 import os
 
-from lm import sweep, verify
+from lm import experiment
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -31,10 +31,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def get_config(arg: str = "cpu") -> "ml_collections.ConfigDict":  # noqa: F821
     if arg not in ("cpu", "smoke"):
         raise ValueError(f"experiments/positions.py takes cpu or smoke, not {arg!r}.")
-    return verify.load_experiment(os.path.join(HERE, "shakespeare_char.py")).get_config(arg)
+    return experiment.load(os.path.join(HERE, "shakespeare_char.py")).get_config(arg)
 
 
 def get_sweep(arg: str = "cpu") -> list[dict]:
-    positions = sweep.grid({"model.position": ["learned", "sinusoidal", "rotary"]}, seeds=[0, 1, 2])
-    scaled = sweep.grid({"model.position": ["sinusoidal"], "model.embedding_scale": [True]}, seeds=[0, 1, 2])
+    positions = experiment.grid({"model.position": ["learned", "sinusoidal", "rotary"]}, seeds=[0, 1, 2])
+    scaled = experiment.grid({"model.position": ["sinusoidal"], "model.embedding_scale": [True]}, seeds=[0, 1, 2])
     return positions + scaled  # the paper's sinusoids: embeddings x sqrt(d_model) first

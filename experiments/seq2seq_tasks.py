@@ -23,7 +23,7 @@ flax's seq2seq example report accuracy 1.0 on such tasks):
 """
 
 from lm.config import default_config, shrink_to_smoke
-from lm.verify import Contract
+from lm.experiment import Contract
 
 
 def get_config(arg: str = "transformer") -> "ml_collections.ConfigDict":  # noqa: F821

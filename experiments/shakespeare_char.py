@@ -40,7 +40,7 @@ tiny_shakespeare train / validation splits are used (a different validation text
 """
 
 from lm.config import default_config, shrink_to_smoke
-from lm.verify import Contract
+from lm.experiment import Contract
 
 
 def get_config(arg: str = "cpu") -> "ml_collections.ConfigDict":  # noqa: F821

@@ -203,9 +203,9 @@ def main(argv):
 
 
 def experiment_module():
-    from lm import verify
+    from lm import experiment
 
-    return verify.load_experiment(config_spec(sys.argv).partition(":")[0])
+    return experiment.load(config_spec(sys.argv).partition(":")[0])
 
 
 def experiment_sweep() -> list:
@@ -222,10 +222,10 @@ def experiment_sweep() -> list:
 
 def experiment_contracts():
     """The experiment file's contracts for its config argument."""
-    from lm import verify
+    from lm import experiment
 
     path, _, arg = config_spec(sys.argv).partition(":")
-    contracts = verify.contracts_of(experiment_module())
+    contracts = experiment.contracts_of(experiment_module())
     if arg not in contracts:
         have = ", ".join(f"{path}:{a}" for a in contracts) or "none"
         raise ValueError(

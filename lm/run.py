@@ -12,11 +12,12 @@ import functools
 import jax
 import ml_collections
 
-from lm import checkpoint, console, evaluators, models, objectives, optim, parallel, pretrained, step, workdir_files
+from lm import checkpoint, console, evaluators, objectives, optim, parallel, pretrained, step, workdir_files
 from lm import config as config_lib
 from lm import data as data_lib
 from lm.data import tokenizers
 from lm.data.dataset import Dataset
+from lm.models import families
 from lm.models.config import ModelConfig
 from lm.models.layout import count_params, transplant
 from lm.models.transformer import TransformerLM
@@ -101,8 +102,8 @@ def prepare(
     runner.check_batch_size(config.train.eval_batch_size, "train.eval_batch_size")
 
     objective = objective.bind(config, tokenizer)
-    model = models.build(ModelConfig.from_config(config.model))
-    init = jax.jit(models.init_params, static_argnums=(0, 2, 3))  # one compilation per model, reused
+    model = families.build(ModelConfig.from_config(config.model))
+    init = jax.jit(families.init_params, static_argnums=(0, 2, 3))  # one compilation per model, reused
     args = (model, jax.random.PRNGKey(config.seed), config.data.seq_len, objective.method)
     params = init.eval_shape(*args) if abstract else init(*args)
     if init_from and config.finetune.load_weights and not resume and not abstract:
@@ -166,7 +167,7 @@ def describe(run: Run) -> str:
     c, m = run.config, run.config.model
     n = count_params(run.state.params)
     tokenizer = f"{run.tokenizer.kind} tokenizer, vocab {run.tokenizer.vocab_size}"
-    if m.family in models.SOURCED:
+    if m.family in families.SOURCED:
         kind, layers = m.family.replace("_", "-"), f"{m.num_encoder_layers} + {m.num_layers}"
     else:
         kind, layers = "causal" if m.causal else "bidirectional", m.num_layers

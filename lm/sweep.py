@@ -1,10 +1,10 @@
 """Sweeps: an experiment's variants (config overrides x seeds), each trained in its own sub-workdir.
 
 An experiment file may define `get_sweep(arg)`, returning a list of variants, each a dict of config overrides
-({"model.position": "rotary", "seed": 1}); `grid` builds the product of some axes and seeds:
+({"model.position": "rotary", "seed": 1}); `grid` (lm/experiment.py) builds the product of some axes and seeds:
 
     def get_sweep(arg):
-        return sweep.grid({"model.position": ["learned", "sinusoidal", "rotary"]}, seeds=[0, 1, 2])
+        return grid({"model.position": ["learned", "sinusoidal", "rotary"]}, seeds=[0, 1, 2])
 
 `--mode=sweep` trains every variant in WORKDIR/<name>/, the name being its overrides in order
 (`model.position=rotary,seed=1`); `--sweep_index=i` (or SLURM_ARRAY_TASK_ID) trains the i-th only, so
@@ -13,8 +13,6 @@ skipped; one that stopped part-way resumes from its checkpoint; one that fails i
 its own sweep.json) and the others still run.
 """
 
-import dataclasses
-import itertools
 import json
 import os
 import time
@@ -24,30 +22,12 @@ import jax
 import ml_collections
 import numpy as np
 
-from lm import checkpoint, console, metrics, models, workdir_files
+from lm import checkpoint, console, metrics, workdir_files
+from lm.experiment import Variant
+from lm.models import families
 from lm.models.config import ModelConfig
 
 STATUS_FILE = "sweep.json"  # in each variant's workdir: what the sweep knows of it
-
-
-@dataclasses.dataclass(frozen=True)
-class Variant:
-    index: int
-    overrides: dict  # dotted config key -> value, in the order the experiment gave them
-
-    @property
-    def name(self) -> str:
-        return ",".join(f"{k}={_format(v)}" for k, v in self.overrides.items())
-
-
-def grid(axes: dict[str, list], seeds=(0,)) -> list[dict]:
-    """Every combination of the axes' values, times the seeds (seed varies fastest)."""
-    keys = list(axes)
-    return [
-        {**dict(zip(keys, values, strict=True)), "seed": seed}
-        for values in itertools.product(*(axes[k] for k in keys))
-        for seed in seeds
-    ]
 
 
 def expand(variants: list[dict]) -> list[Variant]:
@@ -55,7 +35,7 @@ def expand(variants: list[dict]) -> list[Variant]:
     if not isinstance(variants, (list, tuple)) or not variants:
         raise ValueError(
             f"get_sweep returned {type(variants).__name__} {variants!r:.80}; it must return a non-empty list of "
-            "dicts of config overrides (lm.sweep.grid builds one)."
+            "dicts of config overrides (lm.experiment.grid builds one)."
         )
     out = []
     for i, overrides in enumerate(variants):
@@ -173,8 +153,8 @@ def _facts(workdir: str) -> dict:
     saved = workdir_files.read_config(workdir)
     if saved is None:  # a train_fn that writes no config.json (tests' fakes)
         return {}
-    model = models.build(ModelConfig.from_config(ml_collections.ConfigDict(saved["model"])))
-    shapes = jax.eval_shape(lambda key: models.init_params(model, key), jax.random.PRNGKey(0))
+    model = families.build(ModelConfig.from_config(ml_collections.ConfigDict(saved["model"])))
+    shapes = jax.eval_shape(lambda key: families.init_params(model, key), jax.random.PRNGKey(0))
     params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes))
     tokens = saved["train"]["num_steps"] * saved["data"]["batch_size"] * saved["data"]["seq_len"]
     return {"parameters": params, "tokens_seen": tokens}
@@ -192,7 +172,3 @@ def _read_status(workdir: str) -> dict:
         return {}
     with open(path) as f:
         return json.load(f)
-
-
-def _format(value) -> str:
-    return str(value).replace("/", "_").replace(",", "_")

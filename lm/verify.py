@@ -1,11 +1,12 @@
 """Reproduction contracts: what an experiment reproduces, checked by a command that fails when the code regresses.
 
-An experiment file declares its contracts next to the config they describe, one per config argument:
+An experiment file declares its contracts (lm.experiment.Contract) next to the config they describe, one per
+config argument:
 
     CONTRACTS = {
-        "cpu": verify.Contract(metric="eval/loss", target=1.92, bound="at_most", step=2000,
-                               source="nanoGPT README, shakespeare_char on CPU", hardware="2 CPU cores",
-                               time="1 min 38 s", measured=1.9056),
+        "cpu": Contract(metric="eval/loss", target=1.92, bound="at_most", step=2000,
+                        source="nanoGPT README, shakespeare_char on CPU", hardware="2 CPU cores",
+                        time="1 min 38 s", measured=1.9056),
     }
 
 `--mode=verify` trains the experiment (or resumes it, or reads a workdir that already reached the step),
@@ -25,81 +26,13 @@ names metrics printed next to the verdict (nanoGPT's 20-batch loss estimate besi
 The README's table of contracts is `table()` of the experiment files (a test checks that it is).
 """
 
-import dataclasses
 import glob
-import importlib.util
-import math
 import os
 
 import ml_collections
 
-from lm import console, metrics, sweep
-
-BOUNDS = ("at_most", "at_least", "within")
-
-
-@dataclasses.dataclass(frozen=True)
-class Contract:
-    metric: str  # a key of metrics.jsonl, e.g. eval/loss
-    target: float
-    bound: str = "at_most"  # at_most: value <= target; at_least: value >= target; within: |value - target| <= tolerance
-    tolerance: float = 0.0
-    step: int | None = None  # the step whose metric counts; None: the run's last
-    source: str = ""  # the paper or repository, with the table or line
-    hardware: str = ""  # where the expected time was measured
-    time: str = ""  # the command's expected wall time there
-    # The value this codebase's command gave when the contract was written (over seeds: the worst seed's).
-    measured: float | None = None
-    # A contract about a variant or over seeds runs each in WORKDIR/<overrides,seed=N> (named as a sweep's
-    # variants, so --mode=collate reads them too); without any of the three it is about the run in WORKDIR.
-    overrides: dict = dataclasses.field(default_factory=dict)  # the variant, e.g. {"model.num_layers": 2}
-    seeds: tuple[int, ...] = ()  # every seed's value must hold the bound (default: the config's seed)
-    baseline: dict | None = None  # the value is the run's minus that of these overrides, seed by seed
-    beside: tuple[str, ...] = ()  # other metrics printed beside the verdict (an estimate a paper quotes)
-
-    def __post_init__(self):
-        if self.bound not in BOUNDS:
-            raise ValueError(f"Contract bound={self.bound!r}: choose one of {', '.join(BOUNDS)}.")
-        if self.bound == "within" and not self.tolerance > 0:
-            raise ValueError(f"Contract bound='within' needs a tolerance > 0, not {self.tolerance}.")
-
-    @property
-    def variants(self) -> bool:
-        return bool(self.overrides or self.seeds or self.baseline is not None)
-
-    def holds(self, value: float) -> bool:
-        if not math.isfinite(value):
-            return False
-        if self.bound == "at_most":
-            return value <= self.target
-        if self.bound == "at_least":
-            return value >= self.target
-        return abs(value - self.target) <= self.tolerance
-
-    def worst(self, values: list[float]) -> float:
-        """The value furthest on the wrong side of the bound (a non-finite one first)."""
-        broken = [v for v in values if not math.isfinite(v)]
-        if broken:
-            return broken[0]
-        if self.bound == "at_least":
-            return min(values)
-        if self.bound == "at_most":
-            return max(values)
-        return max(values, key=lambda v: abs(v - self.target))
-
-    def describe(self) -> str:
-        bound = {"at_most": f"<= {self.target:g}", "at_least": f">= {self.target:g}"}.get(
-            self.bound, f"= {self.target:g} ± {self.tolerance:g}"
-        )
-        what = self.metric
-        if self.baseline is not None:
-            what += f" minus that of {_name(self.baseline)}"
-        out = f"{what} {bound}" + (f" at step {self.step}" if self.step is not None else "")
-        if self.overrides:
-            out = f"{_name(self.overrides)}: {out}"
-        if self.seeds:
-            out += f", every seed of {', '.join(map(str, self.seeds))}"
-        return out
+from lm import console, experiment, metrics, sweep
+from lm.experiment import Contract, Variant, variant_name
 
 
 def value_at(workdir: str, metric: str, step: int) -> float | None:
@@ -132,21 +65,22 @@ def verify(config: ml_collections.ConfigDict, workdir: str, contract: Contract, 
     if contract.baseline is not None:
         bases = [{**contract.overrides, **contract.baseline, "seed": seed} for seed in seeds]
     missing = [
-        sweep.Variant(i, run) for i, run in enumerate(runs + bases)
-        if value_at(os.path.join(workdir, _name(run)), contract.metric, step) is None
+        Variant(i, run) for i, run in enumerate(runs + bases)
+        if value_at(os.path.join(workdir, variant_name(run)), contract.metric, step) is None
     ]  # fmt: skip
     failed = [s for s in sweep.run(config, workdir, missing, train_fn) if s["status"] == "failed"]
     if failed:
         console.log("\n".join(f"{s['name']}: failed: {s['error']}" for s in failed))
     values = []
     for i, run in enumerate(runs):
-        sub = os.path.join(workdir, _name(run))
+        sub = os.path.join(workdir, variant_name(run))
         value = _logged(sub, contract.metric, step)
-        line = f"  {_name(run)}: {contract.metric} {value:.4f}"
+        line = f"  {variant_name(run)}: {contract.metric} {value:.4f}"
         if bases:
-            base = os.path.join(workdir, _name(bases[i]))
+            base = os.path.join(workdir, variant_name(bases[i]))
             value -= _logged(base, contract.metric, step)
-            line += f", {_name(contract.baseline)} {value_at(base, contract.metric, step):.4f}, difference {value:+.4f}"
+            baseline = f"{variant_name(contract.baseline)} {value_at(base, contract.metric, step):.4f}"
+            line += f", {baseline}, difference {value:+.4f}"
         console.log(line + _beside(sub, contract, step) + ("" if contract.holds(value) else "  <- fails"))
         values.append(value)
     return _verdict(contract, contract.worst(values), f"worst of {len(values)} seeds: " if len(values) > 1 else "", "")
@@ -179,30 +113,6 @@ def _verdict(contract: Contract, value: float, prefix: str, beside: str) -> bool
     return passed
 
 
-def _name(overrides: dict) -> str:
-    return sweep.Variant(0, overrides).name
-
-
-def contracts_of(module) -> dict[str, list[Contract]]:
-    """An experiment module's CONTRACTS (config argument -> a Contract or a list of them), as lists, checked."""
-    contracts = getattr(module, "CONTRACTS", {})
-    out = {}
-    if isinstance(contracts, dict):
-        out = {arg: list(c) if isinstance(c, (list, tuple)) else [c] for arg, c in contracts.items()}
-    if not isinstance(contracts, dict) or not all(isinstance(c, Contract) for cs in out.values() for c in cs):
-        raise ValueError(
-            f"{module.__file__}: CONTRACTS must be a dict of config argument -> lm.verify.Contract (or a list of them)."
-        )
-    return out
-
-
-def load_experiment(path: str):
-    spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def table(directory: str) -> str:
     """The README's table of every contract of the experiment files in `directory`."""
     lines = [
@@ -211,7 +121,8 @@ def table(directory: str) -> str:
     ]
     for path in sorted(glob.glob(os.path.join(directory, "*.py"))):
         name = os.path.basename(path)
-        every = [(arg, c) for arg, contracts in contracts_of(load_experiment(path)).items() for c in contracts]
+        declared = experiment.contracts_of(experiment.load(path))
+        every = [(arg, c) for arg, contracts in declared.items() for c in contracts]
         for arg, c in every:
             measured = f"{c.measured:g}" if c.measured is not None else "-"
             spec = f"{name}:{arg}" if arg else name

@@ -1,24 +1,17 @@
 """Every experiment runs at smoke size, and the launcher's modes work end to end."""
 
 import glob
-import importlib.util
 import os
 
 import pytest
 
 from lm import modes, objectives, train
+from lm.experiment import load as load_experiment
 from tests import launcher
 from tests.test_bad_input import checksum
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENTS = sorted(glob.glob(os.path.join(ROOT, "experiments", "*.py")))
-
-
-def load_experiment(path):
-    spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=os.path.basename)

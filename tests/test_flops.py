@@ -6,7 +6,8 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from lm import flops, models
+from lm import flops
+from lm.models import families
 from lm.models.config import ModelConfig
 from lm.run import prepare
 
@@ -53,11 +54,11 @@ CASES = [(name, method) for name, method in CASES if method is None or "family" 
 def test_the_forward_count_is_the_traced_programs_matrix_products(name, method):
     c = ModelConfig(**SHAPE, **FAMILIES[name], num_classes=3)
     encoder_decoder = c.family != "transformer"
-    model = models.build(c)
+    model = families.build(c)
     T, S, B = 10, 7, 2
     tokens = jax.ShapeDtypeStruct((B, T), jnp.int32)
     kwargs = dict(source=jax.ShapeDtypeStruct((B, S), jnp.int32)) if encoder_decoder else {}
-    params = jax.eval_shape(lambda: models.init_params(model, jax.random.PRNGKey(0), T, method))
+    params = jax.eval_shape(lambda: families.init_params(model, jax.random.PRNGKey(0), T, method))
 
     def apply(params, tokens, **kwargs):
         return model.apply({"params": params}, tokens, **kwargs, method=method)

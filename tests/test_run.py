@@ -70,7 +70,7 @@ def test_label_smoothing_reaches_the_training_loss_the_launcher_computes(tiny_co
 
 
 def test_the_translation_experiment_trains_with_its_label_smoothing():
-    from lm.verify import load_experiment
+    from lm.experiment import load as load_experiment
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     config = load_experiment(os.path.join(root, "experiments", "translation.py")).get_config("smoke")

@@ -6,14 +6,14 @@ import os
 
 import pytest
 
-from lm import sweep, train
+from lm import experiment, sweep, train
 from tests import launcher
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_grid_crosses_the_axes_with_seeds_fastest_and_names_each_variant_by_its_overrides():
-    variants = sweep.expand(sweep.grid({"model.position": ["learned", "rotary"], "optim.learning_rate": [1e-3]},
+    variants = sweep.expand(experiment.grid({"model.position": ["learned", "rotary"], "optim.learning_rate": [1e-3]},
                                        seeds=[0, 1]))  # fmt: skip
     assert [v.name for v in variants] == [
         "model.position=learned,optim.learning_rate=0.001,seed=0",
@@ -35,7 +35,7 @@ def test_a_malformed_sweep_is_refused(bad, message):
 
 
 def test_an_index_or_a_slurm_array_task_selects_one_variant():
-    variants = sweep.expand(sweep.grid({"model.position": ["learned", "rotary"]}, seeds=[0, 1]))
+    variants = sweep.expand(experiment.grid({"model.position": ["learned", "rotary"]}, seeds=[0, 1]))
     assert sweep.select(variants, None, environ={}) == variants
     assert sweep.select(variants, 2, environ={})[0].name == "model.position=rotary,seed=0"
     assert sweep.select(variants, None, environ={"SLURM_ARRAY_TASK_ID": "3"})[0].index == 3
@@ -75,9 +75,8 @@ def test_a_failing_variant_is_recorded_the_others_run_and_finished_ones_are_skip
 
 
 EXPERIMENT = """
-from lm import sweep
 from lm.config import default_config, shrink_to_smoke
-from lm.verify import Contract
+from lm.experiment import Contract
 
 
 def get_config(arg="smoke"):

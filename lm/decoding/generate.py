@@ -21,8 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lm import models
 from lm.decoding.sampling import Options, choose_token, seen_tokens
+from lm.models import families
 from lm.models.transformer import TransformerLM
 
 
@@ -61,7 +61,7 @@ def prefill(params, prompt, valid, *, model, cache_len: int, source=None, source
             source_valid = jnp.ones(source.shape, bool)
         encoded = model.apply({"params": params}, source, source_valid, method="encode")
         encoder = dict(encoded=encoded, encoder_valid=source_valid)
-    cache = models.init_cache(model.config, B, cache_len, source_len=0 if source is None else source.shape[1])
+    cache = families.init_cache(model.config, B, cache_len, source_len=0 if source is None else source.shape[1])
     logits, cache = model.apply({"params": params}, prompt, cache, 0, positions, key_valid, **encoder, method="decode")
     return logits[:, -1], cache, positions[:, -1] + 1, key_valid
 

@@ -6,8 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lm import models
 from lm.decoding.text import check_causal
+from lm.models import families
 from lm.models.transformer import TransformerLM
 
 
@@ -25,7 +25,7 @@ def score_text(model: TransformerLM, tokenizer, params, text: str) -> dict:
        "bits_per_byte", "num_scored"}.
     """
     check_causal(model, "Scoring reads")
-    if model.config.family in models.SOURCED:
+    if model.config.family in families.SOURCED:
         raise ValueError(
             f"--mode=score reads one text under a language model; this {model.config.family} model scores a target "
             "given a source. Its teacher-forced loss on held-out pairs is --mode=eval."

@@ -22,10 +22,11 @@ from lm_eval.api.registry import register_model
 from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, postprocess_generated_text
 from tqdm import tqdm
 
-from lm import models, pretrained
+from lm import pretrained
 from lm.decoding import generate, text
 from lm.decoding.sampling import Options
 from lm.decoding.scoring import token_scores
+from lm.models import families
 from lm.models.config import ModelConfig
 from lm.models.layout import count_params
 
@@ -36,7 +37,7 @@ def load(path: str) -> tuple:
     """(model, params, tokenizer) of a workdir of ours (its latest checkpoint) or a Hugging Face directory."""
     source = pretrained.load(path)
     fields = {name: value for name, value in source.model.items() if name in ModelConfig.__dataclass_fields__}
-    model = models.build(ModelConfig(**fields))
+    model = families.build(ModelConfig(**fields))
     return model, source.load_params(), source.tokenizer
 
 
@@ -62,7 +63,7 @@ class HarnessLM(TemplateLM):
             raise ValueError("HarnessLM takes either path=DIR (a workdir or a Hugging Face directory) or a model.")
         if path is not None:
             model, params, tokenizer = load(path)
-        if model.config.family in models.SOURCED:
+        if model.config.family in families.SOURCED:
             raise ValueError(
                 f"This is a {model.config.family} model (it writes a target from a source); the harness adapter "
                 "scores and continues text with causal decoder-only models. Evaluate it with --mode=eval (BLEU, "

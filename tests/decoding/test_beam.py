@@ -98,12 +98,12 @@ def test_more_beams_score_at_least_as_well_and_scores_are_the_sequences_log_prob
 def test_beams_of_a_model_with_a_source_score_the_sequences_teacher_forced(family):
     """Beams reorder the whole cache (self-attention, cross-attention keys / values, GRU states): the score of
     each beam is the teacher-forced log-probability of its tokens given its own row's source."""
-    from lm import models
+    from lm.models import families
     from lm.models.config import ModelConfig
 
     config = ModelConfig(family=family, vocab_size=9, num_layers=1, num_heads=2, d_model=16, d_ff=32, max_len=16)
-    model = models.build(config)
-    params = models.init_params(model, jax.random.PRNGKey(7))
+    model = families.build(config)
+    params = families.init_params(model, jax.random.PRNGKey(7))
     source = np.array([[3, 4, 5, 6, 2], [7, 8, 0, 0, 0]], np.int32)
     source_valid = source > 0
     prompt, valid = np.full((2, 1), 1, np.int32), np.ones((2, 1), bool)

@@ -86,14 +86,14 @@ def test_sampling_is_reproducible_with_a_seed_and_varies_without():
 
 
 def test_an_encoder_decoder_decodes_with_its_cache_as_without_and_one_beam_is_greedy():
-    from lm import models
     from lm.decoding import beam
+    from lm.models import families
 
     config = ModelConfig(
         family="encoder_decoder", vocab_size=13, num_layers=2, num_heads=2, d_model=16, d_ff=32, max_len=16
     )
-    model = models.build(config)
-    params = models.init_params(model, jax.random.PRNGKey(2))
+    model = families.build(config)
+    params = families.init_params(model, jax.random.PRNGKey(2))
     source = np.array([[3, 4, 5, 6, 0], [7, 8, 0, 0, 0]], np.int32)
     source_valid = source > 0
     prompt, valid = np.full((2, 1), 1, np.int32), np.ones((2, 1), bool)

@@ -13,9 +13,10 @@ lm_eval = pytest.importorskip("lm_eval")
 
 from lm_eval.api.instance import Instance  # noqa: E402
 
-from lm import models, modes, train  # noqa: E402
+from lm import modes, train  # noqa: E402
 from lm.evaluators import harness, harness_task  # noqa: E402
 from lm.evaluators.harness_task import HELDOUT  # noqa: E402
+from lm.models import families  # noqa: E402
 from lm.models.config import ModelConfig  # noqa: E402
 from tests import launcher  # noqa: E402
 
@@ -159,4 +160,4 @@ def test_a_character_model_without_special_tokens_scores_the_first_character_as_
 def test_models_that_do_not_continue_text_are_refused(fields, message):
     shape = dict(num_layers=1, num_heads=2, d_model=8, d_ff=16, vocab_size=10, max_len=8)
     with pytest.raises(ValueError, match=message):
-        harness.HarnessLM(model=models.build(ModelConfig(**shape, **fields)), params={}, tokenizer=None)
+        harness.HarnessLM(model=families.build(ModelConfig(**shape, **fields)), params={}, tokenizer=None)

@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import pytest
 
 from lm import config as config_lib
-from lm import models
 from lm.models import config as model_config
+from lm.models import families
 from lm.models.config import ModelConfig
 
 
@@ -129,11 +129,11 @@ def model_signature(overrides: dict) -> tuple[str, ...]:
     c.model.size, c.model.position, c.model.num_classes, c.data.seq_len = "nano", "rotary", 3, 8
     for key, value in overrides.items():
         c.model[key] = value
-    if c.model.family in models.SOURCED:
+    if c.model.family in families.SOURCED:
         c.objective = "seq2seq"
-    model = models.build(ModelConfig.from_config(config_lib.resolve(c, vocab_size=20).model))
+    model = families.build(ModelConfig.from_config(config_lib.resolve(c, vocab_size=20).model))
     tokens = jnp.zeros((2, 8), jnp.int32)
-    if model.config.family in models.SOURCED:
+    if model.config.family in families.SOURCED:
         methods, extra = ("__call__",), {"source": tokens}
         both_heads = lambda module, tokens: module(tokens, source=tokens)  # noqa: E731
     else:
@@ -182,6 +182,6 @@ def test_pythia_and_llama_sizes_have_their_published_parameter_counts(size):
     c.model.size, c.model.vocab_size, c.data.seq_len = size, vocab, 2048
     for key, value in options.items():
         c.model[key] = value
-    model = models.build(ModelConfig.from_config(config_lib.resolve(c, vocab_size=vocab).model))
-    shapes = jax.eval_shape(functools.partial(models.init_params, model), jax.random.key(0))
+    model = families.build(ModelConfig.from_config(config_lib.resolve(c, vocab_size=vocab).model))
+    shapes = jax.eval_shape(functools.partial(families.init_params, model), jax.random.key(0))
     assert sum(x.size for x in jax.tree.leaves(shapes)) == published

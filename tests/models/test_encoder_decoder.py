@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lm import models
+from lm.models import families
 from lm.models.config import ModelConfig
 from lm.models.layout import set_layer_layout
 
@@ -24,7 +24,7 @@ def config(**overrides) -> ModelConfig:
 
 
 def init(c: ModelConfig, seed=0):
-    model = models.build(c)
+    model = families.build(c)
     source, tokens = jnp.zeros((1, 7), jnp.int32), jnp.zeros((1, 5), jnp.int32)
     return model, jax.jit(lambda key: model.init(key, tokens, source=source))(jax.random.PRNGKey(seed))["params"]
 
@@ -151,13 +151,13 @@ def test_cached_decoding_gives_the_teacher_forced_logits(scan_layers, position):
     model, params = init(config(**options))
     if scan_layers:
         params = set_layer_layout(params, scan=True)
-        model = models.build(c)
+        model = families.build(c)
     source, source_valid = padded(7, (8, 5), 8)
     tokens = jnp.asarray(padded(8, (6, 6), 6)[0])
     source, source_valid = jnp.asarray(source), jnp.asarray(source_valid)
     full = model.apply({"params": params}, tokens, source=source, source_valid=source_valid)
     encoded = model.apply({"params": params}, source, source_valid, method="encode")
-    cache = models.init_cache(c, 2, 6, source_len=8)
+    cache = families.init_cache(c, 2, 6, source_len=8)
     logits, cache = model.apply(
         {"params": params}, tokens[:, :2], cache, 0, encoded=encoded, encoder_valid=source_valid, method="decode"
     )  # prefill: two tokens, and the encoder's keys and values

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lm import models
+from lm.models import families
 from lm.models.config import ModelConfig
 
 V, D = 17, 12
@@ -18,8 +18,8 @@ def config(**overrides) -> ModelConfig:
 
 
 def init(c, seed=0):
-    model = models.build(c)
-    return model, models.init_params(model, jax.random.PRNGKey(seed))
+    model = families.build(c)
+    return model, families.init_params(model, jax.random.PRNGKey(seed))
 
 
 def test_the_encoders_gru_is_torch_nn_grus_step_with_the_same_weights():
@@ -57,7 +57,7 @@ def test_cached_decoding_gives_the_teacher_forced_logits_and_padding_is_invisibl
     forward = jax.jit(lambda s: model.apply({"params": params}, tokens, source=s, source_valid=source_valid))
     full = forward(source)
     encoded = model.apply({"params": params}, source, source_valid, method="encode")
-    cache = models.init_cache(c, 2, 8, source_len=6)
+    cache = families.init_cache(c, 2, 8, source_len=6)
     prefill = dict(encoded=encoded, encoder_valid=source_valid, method="decode")
     logits, cache = model.apply({"params": params}, tokens[:, :1], cache, 0, **prefill)
     np.testing.assert_allclose(logits[:, 0], full[:, 0], atol=1e-5)
