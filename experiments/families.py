@@ -27,8 +27,13 @@ tinyllama-1.1b) or a Pythia size (pythia-70m, pythia-160m, pythia-410m, pythia-1
 table, each with its family's options; smoke (seconds, for the tests).
 """
 
-from lm.config import default_config, shrink_to_smoke
+import os
+
+from lm import experiment
+from lm.config import shrink_to_smoke
 from lm.experiment import Contract
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 LLAMA = dict(position="rotary", norm="rmsnorm", norm_eps=1e-5, mlp="swiglu", use_bias=False)  # tied, as SmolLM
 PYTHIA = dict(position="rotary", rotary_fraction=0.25, parallel_residual=True, gelu_approximate=False)
@@ -48,22 +53,10 @@ def get_config(arg: str = "llama"):
     if arg not in SIZES:
         raise ValueError(f"experiments/families.py takes one of {', '.join(SIZES)}, not {arg!r}.")
     size, options = SIZES[arg]
-    c = default_config()
+    c = experiment.load(os.path.join(HERE, "default.py")).get_config()  # its run, which the contracts compare with
     c.model.size = size
     for key, value in options.items():
         c.model[key] = value
-    c.data.seq_len = 64
-    c.data.batch_size = 32
-    c.optim.grad_accum_steps = 2
-    c.optim.learning_rate = 2e-3
-    c.optim.min_learning_rate = 2e-4
-    c.optim.warmup_steps = 50
-    c.train.num_steps = 600
-    c.train.log_every = 50
-    c.train.eval_every = 200
-    c.train.checkpoint_every = 200
-    c.sample.prompt = "cat"
-    c.sample.max_new_tokens = 60
     if arg == "smoke":
         shrink_to_smoke(c)
     return c

@@ -22,7 +22,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from lm import checkpoint, console, metrics, workdir_files
+from lm import checkpoint, console, jsonfile, metrics, workdir_files
 from lm.experiment import Variant
 from lm.models import families
 from lm.models.config import ModelConfig
@@ -170,5 +170,4 @@ def _read_status(workdir: str) -> dict:
     path = os.path.join(workdir, STATUS_FILE)
     if not os.path.isfile(path):
         return {}
-    with open(path) as f:
-        return json.load(f)
+    return jsonfile.read(path, "It records a variant of a sweep: delete it, and --mode=sweep runs the variant again.")

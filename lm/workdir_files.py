@@ -10,12 +10,12 @@ metrics.jsonl, tensorboard/   lm/metrics.py
 
 import errno
 import fcntl
-import json
 import os
 import socket
 
 import ml_collections
 
+from lm import jsonfile
 from lm.models.config import HOW, complete
 
 CONFIG_FILE = "config.json"
@@ -76,17 +76,13 @@ def read_config(workdir: str) -> dict | None:
     path = os.path.join(workdir, CONFIG_FILE)
     if not os.path.exists(path):
         return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            saved = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        saved = e
-    if not isinstance(saved, dict) or not isinstance(saved.get("model"), dict):
-        raise ValueError(
-            f"{path} is not the config of a run ({saved if isinstance(saved, Exception) else 'no model section'}). "
-            "It records the config that trained the workdir: restore it from a copy, or move the workdir "
-            "aside and train in a fresh --workdir."
-        )
+    fix = (
+        "It records the config that trained the workdir: restore it from a copy, or move the workdir aside and "
+        "train in a fresh --workdir."
+    )
+    saved = jsonfile.read(path, fix)
+    if not isinstance(jsonfile.field(saved, "model", path, fix), dict):
+        raise ValueError(f"{path} is not the config of a run (its 'model' is not a section). {fix}")
     return saved
 
 

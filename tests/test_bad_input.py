@@ -154,7 +154,7 @@ CASES = [  # (id, arguments, what the message must say)
     ("eval without a checkpoint", [f"--workdir={N}", "--mode=eval"], "No checkpoint in"),
     ("another model", [f"--workdir={T}", "--config.model.d_model=64"], "d_model: 32 in the workdir, 64 now"),
     ("another tokenizer", [f"--workdir={T}", "--config.data.tokenizer=byte"], "trained with data.tokenizer='char'"),
-    ("config.json not JSON", ["--workdir={bad_config}", "--mode=eval"], "config.json is not the config of a run"),
+    ("config.json not JSON", ["--workdir={bad_config}", "--mode=eval"], "config.json cannot be read as JSON"),
     ("no readable checkpoint", ["--workdir={unreadable}", "--mode=eval"], "can be read"),
     ("causal from an encoder", [f"--config.init_from={M}", f"--workdir={N}"], "is a bidirectional model"),
     ("init_from nowhere", [f"--config.init_from={F}/nowhere", f"--workdir={N}"], "neither a workdir"),

@@ -71,8 +71,11 @@ def test_the_lock_is_held_by_one_run_and_an_unwritable_workdir_is_named(tmp_path
 
 def test_a_config_json_that_is_not_a_run_config_is_named(tmp_path):
     (tmp_path / "config.json").write_text("[1, 2]")
-    with pytest.raises(ValueError, match="config.json is not the config of a run"):
+    with pytest.raises(ValueError, match="config.json holds a JSON list, not a JSON object.*fresh --workdir"):
         workdir_files.read_config(str(tmp_path))
     (tmp_path / "config.json").write_bytes(b"\xff\xfe")
+    with pytest.raises(ValueError, match="config.json cannot be read as JSON.*fresh --workdir"):
+        workdir_files.read_config(str(tmp_path))
+    (tmp_path / "config.json").write_text('{"model": 3}')
     with pytest.raises(ValueError, match="config.json is not the config of a run"):
         workdir_files.read_config(str(tmp_path))

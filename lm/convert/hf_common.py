@@ -12,6 +12,7 @@ import numpy as np
 from safetensors.flax import load_file
 from safetensors.numpy import save_file
 
+from lm import jsonfile
 from lm.models.config import SHAPE, ModelConfig
 
 CONFIG_FILE = "config.json"
@@ -59,14 +60,8 @@ def read_config(directory: str, model_type: str | None) -> tuple[dict, str]:
 
 
 def read_json(path: str) -> dict:
-    try:
-        with open(path) as f:
-            value = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON ({e}).") from e
-    if not isinstance(value, dict):
-        raise ValueError(f"{path} holds a {type(value).__name__}, not a JSON object.")
-    return value
+    """A JSON object of a Hugging Face directory (config.json, the weights' index)."""
+    return jsonfile.read(path, "Download it again from the model's repository.")
 
 
 def read_weights(directory: str) -> dict[str, np.ndarray]:

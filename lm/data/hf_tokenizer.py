@@ -14,6 +14,8 @@ import re
 import numpy as np
 import tokenizers as hf_tokenizers
 
+from lm import jsonfile
+
 HF_TOKENIZER_FILE = "hf_tokenizer.json"  # in a workdir: the `tokenizers` library's own serialization
 TOKENIZER_FILE = "tokenizer.json"  # in a Hugging Face directory: the same serialization
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"  # transformers' settings: which tokens are BOS, EOS, ...
@@ -280,12 +282,8 @@ def _whole_file(directory: str) -> HFTokenizer:
     return HFTokenizer(tokenizer, special_ids, bool(settings.get("clean_up_tokenization_spaces", False)), True)
 
 
-def _read_json(path: str):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is not valid JSON ({e}). Download it again from the model's repository.") from e
+def _read_json(path: str) -> dict:
+    return jsonfile.read(path, "Download it again from the model's repository.")
 
 
 def _clean_up_tokenization(text: str) -> str:

@@ -24,7 +24,7 @@ import os
 import ml_collections
 import numpy as np
 
-from lm import workdir_files
+from lm import jsonfile, workdir_files
 from lm.data import text, tfds_source, tokenizers
 
 LABELS_FILE = "labels.json"
@@ -372,5 +372,4 @@ def load_labels(workdir: str) -> list[str] | None:
     path = os.path.join(workdir, LABELS_FILE)
     if not os.path.exists(path):
         return None
-    with open(path) as f:
-        return json.load(f)
+    return jsonfile.read(path, jsonfile.WORKDIR_FIX.format(what="label names"), kind=list)

@@ -22,6 +22,7 @@ import os
 import numpy as np
 import sentencepiece as spm
 
+from lm import jsonfile
 from lm.data.hf_tokenizer import HFTokenizer
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -252,15 +253,18 @@ def load(workdir: str) -> Tokenizer | None:
     path = os.path.join(workdir, TOKENIZER_FILE)
     if not os.path.exists(path):
         return None
-    with open(path) as f:
-        spec = json.load(f)
-    if spec["kind"] == "byte":
+    fix = jsonfile.WORKDIR_FIX.format(what="tokenizer")
+    spec = jsonfile.read(path, fix)
+    kind = jsonfile.field(spec, "kind", path, fix)
+    if kind == "byte":
         return ByteTokenizer(spec.get("specials", False))
-    if spec["kind"] == "char":
-        return CharTokenizer(spec["chars"], spec.get("specials", False))
-    if spec["kind"] == "symbols":
-        return SymbolTokenizer(spec["symbols"], spec.get("specials", False))
-    if spec["kind"] == "hf":
+    if kind == "char":
+        return CharTokenizer(jsonfile.field(spec, "chars", path, fix), spec.get("specials", False))
+    if kind == "symbols":
+        return SymbolTokenizer(jsonfile.field(spec, "symbols", path, fix), spec.get("specials", False))
+    if kind == "hf":
         return HFTokenizer.from_workdir(workdir, spec)
-    with open(os.path.join(workdir, spec["model"]), "rb") as f:
+    if kind != "sentencepiece":
+        raise ValueError(f"{path} names an unknown tokenizer kind {kind!r}. {fix}")
+    with open(os.path.join(workdir, jsonfile.field(spec, "model", path, fix)), "rb") as f:
         return SentencePieceTokenizer(f.read())

@@ -18,7 +18,7 @@ def test_missing_and_malformed_files_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="pytorch_model.bin but no model.safetensors.*save_pretrained"):
         bert.read(str(tmp_path))
     (tmp_path / "model.safetensors").write_bytes(b"not safetensors")
-    with pytest.raises(ValueError, match="config.json is not valid JSON"):
+    with pytest.raises(ValueError, match="config.json cannot be read as JSON"):
         gpt2.read(str(tmp_path))
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ValueError, match="not a GPT-2 config"):
