@@ -13,7 +13,7 @@ Config arguments:
 The first trains the 12 runs one after the other into workdirs/positions/model.position=...,seed=.../
 (`--sweep_index=i` runs the i-th only: a SLURM array of 12); the second writes results.md, results.csv and
 curves.png there. Measured on 2 CPU cores (2026-11-30), eval/loss on the whole validation split at step
-2000, mean ± sample sd over seeds 0-2 (the README's "A shipped ablation" has the table and the plot):
+2000, mean ± sample sd over seeds 0-2 (docs/experiments.md's "A shipped ablation" has the table and the plot):
   learned     1.901 ± 0.006   (1.9056 / 1.9034 / 1.8944: shakespeare_char.py:cpu's own seeds, exactly)
   sinusoidal  2.313 ± 0.077   (added at unit scale to N(0, 0.02) embeddings: they swamp them)
   rotary      1.791 ± 0.012

@@ -23,7 +23,7 @@ scratch on every seed:
 Each such run trains in WORKDIR/<overrides,seed=N>, named as a sweep's variants (so `--mode=collate` reads
 them), and verify prints every seed's values before the verdict, which is about the worst seed. `beside`
 names metrics printed next to the verdict (nanoGPT's 20-batch loss estimate beside the whole-split loss).
-The README's table of contracts is `table()` of the experiment files (a test checks that it is).
+docs/experiments.md's table of contracts is `table()` of the experiment files (a test checks that it is).
 """
 
 import glob
@@ -114,7 +114,7 @@ def _verdict(contract: Contract, value: float, prefix: str, beside: str) -> bool
 
 
 def table(directory: str) -> str:
-    """The README's table of every contract of the experiment files in `directory`."""
+    """docs/experiments.md's table of every contract of the experiment files in `directory`."""
     lines = [
         "| experiment | contract | measured here | source | hardware, time |",
         "|---|---|---|---|---|",

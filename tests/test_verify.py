@@ -49,13 +49,13 @@ def test_verify_reads_a_finished_workdir_and_trains_only_when_the_step_is_missin
         verify.verify(tiny_config, done, experiment.Contract(metric="eval/bleu", target=1.0, step=10), fake_train)
 
 
-def test_the_readme_table_is_the_experiment_files_contracts():
-    with open(os.path.join(ROOT, "README.md")) as f:
-        readme = f.read()
-    found = re.search(r"<!-- contracts -->\n(.*?)<!-- /contracts -->", readme, re.S)
-    assert found, "README.md has no <!-- contracts --> section"
+def test_the_docs_table_is_the_experiment_files_contracts():
+    with open(os.path.join(ROOT, "docs", "experiments.md")) as f:
+        page = f.read()
+    found = re.search(r"<!-- contracts -->\n(.*?)<!-- /contracts -->", page, re.S)
+    assert found, "docs/experiments.md has no <!-- contracts --> section"
     assert found.group(1) == verify.table(os.path.join(ROOT, "experiments")), (
-        "README's contracts table differs from the experiment files': paste the output of "
+        "docs/experiments.md's contracts table differs from the experiment files': paste the output of "
         'python -c \'from lm import verify; print(verify.table("experiments"), end="")\''
     )
 
