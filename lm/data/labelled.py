@@ -16,7 +16,6 @@ truncated to seq_len and padded with [PAD] (or 0) where `valid` is False.
 """
 
 import collections
-import csv
 import dataclasses
 import json
 import os
@@ -25,6 +24,7 @@ import ml_collections
 import numpy as np
 
 from lm import jsonfile, workdir_files
+from lm.data import records as records_lib
 from lm.data import text, tfds_source, tokenizers
 
 LABELS_FILE = "labels.json"
@@ -203,30 +203,9 @@ def speaker_rows(text: str, num_speakers: int, names: list[str] | None = None) -
 
 
 def read_file(path: str, data: ml_collections.ConfigDict, tag: bool) -> list[tuple]:
-    if not os.path.isfile(path):
-        raise ValueError(
-            f"Labelled file {path!r} does not exist. Pass a .csv, .tsv or .jsonl file with "
-            "--config.data.path=FILE (and --config.data.eval_path=FILE for a separate eval split)."
-        )
-    ext = os.path.splitext(path)[1].lower()
-    with open(path, encoding="utf-8", newline="") as f:
-        if ext == ".jsonl":
-            records = [json.loads(line) for line in f if line.strip()]
-        elif ext in (".csv", ".tsv"):
-            records = list(csv.DictReader(f, delimiter="\t" if ext == ".tsv" else ","))
-        else:
-            raise ValueError(
-                f"Labelled file {path!r} is neither .csv, .tsv nor .jsonl. Convert it, or name it by its format."
-            )
-    if not records:
-        raise ValueError(f"Labelled file {path!r} has no examples.")
     fields = [data.text_field, data.label_field] + ([data.text_pair_field] if data.text_pair_field else [])
-    missing = [k for k in fields if k not in records[0]]
-    if missing:
-        raise ValueError(
-            f"{path} has no field(s) {missing} (it has {sorted(records[0])}). Set "
-            "--config.data.text_field / label_field / text_pair_field to its column names."
-        )
+    fix = "--config.data.text_field / label_field / text_pair_field"
+    records = records_lib.read(path, "Labelled file", (".csv", ".tsv", ".jsonl"), fields, fix)
     pair = data.text_pair_field
     rows = [(r[data.text_field], r[data.label_field], r[pair] if pair else None) for r in records]
     if tag and not all(isinstance(r[0], list) and isinstance(r[1], list) and len(r[0]) == len(r[1]) for r in rows):

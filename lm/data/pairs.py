@@ -21,14 +21,13 @@ shapes, each compiled once). The batch at step s is still a function of (seed, s
 """
 
 import dataclasses
-import json
-import os
 
 import ml_collections
 import numpy as np
 
 from lm import console
 from lm.data import labelled, tfds_source, tokenizers
+from lm.data import records as records_lib
 
 TASKS = ("reverse", "sort", "add")
 POOL = 16  # batches whose pairs are sorted by length together
@@ -189,33 +188,9 @@ def task_pairs(task: str, count: int, max_len: int, seed: int) -> list[tuple[str
 
 def read_file(path: str, data: ml_collections.ConfigDict) -> list[tuple[str, str]]:
     """(source, target) texts of a .tsv (with a header) or .jsonl file."""
-    if not os.path.isfile(path):
-        raise ValueError(
-            f"Pairs file {path!r} does not exist. Pass a .tsv or .jsonl file with --config.data.path=FILE "
-            "(and --config.data.eval_path=FILE for a separate eval split)."
-        )
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in (".tsv", ".jsonl"):
-        raise ValueError(f"Pairs file {path!r} is neither .tsv nor .jsonl. Convert it, or name it by its format.")
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            if ext == ".jsonl":
-                records = [json.loads(line) for line in f if line.strip()]
-            else:
-                import csv
-
-                records = list(csv.DictReader(f, delimiter="\t"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path} cannot be read as {ext[1:].upper()} ({e}). Fix the file.") from e
-    if not records:
-        raise ValueError(f"Pairs file {path!r} has no pairs.")
     fields = [data.source_field, data.target_field]
-    missing = [k for k in fields if k not in records[0]]
-    if missing:
-        raise ValueError(
-            f"{path} has no field(s) {missing} (it has {sorted(records[0])}). Set --config.data.source_field / "
-            "target_field to its column names."
-        )
+    fix = "--config.data.source_field / target_field"
+    records = records_lib.read(path, "Pairs file", (".tsv", ".jsonl"), fields, fix)
     return [(str(r[data.source_field] or ""), str(r[data.target_field] or "")) for r in records]
 
 

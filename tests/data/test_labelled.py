@@ -70,7 +70,7 @@ def test_token_labels_sit_on_each_words_first_piece(tmp_path, char_tok):
     "content,needle",
     [
         ("text,lab\nx,1\n", "no field"),
-        ("", "no examples"),
+        ("", "has no records"),
     ],
 )
 def test_bad_labelled_files(tmp_path, char_tok, content, needle):
