@@ -167,13 +167,7 @@ def describe(run: Run) -> str:
     c, m = run.config, run.config.model
     n = count_params(run.state.params)
     tokenizer = f"{run.tokenizer.kind} tokenizer, vocab {run.tokenizer.vocab_size}"
-    if m.family in families.SOURCED:
-        kind, layers = m.family.replace("_", "-"), f"{m.num_encoder_layers} + {m.num_layers}"
-    else:
-        kind, layers = "causal" if m.causal else "bidirectional", m.num_layers
-    shape = f"{m.num_heads} heads, d_model {m.d_model}, d_ff {m.d_ff}, context {m.max_len}, {m.position} positions"
-    if m.family == "gru":
-        shape = f"hidden {m.d_model}, {'Luong attention' if m.rnn_attention else 'no attention'}"
+    kind, layers, shape = families.get(m.family).describe(m)
     lines = [
         f"data: {run.data.name} | {tokenizer} | {run.data.describe()}" if run.data else f"tokenizer: {tokenizer}",
         f"objective: {c.objective} | model: {m.size}, {kind} | {layers} layers, {shape} | {n:,} parameters "

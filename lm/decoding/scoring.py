@@ -25,7 +25,7 @@ def score_text(model: TransformerLM, tokenizer, params, text: str) -> dict:
        "bits_per_byte", "num_scored"}.
     """
     check_causal(model, "Scoring reads")
-    if model.config.family in families.SOURCED:
+    if families.of(model).sourced:
         raise ValueError(
             f"--mode=score reads one text under a language model; this {model.config.family} model scores a target "
             "given a source. Its teacher-forced loss on held-out pairs is --mode=eval."

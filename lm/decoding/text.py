@@ -16,7 +16,7 @@ from lm.models.transformer import TransformerLM
 
 def can_generate(model) -> bool:
     """Whether the model writes text left to right: a decoder, or an encoder-decoder's decoder."""
-    return model.config.causal or model.config.family in families.SOURCED
+    return model.config.causal or families.of(model).sourced
 
 
 def check_causal(model: TransformerLM, what: str) -> None:
@@ -47,7 +47,7 @@ def encode_prompt(model: TransformerLM, tokenizer, sample: ml_collections.Config
             f"encoded: {e}"
         ) from e
     max_len = model.config.max_len
-    if model.config.family in families.SOURCED:  # the prompt is the source; the target starts at [BOS]
+    if families.of(model).sourced:  # the prompt is the source; the target starts at [BOS]
         if len(ids) > max_len or 1 + sample.max_new_tokens > max_len:
             raise ValueError(
                 f"The source ({len(ids)} tokens) or [BOS] plus max_new_tokens={sample.max_new_tokens} is longer than "
@@ -82,7 +82,7 @@ def generate_text(
     prompts = [sample.prompt] if prompts is None else list(prompts)
     encoded = [encode_prompt(model, tokenizer, sample, p) for p in prompts]
     eos = tokenizer.special_ids.get("[EOS]") if sample.stop_at_eos else None
-    seq2seq = model.config.family in families.SOURCED
+    seq2seq = families.of(model).sourced
     copies = 1 if sample.num_beams > 1 else sample.num_samples  # rows per prompt: beams are found per row
     rows = [ids for ids in encoded for _ in range(copies)]
     encoder = ()

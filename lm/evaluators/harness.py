@@ -63,7 +63,7 @@ class HarnessLM(TemplateLM):
             raise ValueError("HarnessLM takes either path=DIR (a workdir or a Hugging Face directory) or a model.")
         if path is not None:
             model, params, tokenizer = load(path)
-        if model.config.family in families.SOURCED:
+        if families.of(model).sourced:
             raise ValueError(
                 f"This is a {model.config.family} model (it writes a target from a source); the harness adapter "
                 "scores and continues text with causal decoder-only models. Evaluate it with --mode=eval (BLEU, "

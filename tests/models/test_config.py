@@ -129,11 +129,11 @@ def model_signature(overrides: dict) -> tuple[str, ...]:
     c.model.size, c.model.position, c.model.num_classes, c.data.seq_len = "nano", "rotary", 3, 8
     for key, value in overrides.items():
         c.model[key] = value
-    if c.model.family in families.SOURCED:
+    if c.model.family and families.get(c.model.family).sourced:  # None: resolved to the objective's
         c.objective = "seq2seq"
     model = families.build(ModelConfig.from_config(config_lib.resolve(c, vocab_size=20).model))
     tokens = jnp.zeros((2, 8), jnp.int32)
-    if model.config.family in families.SOURCED:
+    if families.of(model).sourced:
         methods, extra = ("__call__",), {"source": tokens}
         both_heads = lambda module, tokens: module(tokens, source=tokens)  # noqa: E731
     else:

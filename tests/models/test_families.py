@@ -1,5 +1,10 @@
 """lm.models.families: build and init_cache by the family field pick the model and the shape of its decoding cache."""
 
+import pathlib
+import re
+
+import pytest
+
 from lm.models import families
 from lm.models.config import ModelConfig
 from lm.models.encoder_decoder import EncoderDecoder
@@ -15,3 +20,41 @@ def test_the_family_picks_the_model_and_its_cache():
     assert isinstance(families.build(encoder_decoder), EncoderDecoder)
     cache = families.init_cache(encoder_decoder, 3, 6, source_len=5)
     assert len(cache) == 2 and cache[0]["cross_k"].shape == (3, 5, 2, 4) and cache[0]["k"].shape == (3, 6, 2, 4)
+
+
+def test_each_family_is_a_record_the_library_asks():
+    fields = dict(vocab_size=7, num_layers=2, num_heads=2, d_model=8, d_ff=8, max_len=6, num_encoder_layers=1)
+    gru = ModelConfig(**fields, family="gru")
+    cache = families.init_cache(gru, 3, 6, source_len=5)
+    assert {k: v.shape for k, v in cache.items()} == {
+        "hidden": (3, 2, 8),
+        "states": (3, 5, 8),
+        "encoder_valid": (3, 5),
+    }
+    assert [f.sourced for f in families.FAMILIES.values()] == [False, True, True]
+    assert families.get("transformer").describe(ModelConfig(**fields)) == (
+        "causal",
+        "2",
+        "2 heads, d_model 8, d_ff 8, context 6, learned positions",
+    )
+    assert families.get("gru").describe(gru) == ("gru", "1 + 2", "hidden 8, Luong attention")
+    assert families.get("encoder_decoder").describe(ModelConfig(**fields, family="encoder_decoder"))[:2] == (
+        "encoder-decoder",
+        "1 + 2",
+    )
+    with pytest.raises(ValueError, match="model.family='rnn' is not a model family: choose one of transformer, enc"):
+        families.get("rnn")
+
+
+def test_the_family_name_is_compared_only_where_its_fields_are_checked_or_counted():
+    """The library asks a family's record (lm/models/families.py), not its name. Left: the config's validation
+    (lm/config.py, which imports no model code), the FLOP count's per-family formulas (lm/flops.py) and the
+    Hugging Face export of decoder-only models (lm/convert/hf_common.py)."""
+    root = pathlib.Path(__file__).resolve().parents[2] / "lm"
+    comparing = re.compile(r"family (==|!=|in|not in) (?!EXPORTS)")
+    found = sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if path.parent.name != "models" and comparing.search(path.read_text())
+    )
+    assert found == ["config.py", "convert/hf_common.py", "flops.py"]
