@@ -30,6 +30,11 @@ class Dataset(Protocol):
         """The whole eval split once, in batches of one shape (padding has weight 0)."""
         ...
 
+    def eval_tokens(self) -> np.ndarray | None:
+        """The eval split as one stream of token ids, for evaluators that draw windows of it (nanoGPT's
+        estimate); None for data that is not one text (labelled examples, pairs, the built-in tasks' rows)."""
+        ...
+
     def describe(self) -> str:
         """One line for the console: sizes of the splits."""
         ...

@@ -67,6 +67,9 @@ class LabelledDataset:
     def eval_batches(self, batch_size: int, seq_len: int):
         return eval_batches(self.eval, batch_size)
 
+    def eval_tokens(self) -> None:
+        return None  # not one text
+
     def describe(self) -> str:
         counts = [
             int(split.weights.sum()) if split.segment_ids is not None else len(split)

@@ -76,6 +76,9 @@ class PairsDataset:
             picks = order[start : start + batch_size]
             yield self._batch(self.eval, picks, batch_size, seq_len)
 
+    def eval_tokens(self) -> None:
+        return None  # not one text
+
     def describe(self) -> str:
         return f"{len(self.train):,} train / {len(self.eval):,} eval pairs"
 

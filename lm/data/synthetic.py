@@ -53,6 +53,9 @@ class SyntheticDataset:
             batch["rows"] = np.arange(start, start + batch_size, dtype=np.int32)
             yield batch
 
+    def eval_tokens(self) -> None:
+        return None  # not one text
+
     def describe(self) -> str:
         return self.size
 

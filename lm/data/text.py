@@ -48,6 +48,9 @@ class TextDataset:
     def eval_batches(self, batch_size: int, seq_len: int):
         return eval_batches(self.eval, batch_size, seq_len)
 
+    def eval_tokens(self) -> np.ndarray:
+        return self.eval
+
     def describe(self) -> str:
         return f"{len(self.train):,} train / {len(self.eval):,} eval tokens" + (" (cached)" if self.cached else "")
 

@@ -1,4 +1,6 @@
-"""Evaluators: each takes the train state and returns named metrics; `config.evals` chooses them.
+"""Evaluators: each takes the train state and returns named metrics; `config.evals` chooses them. Each declares
+the data it reads (`reads`) and builds itself from the run's config (`build`), so that adding one is a file and a
+line in EVALUATORS.
 
     split.py            the shared loop: statistics summed over the whole eval split, compiled once
     perplexity.py       loss, perplexity, bits per token / byte / char, accuracy (language models)
@@ -42,20 +44,11 @@ def names(evals: str, objective) -> list[str]:
                 f"Config field evals={evals!r} names an unknown evaluator {name!r}: choose from "
                 f"{', '.join(EVALUATORS)} (comma-separated), or leave it empty for the objective's own."
             )
-        if name in ("by_position", "estimate") and objective.data != "text":
+        evaluator = EVALUATORS[name]
+        if objective.data not in evaluator.reads:  # what the evaluator declares it reads
             raise ValueError(
-                f"Config field evals={evals!r}: {name} scores token windows of text, which objective="
-                f"{objective.name!r} does not train on. Use it with objective=causal (or masked)."
-            )
-        if name == "classification" and objective.data not in ("labels", "tags"):
-            raise ValueError(
-                f"Config field evals={evals!r}: classification needs labelled data, which objective="
-                f"{objective.name!r} does not train on. Use perplexity, or leave evals empty."
-            )
-        if name in DECODED and objective.data != "pairs":
-            raise ValueError(
-                f"Config field evals={evals!r}: {name} scores targets decoded from sources, which objective="
-                f"{objective.name!r} has none of. Use it with objective=seq2seq, or leave evals empty."
+                f"Config field evals={evals!r}: {name} {evaluator.needs}, which objective={objective.name!r} "
+                f"{evaluator.lacks}. {evaluator.fix}"
             )
     return chosen
 
@@ -70,19 +63,7 @@ def make(config, runner, objective, data, model) -> list:
             runner, model, data, config.train.eval_batch_size, d.num_examples, d.num_beams, d.length_penalty,
             max_new_tokens=config.data.seq_len - 1,
         )  # fmt: skip
-    out = []
-    for name in chosen:
-        c = config
-        if name == "estimate":  # nanoGPT's: estimate_batches batches of the training batch size
-            batches = c.train.estimate_batches
-            out.append(Estimate(runner, objective, data, c.data.batch_size, c.data.seq_len, c.seed, batches))
-        elif name in SPLIT:
-            out.append(SPLIT[name](runner, objective, data, c.train.eval_batch_size, c.data.seq_len, c.seed))
-        elif name == "bleu":
-            out.append(Bleu(decoder, config.eval_decode.bleu_tokenize))
-        else:
-            out.append(DECODED[name](decoder))
-    return out
+    return [EVALUATORS[name].build(config, runner, objective, data, decoder) for name in chosen]
 
 
 def run(evaluators: list, state) -> dict[str, float]:

@@ -5,14 +5,18 @@ signature that says how it was computed."""
 import sacrebleu
 
 from lm import console
-from lm.evaluators.decoded import Decoder
+from lm.evaluators.decoded import DecodedEvaluator, Decoder
 
 
-class Bleu:
+class Bleu(DecodedEvaluator):
     def __init__(self, decoder: Decoder, tokenize: str = "13a"):
-        self.decoder = decoder
+        super().__init__(decoder)
         self.metric = sacrebleu.BLEU(tokenize=tokenize)  # "char" for the built-in tasks: one word each
         self._signed = False
+
+    @classmethod
+    def build(cls, config, runner, objective, data, decoder):
+        return cls(decoder, config.eval_decode.bleu_tokenize)
 
     def run(self, state) -> dict[str, float]:
         texts = self.decoder.texts(state)

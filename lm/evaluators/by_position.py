@@ -24,6 +24,8 @@ def position_sums(logits: jax.Array, targets: jax.Array, weights: jax.Array) -> 
 
 
 class ByPosition(SplitEvaluator):
+    reads = ("text",)
+    needs, lacks, fix = "scores token windows of text", "does not train on", "Use it with objective=causal (or masked)."
     statistics = staticmethod(position_sums)
 
     def metrics(self, sums: dict) -> dict:

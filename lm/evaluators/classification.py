@@ -43,6 +43,8 @@ def classification_metrics(sums: dict, label_names: list[str]) -> dict[str, floa
 
 
 class Classification(SplitEvaluator):
+    reads = ("labels", "tags")
+    needs, lacks, fix = "needs labelled data", "does not train on", "Use perplexity, or leave evals empty."
     """Labels predicted for the eval split's examples (or words): accuracy and F1 against the truth."""
 
     statistics = staticmethod(classification_statistics)

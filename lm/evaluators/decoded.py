@@ -59,11 +59,23 @@ class Decoder:
         return texts
 
 
-class ExactMatch:
-    """The fraction of decoded targets equal to their reference, character for character."""
+class DecodedEvaluator:
+    """An evaluator of the texts the run's Decoder writes for the eval sources (sequence pairs only)."""
+
+    reads = ("pairs",)
+    needs, lacks = "scores targets decoded from sources", "has none of"
+    fix = "Use it with objective=seq2seq, or leave evals empty."
 
     def __init__(self, decoder: Decoder):
         self.decoder = decoder
+
+    @classmethod
+    def build(cls, config, runner, objective, data, decoder):
+        return cls(decoder)
+
+
+class ExactMatch(DecodedEvaluator):
+    """The fraction of decoded targets equal to their reference, character for character."""
 
     def run(self, state) -> dict[str, float]:
         texts = self.decoder.texts(state)

@@ -17,8 +17,12 @@ from lm.evaluators.perplexity import Perplexity
 class Estimate(Perplexity):
     """`num_batches` batches of `batch_size` random eval windows -> {"loss_estimate"}."""
 
+    reads = ("text",)  # random windows of the eval split's token ids
+    needs, lacks, fix = "scores token windows of text", "does not train on", "Use it with objective=causal (or masked)."
+
     def __init__(self, runner, objective, data, batch_size: int, seq_len: int, seed: int, num_batches: int):
-        if not isinstance(getattr(data, "eval", None), np.ndarray):
+        self.tokens = data.eval_tokens()
+        if self.tokens is None:
             raise ValueError(
                 f"evals=estimate draws random windows of a text's eval split; {data.name} has none. Use it with "
                 "plain text (data.path, data.tfds_name or the built-in corpus)."
@@ -26,11 +30,17 @@ class Estimate(Perplexity):
         super().__init__(runner, objective, data, batch_size, seq_len, seed)
         self.num_batches, self.seed = num_batches, seed
 
+    @classmethod
+    def build(cls, config, runner, objective, data, decoder):
+        """nanoGPT's estimate: train.estimate_batches batches of the training batch size."""
+        c = config
+        return cls(runner, objective, data, c.data.batch_size, c.data.seq_len, c.seed, c.train.estimate_batches)
+
     def batches(self, state):
         step = int(np.asarray(jax.device_get(state.step)).ravel()[0])
         rng = np.random.default_rng([self.seed, step, 1])  # 1: not the generator of training step `step`
         for _ in range(self.num_batches):
-            yield random_windows(self.data.eval, rng, self.batch_size, self.seq_len)
+            yield random_windows(self.tokens, rng, self.batch_size, self.seq_len)
 
     def metrics(self, sums: dict) -> dict[str, float]:
         return {"loss_estimate": super().metrics(sums)["loss"]}

@@ -4,14 +4,14 @@
 import numpy as np
 from rouge_score import rouge_scorer
 
-from lm.evaluators.decoded import Decoder
+from lm.evaluators.decoded import DecodedEvaluator, Decoder
 
 TYPES = ("rouge1", "rouge2", "rougeL")
 
 
-class Rouge:
+class Rouge(DecodedEvaluator):
     def __init__(self, decoder: Decoder):
-        self.decoder = decoder
+        super().__init__(decoder)
         self.scorer = rouge_scorer.RougeScorer(list(TYPES), use_stemmer=True)
 
     def run(self, state) -> dict[str, float]:

@@ -17,7 +17,18 @@ from lm.parallel import Runner
 
 
 class SplitEvaluator:
-    """Sums `statistics` over every eval batch; subclasses turn the sums into metrics (`metrics`)."""
+    """Sums `statistics` over every eval batch; subclasses turn the sums into metrics (`metrics`).
+
+    Every evaluator declares what it reads (`reads`: the objectives' data kinds, lm/objectives.py) and, for a
+    config that chooses it for other data, what it needs, what the objective lacks and the fix; lm/evaluators
+    checks the choice by these, and `build` makes the evaluator from the run's config.
+    """
+
+    reads = ("text", "labels", "tags", "pairs")  # the loss of any objective's eval split
+
+    @classmethod
+    def build(cls, config, runner, objective, data, decoder):
+        return cls(runner, objective, data, config.train.eval_batch_size, config.data.seq_len, config.seed)
 
     statistics: Callable  # (logits, targets, weights) -> dict of sums over the batch
 

@@ -28,6 +28,8 @@ def test_both_kinds_keep_the_protocol_and_batch_the_same_way(dataset_and_config,
     assert batch["inputs"].shape == (8, config.data.seq_len) and batch["rows"].shape == (8,)
     shapes = {tuple(b["inputs"].shape) for b in dataset.eval_batches(8, config.data.seq_len)}
     assert shapes == {(8, config.data.seq_len)}
+    tokens = dataset.eval_tokens()  # one stream of eval token ids for text (estimate's windows), none for labels
+    assert (tokens is None) == bool(dataset.label_names) and (tokens is None or tokens.ndim == 1 and len(tokens) > 0)
     assert isinstance(dataset.describe(), str) and dataset.name
     dataset.save(str(tmp_path))  # what a relaunch needs, and nothing else
     saved = {p.name for p in tmp_path.iterdir()} - {"labels.csv"}
