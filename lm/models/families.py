@@ -29,14 +29,16 @@ class Family:
     describe: Callable
 
 
+def _transformer_shape(m: ModelConfig) -> str:
+    return f"{m.num_heads} heads, d_model {m.d_model}, d_ff {m.d_ff}, context {m.max_len}, {m.position} positions"
+
+
 def _describe_transformer(m: ModelConfig) -> tuple[str, str, str]:
-    shape = f"{m.num_heads} heads, d_model {m.d_model}, d_ff {m.d_ff}, context {m.max_len}, {m.position} positions"
-    return "causal" if m.causal else "bidirectional", str(m.num_layers), shape
+    return "causal" if m.causal else "bidirectional", str(m.num_layers), _transformer_shape(m)
 
 
 def _describe_encoder_decoder(m: ModelConfig) -> tuple[str, str, str]:
-    shape = f"{m.num_heads} heads, d_model {m.d_model}, d_ff {m.d_ff}, context {m.max_len}, {m.position} positions"
-    return "encoder-decoder", f"{m.num_encoder_layers} + {m.num_layers}", shape
+    return "encoder-decoder", f"{m.num_encoder_layers} + {m.num_layers}", _transformer_shape(m)
 
 
 def _describe_gru(m: ModelConfig) -> tuple[str, str, str]:
