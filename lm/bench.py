@@ -25,6 +25,7 @@ import ml_collections
 import psutil
 
 from lm import console, flops
+from lm.models import families
 from lm.models.config import ModelConfig
 from lm.models.layout import count_params
 from lm.run import compile_train_step, describe, prepare
@@ -53,7 +54,7 @@ def step_flops(run, batch: dict) -> flops.Flops:
     rows, target_len = inputs["tokens"].shape
     source_len = inputs["source"].shape[1] if "source" in inputs else 0
     model = ModelConfig.from_config(run.config.model)
-    return flops.training(model, run.objective.method, target_len, source_len) * rows
+    return families.get(model.family).training_flops(model, run.objective.method, target_len, source_len) * rows
 
 
 def peak_matmul_flops(dtype: str, size: int | None = None, repeats: int = 5) -> float:

@@ -17,6 +17,7 @@ import ml_collections
 from ml_collections import config_dict
 
 from lm.models import config as model_config
+from lm.models import families
 from lm.models.config import SHAPE, SIZES, rotary_dims
 
 SYNTHETIC_TASKS = ("repeated_tokens", "modular_addition")  # lm/data/synthetic.py
@@ -211,12 +212,6 @@ def resolve(config: ml_collections.ConfigDict, vocab_size: int) -> ml_collection
         m.family,
         f"cannot train objective={c.objective}, which needs model.family= one of {', '.join(objective.families)}",
     )
-    _check(
-        m.family != "gru" or not m.scan_layers and m.remat == "none",
-        "model.family",
-        m.family,
-        "runs its layers step by step: set model.scan_layers=False and model.remat=none",
-    )
     if m.causal is None:  # what the objective needs; either will do for fine-tuning: bidirectional
         m.causal = objective.attention == "causal"
     for name, value in model_config.derived_defaults(m.to_dict()).items():
@@ -252,18 +247,8 @@ def resolve(config: ml_collections.ConfigDict, vocab_size: int) -> ml_collection
         m.rotary_fraction,
         f"must be in (0, 1] and rotate an even number (>= 2) of the {head_dim} dims of a head (it rotates {rotary})",
     )
-    _check(
-        not m.parallel_residual or m.norm_position == "pre" and m.family == "transformer",
-        "model.parallel_residual",
-        True,
-        "needs pre-norm blocks without cross-attention (model.norm_position=pre, model.family=transformer)",
-    )
-    _check(
-        not m.sliding_window or m.family == "transformer" and m.causal,
-        "model.sliding_window",
-        m.sliding_window,
-        "is for decoder-only models (model.family=transformer, causal); set it to 0",
-    )
+    for field, value, rule in families.get(m.family).check(m):
+        _check(False, field, value, rule)
     _check(c.data.seq_len <= m.max_len, "data.seq_len", c.data.seq_len, f"must be <= model.max_len={m.max_len}")
     return c
 
@@ -273,6 +258,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     from lm import objectives  # see the module docstring
 
     choices = {**CHOICES, "objective": tuple(objectives.OBJECTIVES)}
+    if config.model.family is not None:  # None: the objective's first family
+        choices["model.family"] = tuple(families.FAMILIES)
     for key, allowed in choices.items():
         value = _get(config, key)
         _check(value in allowed, key, value, f"choose one of {', '.join(allowed)}")

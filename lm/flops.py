@@ -82,22 +82,24 @@ def head(c: ModelConfig, method: str | None, tokens: int) -> Flops:
     return HEADS[method](c, tokens)
 
 
-def forward(c: ModelConfig, method: str | None, target_len: int, source_len: int = 0) -> Flops:
-    """Forward FLOPs of one row: `target_len` tokens through the (decoder) stack and the output of `method`,
-    after `source_len` tokens through the encoder of an encoder-decoder family."""
+# The trunk of each family (lm/models/families.py names its own): forward FLOPs of one row, `target_len` (T)
+# tokens through the (decoder) stack after `source_len` (S) through the encoder of an encoder-decoder.
+
+
+def decoder_only(c: ModelConfig, target_len: int, source_len: int = 0) -> Flops:
+    T = target_len
+    return (attention(c, T, T) + mlp(c, T)) * c.num_layers
+
+
+def encoder_decoder(c: ModelConfig, target_len: int, source_len: int) -> Flops:
     T, S = target_len, source_len
-    if c.family == "gru":
-        decoder = gru(c, T) * c.num_layers + head(c, method, T)
-        if c.rnn_attention:  # Luong: scores and context over the source, then tanh(W_c [context; h])
-            decoder += Flops(weights=2 * 2 * c.d_model * c.d_model * T, attention=2 * 2 * c.d_model * T * S)
-        return gru(c, S) * c.num_encoder_layers + decoder
-    block = attention(c, T, T) + mlp(c, T)
-    if c.family == "encoder_decoder":
-        encoder = (attention(c, S, S) + mlp(c, S)) * c.num_encoder_layers
-        return encoder + (block + attention(c, T, S)) * c.num_layers + head(c, method, T)
-    return block * c.num_layers + head(c, method, T)
+    encoder = (attention(c, S, S) + mlp(c, S)) * c.num_encoder_layers
+    return encoder + (attention(c, T, T) + mlp(c, T) + attention(c, T, S)) * c.num_layers
 
 
-def training(c: ModelConfig, method: str | None, target_len: int, source_len: int = 0) -> Flops:
-    """A training step's FLOPs for one row: the forward pass and a backward pass of twice its cost."""
-    return forward(c, method, target_len, source_len) * 3
+def gru_encoder_decoder(c: ModelConfig, target_len: int, source_len: int) -> Flops:
+    T, S = target_len, source_len
+    decoder = gru(c, T) * c.num_layers
+    if c.rnn_attention:  # Luong: scores and context over the source, then tanh(W_c [context; h])
+        decoder += Flops(weights=2 * 2 * c.d_model * c.d_model * T, attention=2 * 2 * c.d_model * T * S)
+    return gru(c, S) * c.num_encoder_layers + decoder

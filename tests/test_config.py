@@ -64,7 +64,15 @@ def test_resolve_rejects_inconsistent_shapes():
     with pytest.raises(ValueError, match="parallel_residual.*needs pre-norm blocks"):
         config_lib.resolve(c, 10)
     c.model.norm_position, c.objective, c.model.sliding_window = "pre", "masked", 4
-    with pytest.raises(ValueError, match="sliding_window.*decoder-only"):
+    with pytest.raises(ValueError, match="sliding_window=4 is for causal attention"):
+        config_lib.resolve(c, 10)
+    c.objective, c.model.family, c.model.parallel_residual = "seq2seq", "encoder_decoder", False
+    assert config_lib.resolve(c, 10).model.sliding_window == 4  # its decoder's self-attention
+    c.model.parallel_residual = True
+    with pytest.raises(ValueError, match="parallel_residual=True needs blocks without cross-attention"):
+        config_lib.resolve(c, 10)
+    c.model.family, c.model.parallel_residual = "gru", False
+    with pytest.raises(ValueError, match="sliding_window=4 is an option of the Transformer blocks; a GRU has none"):
         config_lib.resolve(c, 10)
     c = config_lib.default_config()
     c.model.num_heads, c.model.head_dim = 3, 16  # heads of their own width (T5's d_kv): d_model need not divide

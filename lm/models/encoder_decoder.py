@@ -20,36 +20,13 @@ the first call (prefill) also gets `encoded` and writes each layer's cross-atten
 cache, which every later step reads.
 """
 
-import math
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from lm.models import attention
+from lm.models import attention, stack
 from lm.models.config import ModelConfig
-from lm.models.layers import Block, BlockInputs, Norm, merge_batch_axes
-from lm.models.positions import sinusoidal
-from lm.models.transformer import REMAT_POLICIES, block_options, relative_bias, relative_bias_table
-
-
-def _stack(config: ModelConfig, dtype, out_std: float, num_layers: int, name: str, cross: bool):
-    """num_layers blocks, per layer (`{name}_{i}`) or scanned (`{name}s`), rematerialised as configured."""
-    c = config
-    block = Block
-    if c.remat != "none":
-        block = nn.remat(Block, policy=REMAT_POLICIES[c.remat])
-    kwargs = dict(block_options(c, out_std, dtype), cross_attention=cross)
-    if c.scan_layers:
-        scanned = nn.scan(
-            block,
-            variable_axes={"params": 0},
-            split_rngs={"params": True, "dropout": True},
-            in_axes=(nn.broadcast, 0),
-            length=num_layers,
-        )
-        return scanned(**kwargs, name=f"{name}s")
-    return [block(**kwargs, name=f"{name}_{i}") for i in range(num_layers)]
+from lm.models.layers import BlockInputs
 
 
 class EncoderDecoder(nn.Module):
@@ -59,33 +36,18 @@ class EncoderDecoder(nn.Module):
 
     def setup(self):
         c = self.config
-        dtype = jnp.dtype(c.dtype)
-        init = nn.initializers.normal(c.init_std)
-        layers = c.num_layers + c.num_encoder_layers  # every layer adds to the residual stream twice or thrice
-        out_std = c.init_std / math.sqrt(2 * layers) if c.scale_residual_init else c.init_std
-        norm = lambda name: Norm(kind=c.norm, eps=c.norm_eps, use_bias=c.use_bias, dtype=dtype, name=name)  # noqa: E731
-        self.embed = nn.Embed(c.vocab_size, c.d_model, embedding_init=init, dtype=dtype, name="embed")
-        if not c.share_embeddings:
-            self.source_embed = nn.Embed(c.vocab_size, c.d_model, embedding_init=init, dtype=dtype)
-        if c.position == "learned":
-            self.position_embed = nn.Embed(c.max_len, c.d_model, embedding_init=init, dtype=dtype)
-            self.source_position_embed = nn.Embed(c.max_len, c.d_model, embedding_init=init, dtype=dtype)
+        stack.setup_embedding(self)
+        stack.setup_embedding(self, source=True)
         if c.position == "relative":  # one table per stack (transformers keeps T5's in each stack's first layer)
-            self.encoder_relative_bias = relative_bias_table(self, c, "encoder_relative_bias")
-            self.relative_bias = relative_bias_table(self, c, "relative_bias")
-        if c.embedding_norm:
-            self.embed_norm = norm("embed_norm")
-            self.source_embed_norm = norm("source_embed_norm")
-        self.embed_dropout = nn.Dropout(c.embedding_dropout)
-        self.encoder_blocks = _stack(c, dtype, out_std, c.num_encoder_layers, "encoder_block", cross=False)
-        self.blocks = _stack(c, dtype, out_std, c.num_layers, "block", cross=True)
+            self.encoder_relative_bias = stack.relative_bias_table(self, "encoder_relative_bias")
+            self.relative_bias = stack.relative_bias_table(self, "relative_bias")
+        depth = c.num_layers + c.num_encoder_layers
+        self.encoder_blocks = stack.stack(c, c.num_encoder_layers, "encoder_block", depth)
+        self.blocks = stack.stack(c, c.num_layers, "block", depth, cross=True)
         if c.final_norm:
-            self.encoder_norm = norm("encoder_norm")
-            self.final_norm = norm("final_norm")
-        if not c.tie_embeddings:
-            self.head = nn.Dense(c.vocab_size, use_bias=False, kernel_init=init, dtype=dtype)
-        if c.head_bias:
-            self.head_bias = self.param("head_bias", nn.initializers.zeros, (c.vocab_size,))
+            self.encoder_norm = stack.norm(c, "encoder_norm")
+            self.final_norm = stack.norm(c, "final_norm")
+        stack.setup_head(self)
 
     def encode(self, source, source_valid=None, deterministic=True):
         """The encoder's output [B, S, D] for source tokens [B, S] (source_valid: [B, S] bool, False at padding)."""
@@ -93,18 +55,14 @@ class EncoderDecoder(nn.Module):
         if source_valid is None:
             source_valid = jnp.ones((B, S), bool)
         positions = jnp.broadcast_to(jnp.arange(S), (B, S))
-        x = self._scaled((self.embed if self.config.share_embeddings else self.source_embed)(source))  # [B, S, D]
-        if self.config.position == "learned":
-            x = x + self.source_position_embed(positions)
-        x = self._common_embedding(x, positions, self.source_embed_norm if self.config.embedding_norm else None)
-        x = self.embed_dropout(x, deterministic)
+        x = stack.embed(self, source, positions, deterministic, source=True)  # [B, S, D]
         inputs = BlockInputs(
             mask=attention.padding_mask(source_valid, source_valid),
             positions=positions,
-            bias=relative_bias(self, "encoder_relative_bias", positions, positions, bidirectional=True),
+            bias=stack.relative_bias(self, "encoder_relative_bias", positions, positions, bidirectional=True),
             deterministic=deterministic,
         )
-        x, _ = self._run(self.encoder_blocks, x, inputs)
+        x, _ = stack.run(self.config, self.encoder_blocks, x, inputs)
         return self.encoder_norm(x) if self.config.final_norm else x
 
     def __call__(
@@ -134,77 +92,45 @@ class EncoderDecoder(nn.Module):
         B, T = tokens.shape
         if positions is None:
             positions = jnp.broadcast_to(jnp.arange(T), (B, T))
-        mask = attention.causal_mask(positions, positions)
-        if valid is not None:
-            mask = mask & attention.padding_mask(valid, valid)
-        x = self._embed_target(tokens, positions, deterministic)
+        mask = stack.self_attention_mask(self.config, positions, causal=True, valid=valid)
+        x = stack.embed(self, tokens, positions, deterministic)
         inputs = BlockInputs(
             mask=mask,
             positions=positions,
             encoded=encoded,
             encoder_valid=source_valid,
-            bias=relative_bias(self, "relative_bias", positions, positions, bidirectional=False),
+            bias=stack.relative_bias(self, "relative_bias", positions, positions, bidirectional=False),
             deterministic=deterministic,
         )
-        x, _ = self._run(self.blocks, x, inputs)
-        return self._logits(self.final_norm(x) if self.config.final_norm else x)
+        x, _ = stack.run(self.config, self.blocks, x, inputs)
+        return stack.logits(self, self.final_norm(x) if self.config.final_norm else x)
 
     def decode(self, tokens, cache, cache_index, positions=None, key_valid=None, encoded=None, encoder_valid=None):
         """New target tokens against the cache (as TransformerLM.decode). The first call (prefill) passes
         `encoded` / `encoder_valid`, whose cross-attention keys and values it writes into the cache."""
-        B, T = tokens.shape
-        S = cache["k"].shape[2] if self.config.scan_layers else cache[0]["k"].shape[1]
-        query_slots = cache_index + jnp.broadcast_to(jnp.arange(T), (B, T))
+        query_slots, key_slots, mask = stack.decode_mask(self.config, cache, cache_index, tokens.shape, key_valid)
         if positions is None:
             positions = query_slots
-        key_slots = jnp.broadcast_to(jnp.arange(S), (B, S))
-        mask = attention.causal_mask(query_slots, key_slots)
-        if key_valid is not None:
-            mask = mask & key_valid[:, None, None, :]
-        x = self._embed_target(tokens, positions, deterministic=True)
+        x = stack.embed(self, tokens, positions, deterministic=True)
         inputs = BlockInputs(
             mask=mask,
             positions=positions,
             cache_index=cache_index,
             encoded=encoded,
             encoder_valid=encoder_valid,
-            bias=relative_bias(self, "relative_bias", query_slots, key_slots, False),  # gaps as positions'
+            bias=stack.relative_bias(self, "relative_bias", query_slots, key_slots, False),  # gaps as positions'
         )
-        x, cache = self._run(self.blocks, x, inputs, cache)
-        return self._logits(self.final_norm(x) if self.config.final_norm else x), cache
+        x, cache = stack.run(self.config, self.blocks, x, inputs, cache)
+        return stack.logits(self, self.final_norm(x) if self.config.final_norm else x), cache
 
-    def _run(self, blocks, x, inputs: BlockInputs, cache=None):
-        if self.config.scan_layers:
-            return blocks(x, inputs, cache)  # positional: nn.scan maps its in_axes onto them
-        new_cache = []
-        for block, layer_cache in zip(blocks, cache or [None] * len(blocks), strict=True):
-            x, layer_cache = block(x, inputs, layer_cache)
-            new_cache.append(layer_cache)
-        return x, new_cache
 
-    def _embed_target(self, tokens, positions, deterministic):
-        x = self._scaled(self.embed(tokens))  # [B, T, D]
-        if self.config.position == "learned":
-            x = x + self.position_embed(positions)
-        x = self._common_embedding(x, positions, self.embed_norm if self.config.embedding_norm else None)
-        return self.embed_dropout(x, deterministic)
+Model = EncoderDecoder  # what lm/models/families.py builds
 
-    def _scaled(self, x):
-        return x * jnp.sqrt(jnp.asarray(self.config.d_model, x.dtype)) if self.config.embedding_scale else x
 
-    def _common_embedding(self, x, positions, norm):
-        if self.config.position == "sinusoidal":
-            x = x + sinusoidal(positions, self.config.d_model).astype(x.dtype)
-        return norm(x) if norm is not None else x
-
-    def _logits(self, x):
-        c = self.config
-        if c.scale_head_input:  # T5 v1.0: the decoder's output x d_model**-0.5 before its tied head
-            x = x * c.d_model**-0.5
-        logits = merge_batch_axes(self.embed.attend if c.tie_embeddings else self.head, x)  # [B, T, V]
-        if c.head_bias:
-            logits = logits + self.head_bias
-        return logits.astype(jnp.float32)
+def init_params(model: EncoderDecoder, rng: jax.Array, seq_len: int = 8, method: str | None = None):
+    """Parameters from `rng` (a source and a target of seq_len tokens; shapes do not depend on it)."""
+    tokens = jnp.zeros((1, min(seq_len, model.config.max_len)), jnp.int32)
+    return model.init(rng, tokens, source=tokens)["params"]
 
 
 def init_cache(config: ModelConfig, batch_size: int, max_len: int, source_len: int):

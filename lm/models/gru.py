@@ -137,8 +137,18 @@ class GruEncoderDecoder(nn.Module):
         return jnp.stack([finals[min(i, len(finals) - 1)] for i in range(c.num_layers)], axis=1)
 
 
-def init_cache(config: ModelConfig, batch_size: int, source_len: int):
-    """A zeroed decoding cache: the decoder's hidden states [B, L, D], the encoder's [B, S, D], their validity."""
+Model = GruEncoderDecoder  # what lm/models/families.py builds
+
+
+def init_params(model: GruEncoderDecoder, rng: jax.Array, seq_len: int = 8, method: str | None = None):
+    """Parameters from `rng` (a source and a target of seq_len tokens; shapes do not depend on it)."""
+    tokens = jnp.zeros((1, min(seq_len, model.config.max_len)), jnp.int32)
+    return model.init(rng, tokens, source=tokens)["params"]
+
+
+def init_cache(config: ModelConfig, batch_size: int, max_len: int, source_len: int):
+    """A zeroed decoding cache: the decoder's hidden states [B, L, D], the encoder's [B, S, D], their validity
+    (max_len: the families' signature; a GRU's state does not grow with the target)."""
     dtype = jnp.dtype(config.dtype)
     return {
         "hidden": jnp.zeros((batch_size, config.num_layers, config.d_model), dtype),

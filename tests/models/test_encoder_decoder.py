@@ -142,11 +142,14 @@ def test_the_decoder_is_causal(position):
         assert np.abs(np.asarray(out[0, t:] - base[0, t:])).max() > 1e-6
 
 
-@pytest.mark.parametrize("scan_layers, position", [(False, "rotary"), (True, "rotary"), (False, "relative")])
-def test_cached_decoding_gives_the_teacher_forced_logits(scan_layers, position):
+@pytest.mark.parametrize(
+    "scan_layers, position, window",
+    [(False, "rotary", 0), (True, "rotary", 0), (False, "relative", 0), (True, "learned", 3)],
+)
+def test_cached_decoding_gives_the_teacher_forced_logits(scan_layers, position, window):
     # relative: T5's options, 4 buckets up to distance 3, so that the 6 tokens reach the log-spaced and last ones
     t5 = dict(relative_attention_num_buckets=4, relative_attention_max_distance=3, attention_scale=False, head_dim=5)
-    options = dict(position=position, **(t5 if position == "relative" else {}))
+    options = dict(position=position, sliding_window=window, **(t5 if position == "relative" else {}))
     c = config(scan_layers=scan_layers, **options)
     model, params = init(config(**options))
     if scan_layers:
@@ -166,6 +169,19 @@ def test_cached_decoding_gives_the_teacher_forced_logits(scan_layers, position):
     for t in range(2, 6):  # then one token at a time, the source only through the cache
         logits, cache = step(tokens[:, t : t + 1], cache, t)
         np.testing.assert_allclose(logits[:, 0], full[:, t], atol=1e-5)
+
+
+def test_a_sliding_window_limits_what_the_decoder_reads_of_its_own_tokens():
+    """With one decoder layer and a window of 2, target position t reads tokens t-1 and t (and the whole
+    source): changing token 0 changes the logits at positions 0 and 1 only; without the window, all of them."""
+    source = jnp.asarray(padded(1, (7,), 7)[0])
+    tokens = jnp.asarray(padded(2, (6,), 6)[0])
+    changed = tokens.at[0, 0].set((tokens[0, 0] + 1) % V)
+    for window, moved in ((2, [0, 1]), (0, [0, 1, 2, 3, 4, 5])):
+        model, params = init(config(num_layers=1, sliding_window=window))
+        logits = [model.apply({"params": params}, t, source=source)[0] for t in (tokens, changed)]
+        differs = np.abs(np.asarray(logits[0] - logits[1])).max(axis=-1) > 1e-6
+        assert np.flatnonzero(differs).tolist() == moved
 
 
 def test_relative_positions_are_one_table_per_stack_and_no_position_embeddings():
