@@ -19,10 +19,10 @@ import jax
 import ml_collections
 import numpy as np
 
-from lm import checkpoint, console, evaluators, modes, workdir_files
+from lm import checkpoint, console, evaluators, workdir_files
 from lm import metrics as metrics_lib
 from lm.data import tokenizers
-from lm.decoding.text import can_generate, encode_prompt
+from lm.decoding.text import can_generate, encode_prompt, print_samples
 from lm.run import Run, compile_train_step, describe, make_evaluators, prepare
 from lm.signals import StopRequests
 
@@ -134,7 +134,7 @@ def _train(run: Run, evals: list) -> dict[str, float]:
         checkpointer.close()
         writer.close()
     if sampled(run):
-        modes.print_samples(run, run.runner.get_state(state).params)
+        print_samples(run.model, run.tokenizer, run.runner.get_state(state).params, config.sample)
     return eval_metrics
 
 

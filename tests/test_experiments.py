@@ -5,8 +5,9 @@ import os
 
 import pytest
 
-from lm import modes, objectives, train
+from lm import objectives, train
 from lm.experiment import load as load_experiment
+from lm.modes import export, score
 from tests import launcher
 from tests.test_bad_input import checksum
 
@@ -98,7 +99,7 @@ def test_encoder_decoder_samples_from_its_source_and_refuses_what_it_cannot_do(t
 
     before = checksum(workdir)
     with pytest.raises(ValueError, match="scores a target given a source"):
-        modes.score(config, str(workdir), "abc")
+        score.score(config, str(workdir), "abc")
     with pytest.raises(ValueError, match="family='encoder_decoder' \\(GPT-2: 'transformer'\\)"):
-        modes.export(config, str(workdir), str(tmp_path / "hf"))
+        export.export(config, str(workdir), str(tmp_path / "hf"))
     assert checksum(workdir) == before and not os.path.exists(tmp_path / "hf")

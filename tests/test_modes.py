@@ -4,8 +4,9 @@ tests/evaluators/test_harness.py)."""
 import numpy as np
 import pytest
 
-from lm import checkpoint, modes, train
+from lm import checkpoint, train
 from lm.convert import gpt2
+from lm.modes import bench_generate, evaluate, export, harness, sample, score
 
 
 @pytest.fixture
@@ -18,7 +19,7 @@ def workdir(tiny_config, tmp_path):
 def test_eval_reports_what_training_reported_at_its_last_step(tiny_config, workdir, capsys):
     trained = train.train(tiny_config, workdir)  # already at the last step: evaluates the checkpoint again
     capsys.readouterr()
-    results = modes.evaluate(tiny_config, workdir)
+    results = evaluate.evaluate(tiny_config, workdir)
     out = capsys.readouterr().out
     assert "eval of the checkpoint at step 4:" in out and "optimal loss (the generator's own)" in out
     assert {f"eval/{k}": v for k, v in results.items()} == pytest.approx(trained)
@@ -26,17 +27,17 @@ def test_eval_reports_what_training_reported_at_its_last_step(tiny_config, workd
 
 def test_sample_and_score_read_the_checkpoint(tiny_config, workdir, capsys):
     tiny_config.sample.temperature = 0.0
-    texts = modes.sample(tiny_config, workdir, ["cat", "dog"])
+    texts = sample.sample(tiny_config, workdir, ["cat", "dog"])
     assert len(texts) == 4 and texts[0] == texts[1] and texts[2].startswith("dog")
     assert capsys.readouterr().out.count("--- sample") == 4
-    result = modes.score(tiny_config, workdir, "cat dog owl")
+    result = score.score(tiny_config, workdir, "cat dog owl")
     out = capsys.readouterr().out
     assert "(no context)" in out and f"{result['num_scored']} tokens scored" in out
 
 
 def test_export_writes_gpt2_files_that_read_back_as_the_checkpoint(tiny_config, workdir, tmp_path, capsys):
     out = str(tmp_path / "hf")
-    modes.export(tiny_config, workdir, out)
+    export.export(tiny_config, workdir, out)
     assert "exported step 4" in capsys.readouterr().out
     fields, params = gpt2.read(out)
     assert (fields["num_layers"], fields["d_model"]) == (2, 32)
@@ -45,12 +46,12 @@ def test_export_writes_gpt2_files_that_read_back_as_the_checkpoint(tiny_config, 
 
 
 def test_bench_generate_times_both_paths_from_the_config_alone(tiny_config, tmp_path, capsys):
-    summary = modes.bench_generate(tiny_config, batch_sizes=[1, 2], prompt_len=3, new_tokens=4, repeats=1)
+    summary = bench_generate.bench_generate(tiny_config, batch_sizes=[1, 2], prompt_len=3, new_tokens=4, repeats=1)
     assert [(r["batch_size"], r["cache"]) for r in summary["results"]] == [(1, True), (1, False), (2, True), (2, False)]
     assert all(r["tokens_per_s"] > 0 for r in summary["results"]) and summary["params"] == 26_880
     assert "the KV cache is" in capsys.readouterr().out
     with pytest.raises(ValueError, match="longer than the model's context of 16 tokens"):
-        modes.bench_generate(tiny_config, batch_sizes=[1], prompt_len=8, new_tokens=9)
+        bench_generate.bench_generate(tiny_config, batch_sizes=[1], prompt_len=8, new_tokens=9)
 
 
 @pytest.mark.parametrize(
@@ -59,5 +60,5 @@ def test_bench_generate_times_both_paths_from_the_config_alone(tiny_config, tmp_
 )
 def test_harness_refuses_bad_options_before_reading_anything(tiny_config, tmp_path, tasks, options, needle):
     with pytest.raises(ValueError, match=needle):
-        modes.harness(tiny_config, str(tmp_path / "none"), tasks, **options)
+        harness.harness(tiny_config, str(tmp_path / "none"), tasks, **options)
     assert not (tmp_path / "none").exists()

@@ -158,7 +158,8 @@ def test_a_mesh_that_does_not_fit_the_devices_names_the_fix():
 
 
 def test_a_run_trained_on_a_mesh_resumes_under_pmap_and_on_one_device(tiny_config, tmp_path):
-    from lm import modes, train
+    from lm import train
+    from lm.modes import evaluate
 
     tiny_config.parallel.mode, tiny_config.parallel.fsdp, tiny_config.parallel.tensor = "mesh", 2, 2
     tiny_config.optim.decay_steps = 6  # one schedule for the 4-step run, its resumption to 6 and the 6-step run
@@ -166,7 +167,7 @@ def test_a_run_trained_on_a_mesh_resumes_under_pmap_and_on_one_device(tiny_confi
     final = train.train(tiny_config, workdir)  # 4 steps on a 2 x 2 x 2 mesh, checkpoints at 2 and 4
     single = tiny_config.copy_and_resolve_references()
     single.parallel.mode, single.train.data_parallel = "pmap", False
-    assert modes.evaluate(single, workdir)["loss"] == pytest.approx(final["eval/loss"], rel=1e-5)
+    assert evaluate.evaluate(single, workdir)["loss"] == pytest.approx(final["eval/loss"], rel=1e-5)
     pmap = tiny_config.copy_and_resolve_references()
     pmap.parallel.mode, pmap.train.num_steps = "pmap", 6
     resumed = train.train(pmap, workdir)  # restores step 4 onto 8 pmap replicas, trains to 6

@@ -8,6 +8,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from lm import console
 from lm.decoding import beam, generate
 from lm.decoding.sampling import Options
 from lm.models import families
@@ -107,6 +108,13 @@ def generate_text(
         for stop in sample.stop:
             text = text.split(stop, 1)[0] if stop else text
         texts.append(text if seq2seq else prompts[i // sample.num_samples] + text)
+    return texts
+
+
+def print_samples(model, tokenizer, params, sample: ml_collections.ConfigDict, prompts: list[str] | None = None):
+    """generate_text's texts, printed (process 0) under --- sample i --- lines, and returned."""
+    texts = generate_text(model, tokenizer, params, sample, prompts)
+    console.log("\n".join(f"--- sample {i + 1} ---\n{t}" for i, t in enumerate(texts)))
     return texts
 
 

@@ -1,6 +1,6 @@
 """Our causal models as an lm-evaluation-harness model (lm_eval 0.4), registered as `lm-jax`.
 
-    python launch.py --config=... --workdir=W --mode=harness --tasks=heldout_continuation   (lm/modes.py)
+    python launch.py --config=... --workdir=W --mode=harness --tasks=heldout_continuation   (lm/modes/harness.py)
     lm_eval.simple_evaluate(model="lm-jax", model_args="path=W_OR_HF_DIR", tasks=[...])  (after importing this)
 
 The three request types compute what the harness's own `hf` model (HFLM) computes, so that the numbers are

@@ -6,8 +6,9 @@ import os
 import numpy as np
 import pytest
 
-from lm import evaluators, modes, train
+from lm import evaluators, train
 from lm.data.hf_tokenizer import HFTokenizer
+from lm.modes import export, sample, score
 from lm.run import make_evaluators, prepare
 from tests.test_experiments import ROOT, launch, load_experiment
 
@@ -34,7 +35,7 @@ def reference(directory):
 def test_greedy_samples_of_a_pretrained_directory_equal_transformers(hf_gpt2_dir, tmp_path, scan_layers):
     config = gpt2_config(hf_gpt2_dir, scan_layers)
     prompts = ["the cat", "a dog saw the"]
-    texts = modes.sample(config, str(tmp_path / "empty"), prompts)  # no checkpoint: init_from's weights
+    texts = sample.sample(config, str(tmp_path / "empty"), prompts)  # no checkpoint: init_from's weights
     model, tokenizer = reference(hf_gpt2_dir)
     for prompt, text in zip(prompts, texts, strict=True):
         ids = tokenizer(prompt, return_tensors="pt").input_ids
@@ -47,7 +48,7 @@ def test_greedy_samples_of_a_pretrained_directory_equal_transformers(hf_gpt2_dir
 
 def test_score_equals_transformers_loss(hf_gpt2_dir, tmp_path):
     text = "the cat saw a dog and the dog ran away from the cat"
-    result = modes.score(gpt2_config(hf_gpt2_dir), str(tmp_path), text)
+    result = score.score(gpt2_config(hf_gpt2_dir), str(tmp_path), text)
     model, tokenizer = reference(hf_gpt2_dir)
     ids = torch.tensor([[tokenizer.bos_token_id, *tokenizer(text).input_ids]])  # <|endoftext|> first, as ours
     with torch.no_grad():
@@ -82,7 +83,7 @@ def test_continue_training_then_export_loads_in_transformers(hf_gpt2_dir, tmp_pa
     final = train.train(config, workdir)
     assert final["eval/loss"] < pretrained_loss - 0.1  # it learned from the pretrained start
     out = str(tmp_path / "exported")
-    modes.export(config, workdir, out)
+    export.export(config, workdir, out)
     assert sorted(os.listdir(out)) == ["config.json", "merges.txt", "model.safetensors", "vocab.json"]
     exported, exported_tokenizer = reference(out)
     ids = exported_tokenizer("the cat saw a dog", return_tensors="pt").input_ids
@@ -107,8 +108,8 @@ def test_launcher_samples_a_batch_of_prompts_with_stop_strings(hf_gpt2_dir, tmp_
     assert result.returncode == 0, result.stderr
     samples = result.stdout.split("--- sample ")[1:]
     assert len(samples) == 4 and "init_from" in result.stdout
-    for i, sample in enumerate(samples):
-        text = sample.split("---\n", 1)[1]
+    for i, printed in enumerate(samples):
+        text = printed.split("---\n", 1)[1]
         prompt = "the cat" if i < 2 else "a dog saw the"
         assert text.startswith(prompt) and "." not in text[len(prompt) :]
     scored = launch(*args[:2], "--mode=score", cwd=tmp_path)
@@ -148,7 +149,7 @@ def llama_config(init_from):
 
 def test_a_pythia_directory_samples_as_transformers_trains_and_is_not_exported(hf_neox_dir, tmp_path):
     config = llama_config(hf_neox_dir)
-    (text,) = modes.sample(config, str(tmp_path / "empty"), ["the cat"])
+    (text,) = sample.sample(config, str(tmp_path / "empty"), ["the cat"])
     model = transformers.GPTNeoXForCausalLM.from_pretrained(hf_neox_dir).eval()
     ids = transformers.AutoTokenizer.from_pretrained(hf_neox_dir)("the cat", return_tensors="pt").input_ids
     with torch.no_grad():
@@ -161,7 +162,7 @@ def test_a_pythia_directory_samples_as_transformers_trains_and_is_not_exported(h
     config.train.num_steps, config.optim.learning_rate = 20, 3e-3
     assert train.train(config, workdir)["eval/loss"] < pretrained_loss - 0.1
     with pytest.raises(ValueError, match="Not GPT-2, as it has .*Not Llama, as it has .*parallel_residual=True"):
-        modes.export(config, workdir, str(tmp_path / "exported"))
+        export.export(config, workdir, str(tmp_path / "exported"))
 
 
 def test_a_llama_directory_samples_as_transformers_then_trains_and_exports(hf_llama_dir, tmp_path):
@@ -169,7 +170,7 @@ def test_a_llama_directory_samples_as_transformers_then_trains_and_exports(hf_ll
     the export (Llama files, tokenizer.json) loads in transformers with our logits and tokens."""
     config = llama_config(hf_llama_dir)
     prompts = ["the cat", "a dog saw the"]
-    texts = modes.sample(config, str(tmp_path / "empty"), prompts)
+    texts = sample.sample(config, str(tmp_path / "empty"), prompts)
     model = transformers.LlamaForCausalLM.from_pretrained(hf_llama_dir).eval()
     tokenizer = transformers.AutoTokenizer.from_pretrained(hf_llama_dir)
     ours = HFTokenizer.from_directory(hf_llama_dir)
@@ -188,7 +189,7 @@ def test_a_llama_directory_samples_as_transformers_then_trains_and_exports(hf_ll
     assert final["eval/loss"] < pretrained_loss - 0.1
 
     out = str(tmp_path / "exported")
-    modes.export(config, workdir, out)
+    export.export(config, workdir, out)
     assert sorted(os.listdir(out)) == ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
     exported = transformers.AutoModelForCausalLM.from_pretrained(out).eval()
     exported_tokenizer = transformers.AutoTokenizer.from_pretrained(out)

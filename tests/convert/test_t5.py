@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lm import convert, evaluators, modes, train
+from lm import convert, evaluators, train
 from lm.convert import t5
 from lm.data.hf_tokenizer import HFTokenizer
 from lm.decoding import generate, sampling
@@ -20,6 +20,7 @@ from lm.models import encoder_decoder
 from lm.models.config import ModelConfig
 from lm.models.encoder_decoder import EncoderDecoder
 from lm.models.positions import relative_position_bucket
+from lm.modes import sample
 from lm.run import make_evaluators, prepare
 from tests.convert.references import VOCAB, padded
 from tests.test_experiments import ROOT, load_experiment
@@ -184,7 +185,7 @@ def test_a_t5_directory_samples_as_transformers_then_fine_tunes_on_pairs(hf_t5_d
     eval loss on the pairs is transformers' loss; 20 steps of seq2seq fine-tuning lower it."""
     config = t5_task_config(hf_t5_dir)
     prompts = ["abc", "zebra"]
-    texts = modes.sample(config, str(tmp_path / "empty"), prompts)
+    texts = sample.sample(config, str(tmp_path / "empty"), prompts)
     model = transformers.T5ForConditionalGeneration.from_pretrained(hf_t5_dir).eval()
     tokenizer = transformers.AutoTokenizer.from_pretrained(hf_t5_dir)
     ours = HFTokenizer.from_directory(hf_t5_dir)

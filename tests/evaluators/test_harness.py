@@ -13,11 +13,12 @@ lm_eval = pytest.importorskip("lm_eval")
 
 from lm_eval.api.instance import Instance  # noqa: E402
 
-from lm import modes, train  # noqa: E402
+from lm import train  # noqa: E402
 from lm.evaluators import harness, harness_task  # noqa: E402
 from lm.evaluators.harness_task import HELDOUT  # noqa: E402
 from lm.models import families  # noqa: E402
 from lm.models.config import ModelConfig  # noqa: E402
+from lm.modes import harness as harness_mode  # noqa: E402
 from tests import launcher  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -103,7 +104,7 @@ def test_a_trained_workdir_runs_through_the_mode_and_the_registered_name(tiny_co
     workdir = str(tmp_path / "run")
     train.train(tiny_config, workdir)
     capsys.readouterr()
-    results = modes.harness(tiny_config, workdir, [HELDOUT], num_fewshot=1, limit=6)["results"][HELDOUT]
+    results = harness_mode.harness(tiny_config, workdir, [HELDOUT], num_fewshot=1, limit=6)["results"][HELDOUT]
     out = capsys.readouterr().out
     with open(os.path.join(workdir, "harness", "results.json")) as f:
         saved = json.load(f)

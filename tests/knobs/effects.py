@@ -5,7 +5,7 @@ step's output on fixed batches (`compile_train_step`, run eagerly: one program p
 to compile), the optimizer's updates (the state's own `tx`), the compiled program (for knobs of how a step
 runs, whose output must not change), the placement of the state on the devices, a whole training run
 (`train.train`: records, files, checkpoints, printed output), an evaluation or samples of a trained
-workdir (`modes.evaluate`, `modes.sample`), or the error a run stops with. Each returns a fingerprint,
+workdir (lm/modes: `evaluate`, `sample`), or the error a run stops with. Each returns a fingerprint,
 nested dicts / lists of arrays and strings, that `differ` compares bit for bit.
 """
 
@@ -18,7 +18,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from lm import metrics, modes, train
+from lm import metrics, train
+from lm.modes import evaluate, sample
 from lm.run import compile_train_step, make_evaluators, prepare
 
 
@@ -129,13 +130,13 @@ def training(config: ml_collections.ConfigDict) -> dict:
 def evaluation(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """--mode=eval of a trained workdir (a copy: eval writes the data cache)."""
     with contextlib.redirect_stdout(io.StringIO()):
-        return modes.evaluate(config, workdir)
+        return evaluate.evaluate(config, workdir)
 
 
 def samples(config: ml_collections.ConfigDict, workdir: str) -> list[str]:
     """--mode=sample of a trained workdir."""
     with contextlib.redirect_stdout(io.StringIO()):
-        return modes.sample(config, workdir)
+        return sample.sample(config, workdir)
 
 
 def decoded(config: ml_collections.ConfigDict, workdir: str) -> dict:

@@ -9,6 +9,7 @@ from absl import flags
 from lm import cli
 from lm.config import default_config
 from lm.models.config import ModelConfig
+from lm.modes import MODES
 from tests.knobs import registry
 
 ABSL_FLAGS = {"verbosity", "v", "logtostderr", "alsologtostderr", "log_dir", "stderrthreshold", "showprefixforinfo"}
@@ -25,8 +26,10 @@ def config_fields(config: ml_collections.ConfigDict, prefix: str = "") -> set[st
 
 
 def launch_flags() -> set[str]:
-    """The flags launch.py defines (not absl's own, nor config_flags' --config.KEY overrides)."""
-    return {f.name for f in flags.FLAGS.get_flags_for_module(cli)} - ABSL_FLAGS
+    """The flags launch.py defines, the launcher's and every mode's (not absl's own, nor config_flags' --config.KEY
+    overrides)."""
+    modules = [cli, *MODES.values()]
+    return {f.name for module in modules for f in flags.FLAGS.get_flags_for_module(module)} - ABSL_FLAGS
 
 
 def test_every_field_and_flag_has_an_effect_check():

@@ -1,0 +1,16 @@
+"""--mode=collate: a sweep's table (the final metrics of every variant) and its curves.
+
+    python launch.py --config=experiments/positions.py:cpu --mode=collate --workdir=/tmp/pos
+
+lm/collate.py writes WORKDIR/results.md, results.csv and curves.png (a line per variant, its seeds as a band).
+"""
+
+from absl import flags
+
+METRIC = flags.DEFINE_string("metric", None, "collate: another metric for the table and plot, e.g. eval/accuracy")
+
+
+def run(config, workdir: str, experiment: str) -> None:
+    from lm import collate
+
+    collate.collate(workdir, METRIC.value)
