@@ -35,6 +35,11 @@ class Dataset(Protocol):
         estimate); None for data that is not one text (labelled examples, pairs, the built-in tasks' rows)."""
         ...
 
+    def eval_pairs(self) -> tuple[list[np.ndarray], list[str]] | None:
+        """The eval split's source token ids and their reference target texts, in order, for evaluators that
+        decode a target from each source and score it (exact match, BLEU, ROUGE); None for data without pairs."""
+        ...
+
     def describe(self) -> str:
         """One line for the console: sizes of the splits."""
         ...

@@ -70,6 +70,9 @@ class LabelledDataset:
     def eval_tokens(self) -> None:
         return None  # not one text
 
+    def eval_pairs(self) -> None:
+        return None  # no (source, target) pairs
+
     def describe(self) -> str:
         counts = [
             int(split.weights.sum()) if split.segment_ids is not None else len(split)

@@ -79,6 +79,9 @@ class PairsDataset:
     def eval_tokens(self) -> None:
         return None  # not one text
 
+    def eval_pairs(self) -> tuple[list[np.ndarray], list[str]]:
+        return self.eval.sources, [target for _, target in self.eval.texts]
+
     def describe(self) -> str:
         return f"{len(self.train):,} train / {len(self.eval):,} eval pairs"
 

@@ -56,6 +56,9 @@ class SyntheticDataset:
     def eval_tokens(self) -> None:
         return None  # not one text
 
+    def eval_pairs(self) -> None:
+        return None  # no (source, target) pairs
+
     def describe(self) -> str:
         return self.size
 

@@ -51,6 +51,9 @@ class TextDataset:
     def eval_tokens(self) -> np.ndarray:
         return self.eval
 
+    def eval_pairs(self) -> None:
+        return None  # no (source, target) pairs
+
     def describe(self) -> str:
         return f"{len(self.train):,} train / {len(self.eval):,} eval tokens" + (" (cached)" if self.cached else "")
 

@@ -19,10 +19,10 @@ class Decoder:
     def __init__(self, runner, model, data, batch_size: int, num_examples: int, num_beams: int, alpha: float,
                  max_new_tokens: int):  # fmt: skip
         self.runner, self.model, self.data = runner, model, data
-        count = len(data.eval) if num_examples == 0 else min(num_examples, len(data.eval))
-        self.sources = data.eval.sources[:count]
+        sources, references = data.eval_pairs()
+        count = len(sources) if num_examples == 0 else min(num_examples, len(sources))
+        self.sources, self.references = sources[:count], references[:count]
         self.width = max(len(s) for s in self.sources)  # every batch padded to it: one compilation
-        self.references = [target for _, target in data.eval.texts[:count]]
         self.batch_size, self.num_beams, self.alpha = batch_size, num_beams, alpha
         specials = data.tokenizer.special_ids
         self.pad, self.bos, self.eos = specials["[PAD]"], specials["[BOS]"], specials["[EOS]"]

@@ -30,6 +30,7 @@ def test_both_kinds_keep_the_protocol_and_batch_the_same_way(dataset_and_config,
     assert shapes == {(8, config.data.seq_len)}
     tokens = dataset.eval_tokens()  # one stream of eval token ids for text (estimate's windows), none for labels
     assert (tokens is None) == bool(dataset.label_names) and (tokens is None or tokens.ndim == 1 and len(tokens) > 0)
+    assert dataset.eval_pairs() is None  # no sources to decode from
     assert isinstance(dataset.describe(), str) and dataset.name
     dataset.save(str(tmp_path))  # what a relaunch needs, and nothing else
     saved = {p.name for p in tmp_path.iterdir()} - {"labels.csv"}
@@ -39,3 +40,16 @@ def test_both_kinds_keep_the_protocol_and_batch_the_same_way(dataset_and_config,
     else:
         assert saved == {"data_cache"} and set(dataset.units_per_token) == {"byte", "char"}
         assert dataset.optimal_loss is not None  # the built-in corpus
+
+
+def test_pairs_give_their_eval_sources_and_reference_texts_in_order(tiny_config):
+    tiny_config.data.task = "reverse"
+    dataset = data.load(tiny_config, "pairs", specials=True)
+    assert isinstance(dataset, Dataset) and dataset.eval_tokens() is None
+    sources, references = dataset.eval_pairs()
+    assert len(sources) == len(references) == len(dataset.eval) > 10
+    for source, reference in zip(sources, references, strict=True):  # reverse: the target is the source reversed
+        assert (
+            dataset.tokenizer.decode([int(t) for t in source if t not in dataset.tokenizer.special_ids.values()])
+            == reference[::-1]
+        )
