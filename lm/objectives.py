@@ -22,6 +22,8 @@ import ml_collections
 import numpy as np
 import optax
 
+from lm.batch import LabelledBatch, PairsBatch, TextBatch
+
 
 def cross_entropy_sums(
     logits: jax.Array, targets: jax.Array, weights: jax.Array, label_smoothing: float = 0.0
@@ -75,7 +77,7 @@ class Objective:
         return bound
 
 
-def causal_lm(batch: dict, rng: jax.Array):
+def causal_lm(batch: TextBatch, rng: jax.Array):
     """Next-token prediction: every position predicts the token after it.
 
     Args:
@@ -89,7 +91,7 @@ def causal_lm(batch: dict, rng: jax.Array):
 
 
 def masked_lm(
-    batch: dict,
+    batch: TextBatch,
     rng: jax.Array,
     *,
     mask_id: int,
@@ -140,11 +142,11 @@ def masked_lm(
     return {"tokens": corrupted, "valid": valid}, tokens, selected.astype(jnp.float32)
 
 
-def label_prediction(batch: dict, rng: jax.Array):
+def label_prediction(batch: LabelledBatch, rng: jax.Array):
     """Fine-tuning: a label per sequence ([B] labels) or per token ([B, T]), weights where they count.
 
     Args:
-      batch: from lm/labelled.py: inputs, valid, token_types, labels, weights.
+      batch: from lm/data/labelled.py (lm/batch.py: LabelledBatch).
     Returns:
       ({"tokens", "valid", "token_types"}, labels, weights).
     """
@@ -156,12 +158,12 @@ def label_prediction(batch: dict, rng: jax.Array):
     return inputs, batch["labels"], batch["weights"]
 
 
-def seq2seq(batch: dict, rng: jax.Array):
+def seq2seq(batch: PairsBatch, rng: jax.Array):
     """Sequence to sequence with teacher forcing: the decoder reads [BOS] target and predicts target [EOS].
 
     Args:
-      batch: from lm/data/pairs.py: source, source_valid, inputs ([BOS] target), valid, targets
-        (target [EOS]), weights (1 on target tokens and EOS, 0 at padding).
+      batch: from lm/data/pairs.py (lm/batch.py: PairsBatch): source, source_valid, inputs ([BOS] target),
+        valid, targets (target [EOS]), weights (1 on target tokens and EOS, 0 at padding).
     Returns:
       ({"tokens", "valid", "source", "source_valid"}, targets, weights).
     """
@@ -198,7 +200,7 @@ def span_counts(length: int, noise_density: float, mean_span_length: float) -> t
 
 
 def span_corruption(
-    batch: dict,
+    batch: TextBatch,
     rng: jax.Array,
     *,
     sentinel: int,

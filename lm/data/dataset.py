@@ -1,13 +1,16 @@
 """The Dataset protocol: what the training loop, the evaluators and the set-up need of a dataset.
 
-Implemented by plain text (lm/data/text.py: token windows for the causal and masked objectives) and by
-labelled examples (lm/data/labelled.py: fine-tuning). Nothing outside lm/data/ asks which one it holds.
+Implemented by plain text (lm/data/text.py: token windows for the causal and masked objectives), built-in
+token tasks (lm/data/synthetic.py), labelled examples (lm/data/labelled.py: fine-tuning) and sequence pairs
+(lm/data/pairs.py). Nothing outside lm/data/ asks which one it holds; the batches they produce are described
+in lm/batch.py.
 """
 
 from typing import Iterator, Protocol, runtime_checkable
 
 import numpy as np
 
+from lm.batch import Batch
 from lm.data.tokenizers import Tokenizer
 
 
@@ -21,12 +24,12 @@ class Dataset(Protocol):
     # empty where the loss does not cover every token of a text (labelled data).
     units_per_token: dict[str, float]
 
-    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int) -> dict[str, np.ndarray]:
+    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int) -> Batch:
         """The batch of training step `step`: a pure function of (seed, step), so a resumed run sees the
-        batches an uninterrupted one would. Arrays have a leading batch dimension; "rows" numbers the rows."""
+        batches an uninterrupted one would. Its keys and shapes: lm/batch.py, by the kind of data."""
         ...
 
-    def eval_batches(self, batch_size: int, seq_len: int) -> Iterator[dict[str, np.ndarray]]:
+    def eval_batches(self, batch_size: int, seq_len: int) -> Iterator[Batch]:
         """The whole eval split once, in batches of one shape (padding has weight 0)."""
         ...
 

@@ -24,6 +24,7 @@ import ml_collections
 import numpy as np
 
 from lm import jsonfile, workdir_files
+from lm.batch import LabelledBatch
 from lm.data import records as records_lib
 from lm.data import text, tfds_source, tokenizers
 
@@ -61,7 +62,7 @@ class LabelledDataset:
     def units_per_token(self) -> dict[str, float]:
         return {}  # the loss is over labels, not over every token of a text: no bits per byte
 
-    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int) -> dict[str, np.ndarray]:
+    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int) -> LabelledBatch:
         return train_batch(self.train, step, seed, batch_size)
 
     def eval_batches(self, batch_size: int, seq_len: int):
@@ -312,7 +313,7 @@ def _encode_tags(rows, tokenizer, index, seq_len, name) -> Examples:
     return Examples(tokens, valid, np.zeros_like(tokens), np.stack(tags), np.stack(weights) * valid)
 
 
-def train_batch(examples: Examples, step: int, seed: int, batch_size: int) -> dict[str, np.ndarray]:
+def train_batch(examples: Examples, step: int, seed: int, batch_size: int) -> LabelledBatch:
     """Epochs of a permutation drawn from (seed, epoch): the batch at step s depends only on (seed, s)."""
     E = len(examples)
     positions = np.arange(step * batch_size, (step + 1) * batch_size)
@@ -334,7 +335,7 @@ def eval_batches(examples: Examples, batch_size: int):
         yield batch
 
 
-def _batch(examples: Examples, picks: np.ndarray) -> dict[str, np.ndarray]:
+def _batch(examples: Examples, picks: np.ndarray) -> LabelledBatch:
     batch = {
         "inputs": examples.tokens[picks],
         "valid": examples.valid[picks],

@@ -26,6 +26,7 @@ import ml_collections
 import numpy as np
 
 from lm import console
+from lm.batch import PairsBatch
 from lm.data import labelled, tfds_source, tokenizers
 from lm.data import records as records_lib
 
@@ -62,7 +63,7 @@ class PairsDataset:
     def units_per_token(self) -> dict[str, float]:
         return {}  # the loss covers the targets only: no bits per byte of a text
 
-    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int) -> dict[str, np.ndarray]:
+    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int) -> PairsBatch:
         epoch_batches = max(len(self.train) // batch_size, 1)
         epoch, index = divmod(step, epoch_batches)
         order = _epoch_order(self.train, np.random.default_rng([seed, int(epoch)]), batch_size)
@@ -88,7 +89,7 @@ class PairsDataset:
     def save(self, workdir: str) -> None:
         del workdir  # the pairs are read again (or generated) from config.data: nothing to keep
 
-    def _batch(self, pairs: Pairs, picks: np.ndarray, batch_size: int, seq_len: int) -> dict[str, np.ndarray]:
+    def _batch(self, pairs: Pairs, picks: np.ndarray, batch_size: int, seq_len: int) -> PairsBatch:
         """Padded [B, S] sources and [B, T] decoder inputs / targets; rows past `picks` are padding."""
         specials = self.tokenizer.special_ids
         pad, bos, eos = specials["[PAD]"], specials["[BOS]"], specials["[EOS]"]

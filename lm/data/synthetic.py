@@ -23,6 +23,7 @@ import dataclasses
 import ml_collections
 import numpy as np
 
+from lm.batch import TextBatch
 from lm.data.tokenizers import SymbolTokenizer
 
 
@@ -39,7 +40,7 @@ class SyntheticDataset:
     optimal_loss: float | None = None
     units_per_token: dict = dataclasses.field(default_factory=dict)  # symbols are not text
 
-    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int) -> dict[str, np.ndarray]:
+    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int) -> TextBatch:
         batch = self.draw(np.random.default_rng([seed, step]), batch_size)
         return {**batch, "rows": np.arange(batch_size, dtype=np.int32)}
 

@@ -17,6 +17,7 @@ import stat
 import ml_collections
 import numpy as np
 
+from lm.batch import TextBatch
 from lm.data import cache, corpus, tfds_source, tokenizers
 
 CACHED_FIELDS = ("train", "eval", "eval_bytes_per_token", "eval_chars_per_token", "optimal_loss")
@@ -42,7 +43,7 @@ class TextDataset:
     def units_per_token(self) -> dict[str, float]:
         return {"byte": self.eval_bytes_per_token, "char": self.eval_chars_per_token}
 
-    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int) -> dict[str, np.ndarray]:
+    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int) -> TextBatch:
         return train_batch(self.train, step, seed, batch_size, seq_len)
 
     def eval_batches(self, batch_size: int, seq_len: int):
@@ -240,7 +241,7 @@ def read_tfds_text(name: str, split: str, data_dir: str, text_key: str) -> str:
     return "\n".join(str(text) for (text,) in tfds_source.examples(name, split, data_dir, features))
 
 
-def train_batch(ids: np.ndarray, step: int, seed: int, batch_size: int, seq_len: int) -> dict[str, np.ndarray]:
+def train_batch(ids: np.ndarray, step: int, seed: int, batch_size: int, seq_len: int) -> TextBatch:
     """Random windows (nanoGPT's get_batch), drawn from a generator seeded by (seed, step).
 
     Returns:
@@ -250,7 +251,7 @@ def train_batch(ids: np.ndarray, step: int, seed: int, batch_size: int, seq_len:
     return random_windows(ids, np.random.default_rng([seed, step]), batch_size, seq_len)
 
 
-def random_windows(ids: np.ndarray, rng: np.random.Generator, batch_size: int, seq_len: int) -> dict[str, np.ndarray]:
+def random_windows(ids: np.ndarray, rng: np.random.Generator, batch_size: int, seq_len: int) -> TextBatch:
     """`batch_size` windows of `seq_len` + 1 tokens at uniformly random starts: inputs, targets, rows."""
     starts = rng.integers(0, len(ids) - seq_len, size=batch_size)  # [B]
     windows = ids[starts[:, None] + np.arange(seq_len + 1)]  # [B, T + 1]
