@@ -1,17 +1,16 @@
-"""Default configuration and validation.
+"""Default configuration and its resolution.
 
 Every field an experiment can set lives here, with its default and a comment, except the model's, which
 live with the model (lm/models/config.py: ModelConfig, and the size table) and are copied from there. An
 experiment file (`experiments/*.py`) calls `default_config()` and overrides a few fields; the command
 line overrides more (`--config.model.num_layers=6`). `resolve()` then fills the fields derived from
-others (model shape from `model.size`, `model.vocab_size` from the tokenizer) and `validate()` rejects
-bad values with a message that names the field and the fix.
+others (model shape from `model.size`, `model.vocab_size` from the tokenizer) and checks the rules across
+fields; `validate()` (lm/validation.py) first rejects bad values field by field. Every refusal names the
+field and the fix.
 
 This module imports no JAX: experiment files import it while launch.py parses its flags, before JAX's
 environment is set up (the objectives, which need JAX, are imported where they are used).
 """
-
-import math
 
 import ml_collections
 from ml_collections import config_dict
@@ -19,23 +18,7 @@ from ml_collections import config_dict
 from lm.models import config as model_config
 from lm.models import families
 from lm.models.config import SHAPE, SIZES, rotary_dims
-
-SYNTHETIC_TASKS = ("repeated_tokens", "modular_addition")  # lm/data/synthetic.py
-
-CHOICES = {
-    "model.position": ("learned", "sinusoidal", "rotary", "relative"),
-    "model.rope_scaling": ("linear", "llama3"),
-    "model.mlp": ("gelu", "relu", "swiglu", "geglu", "none"),
-    "model.norm": ("layernorm", "rmsnorm", "none"),
-    "model.dtype": ("float32", "bfloat16"),
-    "model.remat": ("none", "full", "dots"),
-    "model.attention": ("einsum", "xla", "cudnn"),
-    "model.norm_position": ("pre", "post"),
-    "data.tokenizer": ("byte", "char", "sentencepiece", "hf"),
-    "data.sentencepiece_type": ("bpe", "unigram"),
-    "train.nonfinite": ("stop", "skip"),
-    "parallel.mode": ("pmap", "mesh"),
-}
+from lm.validation import check, validate
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -190,7 +173,7 @@ def resolve(config: ml_collections.ConfigDict, vocab_size: int) -> ml_collection
     m = c.model
     for i, name in enumerate(SHAPE):
         if m[name] is None:
-            _check(m.size != "custom", f"model.{name}", None, "must be set when model.size='custom'")
+            check(m.size != "custom", f"model.{name}", None, "must be set when model.size='custom'")
             m[name] = SIZES[m.size][i]
     if m.num_kv_heads is None and m.size != "custom" and len(SIZES[m.size]) > len(SHAPE):
         m.num_kv_heads = SIZES[m.size][len(SHAPE)]  # a grouped-query shape
@@ -206,7 +189,7 @@ def resolve(config: ml_collections.ConfigDict, vocab_size: int) -> ml_collection
     objective = objectives.get(c.objective)
     if m.family is None:
         m.family = objective.families[0]
-    _check(
+    check(
         m.family in objective.families,
         "model.family",
         m.family,
@@ -216,208 +199,38 @@ def resolve(config: ml_collections.ConfigDict, vocab_size: int) -> ml_collection
         m.causal = objective.attention == "causal"
     for name, value in model_config.derived_defaults(m.to_dict()).items():
         m[name] = value
-    _check(
+    check(
         not c.data.pack or (m.pooling == "first" and not m.causal),
         "data.pack",
         True,
         "needs an encoder with model.pooling=first (each packed text is read from its own [CLS])",
     )
     causal_objective = objective.attention == "causal"
-    _check(m.causal or not causal_objective, "model.causal", m.causal, f"must be True for objective={c.objective}")
+    check(m.causal or not causal_objective, "model.causal", m.causal, f"must be True for objective={c.objective}")
     if c.optim.decay_steps is None:
         c.optim.decay_steps = c.train.num_steps
-    _check(
+    check(
         config.model.head_dim is not None or m.d_model % m.num_heads == 0,
         "model.d_model",
         m.d_model,
         f"must divide by model.num_heads={m.num_heads}, or set model.head_dim (T5: d_kv)",
     )
-    _check(
+    check(
         m.num_kv_heads >= 1 and m.num_heads % m.num_kv_heads == 0,
         "model.num_kv_heads",
         m.num_kv_heads,
         f"must be >= 1 and divide model.num_heads={m.num_heads} (each key / value head serves a group)",
     )
     head_dim = m.head_dim
-    _check(m.position != "rotary" or head_dim % 2 == 0, "model.position", m.position, "rotary needs an even head dim")
+    check(m.position != "rotary" or head_dim % 2 == 0, "model.position", m.position, "rotary needs an even head dim")
     rotary = rotary_dims(head_dim, m.rotary_fraction)
-    _check(
+    check(
         0.0 < m.rotary_fraction <= 1.0 and rotary >= 2 and rotary % 2 == 0,
         "model.rotary_fraction",
         m.rotary_fraction,
         f"must be in (0, 1] and rotate an even number (>= 2) of the {head_dim} dims of a head (it rotates {rotary})",
     )
     for field, value, rule in families.get(m.family).check(m):
-        _check(False, field, value, rule)
-    _check(c.data.seq_len <= m.max_len, "data.seq_len", c.data.seq_len, f"must be <= model.max_len={m.max_len}")
+        check(False, field, value, rule)
+    check(c.data.seq_len <= m.max_len, "data.seq_len", c.data.seq_len, f"must be <= model.max_len={m.max_len}")
     return c
-
-
-def validate(config: ml_collections.ConfigDict) -> None:
-    """Raises ValueError naming the first field whose value cannot work."""
-    from lm import objectives  # see the module docstring
-
-    choices = {**CHOICES, "objective": tuple(objectives.OBJECTIVES)}
-    if config.model.family is not None:  # None: the objective's first family
-        choices["model.family"] = tuple(families.FAMILIES)
-    for key, allowed in choices.items():
-        value = _get(config, key)
-        _check(value in allowed, key, value, f"choose one of {', '.join(allowed)}")
-    sizes = (*SIZES, "custom")
-    _check(config.model.size in sizes, "model.size", config.model.size, f"choose one of {', '.join(sizes)}")
-    positive = (
-        "data.seq_len data.batch_size train.num_steps train.log_every train.checkpoint_every "
-        "train.keep_checkpoints train.eval_batch_size optim.grad_accum_steps sample.num_samples "
-        "sample.max_new_tokens data.source_len data.task_examples data.task_max_len train.estimate_batches "
-        "data.modulus"
-    )
-    for key in positive.split():
-        _check(_get(config, key) > 0, key, _get(config, key), "must be > 0")
-    for key in (
-        "model.num_layers model.num_encoder_layers model.num_heads model.d_model model.d_ff model.vocab_size "
-        "model.max_len model.head_dim"
-    ).split():
-        value = _get(config, key)
-        _check(value is None or value > 0, key, value, "must be > 0 (or unset to use model.size)")
-    for key in ("model.sliding_window",):
-        _check(_get(config, key) >= 0, key, _get(config, key), "must be >= 0 (0: no window)")
-    buckets, distance = config.model.relative_attention_num_buckets, config.model.relative_attention_max_distance
-    _check(
-        buckets >= 4,
-        "model.relative_attention_num_buckets",
-        buckets,
-        "must be >= 4 (half for keys before the query, half after, each half exact and log-spaced; T5: 32)",
-    )
-    _check(
-        distance > buckets // 2,
-        "model.relative_attention_max_distance",
-        distance,
-        f"must exceed the exact buckets (relative_attention_num_buckets // 2 = {buckets // 2}); T5: 128",
-    )
-    factor = config.model.rope_scaling_factor
-    _check(0.0 < factor < math.inf, "model.rope_scaling_factor", factor, "must be finite and > 0 (1: no scaling)")
-    low, high = config.model.rope_low_freq_factor, config.model.rope_high_freq_factor
-    _check(0 < low < high, "model.rope_low_freq_factor", low, f"must be > 0 and < model.rope_high_freq_factor={high}")
-    original = config.model.rope_original_max_len
-    _check(original > 0, "model.rope_original_max_len", original, "must be > 0")
-    for key in "model.dropout model.attention_dropout model.embedding_dropout".split():
-        _check(0.0 <= _get(config, key) < 1.0, key, _get(config, key), "must be in [0, 1)")
-    _check(
-        config.model.attention == "einsum" or config.model.attention_dropout == 0.0,
-        "model.attention_dropout",
-        config.model.attention_dropout,
-        f"must be 0 with model.attention={config.model.attention} (jax.nn.dot_product_attention has no "
-        "dropout); use model.attention=einsum",
-    )
-    pooling = config.model.pooling
-    _check(pooling in (None, "first", "last", "mean"), "model.pooling", pooling, "choose one of first, last, mean")
-    _check(
-        config.data.task in ("", "shakespeare_speakers", *("reverse", "sort", "add"), *SYNTHETIC_TASKS),
-        "data.task",
-        config.data.task,
-        "choose shakespeare_speakers (classify), reverse, sort or add (seq2seq), repeated_tokens or "
-        "modular_addition (causal), or leave empty",
-    )
-    _check(
-        config.finetune.encoder_lr_scale >= 0,
-        "finetune.encoder_lr_scale",
-        config.finetune.encoder_lr_scale,
-        "must be >= 0",
-    )
-    _check(
-        not config.data.pack or objectives.get(config.objective).data == "labels",
-        "data.pack",
-        True,
-        "packs texts for objective=classify only",
-    )
-    _check(0.0 < config.data.eval_fraction < 1.0, "data.eval_fraction", config.data.eval_fraction, "must be in (0, 1)")
-    _check(0.0 < config.data.val_fraction < 1.0, "data.val_fraction", config.data.val_fraction, "must be in (0, 1)")
-    optim = config.optim
-    _check(0 < optim.learning_rate < math.inf, "optim.learning_rate", optim.learning_rate, "must be finite and > 0")
-    _check(
-        0 <= optim.min_learning_rate <= optim.learning_rate,
-        "optim.min_learning_rate",
-        optim.min_learning_rate,
-        f"must be in [0, optim.learning_rate={optim.learning_rate}]",
-    )
-    _check(optim.warmup_steps >= 0, "optim.warmup_steps", optim.warmup_steps, "must be >= 0")
-    _check(optim.decay_steps is None or optim.decay_steps > 0, "optim.decay_steps", optim.decay_steps, "must be > 0")
-    for key in ("b1", "b2"):  # Adam's moment decay rates
-        _check(0.0 <= optim[key] < 1.0, f"optim.{key}", optim[key], "must be in [0, 1)")
-    _check(0.0 < optim.eps < math.inf, "optim.eps", optim.eps, "must be finite and > 0")
-    _check(0.0 <= optim.weight_decay < math.inf, "optim.weight_decay", optim.weight_decay, "must be finite, >= 0")
-    _check(0.0 <= optim.grad_clip < math.inf, "optim.grad_clip", optim.grad_clip, "must be finite, >= 0 (0: off)")
-    _check(
-        0.0 <= config.model.teacher_forcing_ratio <= 1.0,
-        "model.teacher_forcing_ratio",
-        config.model.teacher_forcing_ratio,
-        "must be in [0, 1]",
-    )
-    _check(0.0 <= optim.label_smoothing < 1.0, "optim.label_smoothing", optim.label_smoothing, "must be in [0, 1)")
-    _check(config.train.eval_every >= 0, "train.eval_every", config.train.eval_every, "must be >= 0")
-    for key in ("parallel.fsdp", "parallel.tensor"):
-        _check(_get(config, key) >= 1, key, _get(config, key), "must be >= 1")
-    data = config.parallel.data
-    _check(data >= 0, "parallel.data", data, "must be >= 0 (0: what fsdp x tensor leave)")
-    _check(
-        config.data.batch_size % config.optim.grad_accum_steps == 0,
-        "data.batch_size",
-        config.data.batch_size,
-        f"must divide into optim.grad_accum_steps={config.optim.grad_accum_steps} micro-batches",
-    )
-    span = config.span_corruption
-    _check(0.0 < span.noise_density < 1.0, "span_corruption.noise_density", span.noise_density, "must be in (0, 1)")
-    _check(span.mean_span_length >= 1.0, "span_corruption.mean_span_length", span.mean_span_length, "must be >= 1")
-    masking = config.masking
-    _check(0.0 < masking.rate < 1.0, "masking.rate", masking.rate, "must be in (0, 1)")
-    _check(
-        masking.mask_fraction >= 0
-        and masking.random_fraction >= 0
-        and masking.mask_fraction + masking.random_fraction <= 1,
-        "masking.mask_fraction",
-        masking.mask_fraction,
-        f"and masking.random_fraction={masking.random_fraction} must be >= 0 and add up to at most 1",
-    )
-    _check(
-        not masking.whole_word or config.data.tokenizer == "sentencepiece",
-        "masking.whole_word",
-        True,
-        "needs word pieces: use it with --config.data.tokenizer=sentencepiece",
-    )
-    _check(
-        config.data.tokenizer != "hf" or config.init_from,
-        "data.tokenizer",
-        "hf",
-        "comes with a pretrained model: set --config.init_from=DIR (a Hugging Face model directory)",
-    )
-    _check(config.sample.temperature >= 0, "sample.temperature", config.sample.temperature, "must be >= 0")
-    _check(0.0 < config.sample.top_p <= 1.0, "sample.top_p", config.sample.top_p, "must be in (0, 1]")
-    _check(
-        config.sample.repetition_penalty > 0,
-        "sample.repetition_penalty",
-        config.sample.repetition_penalty,
-        "must be > 0 (1 is off)",
-    )
-    _check(config.sample.top_k >= 0, "sample.top_k", config.sample.top_k, "must be >= 0 (0 is off)")
-    decode = config.eval_decode
-    _check(decode.num_examples >= 0, "eval_decode.num_examples", decode.num_examples, "must be >= 0 (0: all)")
-    _check(config.eval_decode.num_beams >= 1, "eval_decode.num_beams", config.eval_decode.num_beams, "must be >= 1")
-    _check(config.sample.num_beams >= 1, "sample.num_beams", config.sample.num_beams, "must be >= 1 (1: no beams)")
-    _check(
-        config.sample.num_beams == 1 or config.sample.num_samples <= config.sample.num_beams,
-        "sample.num_samples",
-        config.sample.num_samples,
-        f"must be <= sample.num_beams={config.sample.num_beams}: beam search returns its best beams",
-    )
-    _check(config.sample.length_penalty >= 0, "sample.length_penalty", config.sample.length_penalty, "must be >= 0")
-
-
-def _get(config, dotted_key):
-    for part in dotted_key.split("."):
-        config = config[part]
-    return config
-
-
-def _check(ok, key, value, requirement):
-    if not ok:
-        raise ValueError(f"Config field {key}={value!r} {requirement}. Fix it with --config.{key}=... .")

@@ -11,9 +11,9 @@ hf_tokenizer.py   pretrained Hugging Face tokenizers (GPT-2's BPE, BERT's WordPi
 cache.py          the workdir's cache of token ids
 """
 
-from lm.config import SYNTHETIC_TASKS
 from lm.data import labelled, pairs, synthetic, text
 from lm.data.dataset import Dataset
+from lm.validation import SYNTHETIC_TASKS
 
 
 def load(config, kind: str, specials: bool, tokenizer=None, workdir: str | None = None) -> Dataset:
