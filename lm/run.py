@@ -20,7 +20,6 @@ from lm.data.dataset import Dataset
 from lm.models import families
 from lm.models.config import ModelConfig
 from lm.models.layout import count_params, transplant
-from lm.models.transformer import TransformerLM
 
 
 @dataclasses.dataclass
@@ -30,7 +29,7 @@ class Run:
     data: Dataset | None  # None when sampling or scoring
     tokenizer: tokenizers.Tokenizer
     objective: objectives.Objective
-    model: TransformerLM
+    model: families.Model
     state: step.TrainState  # on the host's first device, not yet replicated
     runner: parallel.Runner
     checkpointer: checkpoint.Checkpointer | None  # None without a workdir

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from lm.decoding.generate import decode_step, prefill
-from lm.models.transformer import TransformerLM
+from lm.models import families
 
 NEG_INF = -1.0e9  # a hypothesis that does not exist; finite, so that sums stay comparable
 
@@ -127,7 +127,7 @@ def beam_search(
     source=None,
     source_valid=None,
     *,
-    model: TransformerLM,
+    model: families.Model,
     num_beams: int,
     max_new_tokens: int,
     eos_id: int | None = None,
@@ -176,7 +176,7 @@ def beam_search(
 _beam_search_jit = jax.jit(beam_search, static_argnames=("model", "num_beams", "max_new_tokens", "eos_id"))
 
 
-def compile_beam_search(model: TransformerLM, num_beams: int, max_new_tokens: int, eos_id: int | None = None):
+def compile_beam_search(model: families.Model, num_beams: int, max_new_tokens: int, eos_id: int | None = None):
     """beam_search, jit-compiled once per (model, beams, length, EOS):
     fn(params, prompt, valid, alpha[, source, source_valid])."""
     return functools.partial(

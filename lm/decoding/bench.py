@@ -20,8 +20,8 @@ import numpy as np
 from lm import console
 from lm.decoding import generate
 from lm.decoding.sampling import Options
+from lm.models import families
 from lm.models.layout import count_params
-from lm.models.transformer import TransformerLM
 
 
 def measure(model, params, batch_size: int, prompt_len: int, new_tokens: int, cache: bool, repeats: int) -> dict:
@@ -50,7 +50,7 @@ def measure(model, params, batch_size: int, prompt_len: int, new_tokens: int, ca
 
 
 def bench_generate(
-    model: TransformerLM, params, batch_sizes: list[int], prompt_len: int, new_tokens: int, repeats: int = 3
+    model: families.Model, params, batch_sizes: list[int], prompt_len: int, new_tokens: int, repeats: int = 3
 ) -> dict:
     """Times generation with and without the cache at each batch size; prints a report and returns it.
 

@@ -23,7 +23,6 @@ import numpy as np
 
 from lm.decoding.sampling import Options, choose_token, seen_tokens
 from lm.models import families
-from lm.models.transformer import TransformerLM
 
 
 def pad_left(prompts: list[np.ndarray], pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -83,7 +82,7 @@ def generate(
     source=None,
     source_valid=None,
     *,
-    model: TransformerLM,
+    model: families.Model,
     max_new_tokens: int,
     eos_id: int | None = None,
 ):
@@ -96,7 +95,7 @@ def generate(
       rng: PRNG key; the same key gives the same tokens.
       options: see `Options`.
       source, source_valid: an encoder-decoder's input [B, S] and its validity (see `prefill`).
-      model: the TransformerLM or EncoderDecoder (static).
+      model: a model of any family that decodes (static).
       max_new_tokens: how many tokens to add (static); P + max_new_tokens <= model.config.max_len.
       eos_id: a row that emits this token stops; its later tokens are eos_id (static; None: never stop).
     Returns:
@@ -136,7 +135,7 @@ def generate_uncached(
     source=None,
     source_valid=None,
     *,
-    model: TransformerLM,
+    model: families.Model,
     max_new_tokens: int,
     eos_id=None,
 ):
@@ -169,7 +168,7 @@ _generate_jit = jax.jit(generate, static_argnames=_STATIC)
 _generate_uncached_jit = jax.jit(generate_uncached, static_argnames=_STATIC)
 
 
-def compile_generate(model: TransformerLM, max_new_tokens: int, eos_id: int | None = None, cache: bool = True):
+def compile_generate(model: families.Model, max_new_tokens: int, eos_id: int | None = None, cache: bool = True):
     """generate (or generate_uncached), jit-compiled for this model, length and EOS:
     fn(params, prompt, valid, rng, options[, source, source_valid])."""
     fn = _generate_jit if cache else _generate_uncached_jit

@@ -8,10 +8,9 @@ import numpy as np
 
 from lm.decoding.text import check_causal
 from lm.models import families
-from lm.models.transformer import TransformerLM
 
 
-def score_text(model: TransformerLM, tokenizer, params, text: str) -> dict:
+def score_text(model: families.Model, tokenizer, params, text: str) -> dict:
     """Per-token log-likelihood of `text` under the model, and its perplexity.
 
     Each token is scored given the tokens before it. When the tokenizer has a [BOS] token (GPT-2's
@@ -64,13 +63,13 @@ def score_text(model: TransformerLM, tokenizer, params, text: str) -> dict:
     }
 
 
-def window_log_probs(params, tokens, valid, *, model: TransformerLM):
+def window_log_probs(params, tokens, valid, *, model: families.Model):
     """[B, L - 1]: log p(tokens[:, t + 1] | tokens[:, :t + 1]) within each (padded) window [B, L]."""
     return token_scores(params, tokens[:, :-1], tokens[:, 1:], valid[:, :-1], model=model)[0]
 
 
 @functools.partial(jax.jit, static_argnames="model")  # one compilation per model and padded shape
-def token_scores(params, inputs, targets, valid, *, model: TransformerLM):
+def token_scores(params, inputs, targets, valid, *, model: families.Model):
     """log p(targets[b, t] | inputs[b, :t + 1]) [B, T] float32, and whether each target is the argmax [B, T]."""
     logits = model.apply({"params": params}, inputs, valid=valid).astype(jnp.float32)  # [B, T, V]
     # The log-softmax at the targets only: no second [B, T, V] array (3.3 GB for GPT-2 at 16 x 1024 tokens).

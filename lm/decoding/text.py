@@ -12,7 +12,6 @@ from lm import console
 from lm.decoding import beam, generate
 from lm.decoding.sampling import Options
 from lm.models import families
-from lm.models.transformer import TransformerLM
 
 
 def can_generate(model) -> bool:
@@ -20,7 +19,7 @@ def can_generate(model) -> bool:
     return model.config.causal or families.of(model).sourced
 
 
-def check_causal(model: TransformerLM, what: str) -> None:
+def check_causal(model: families.Model, what: str) -> None:
     """Raises ValueError when `model` is bidirectional: `what` (generation, scoring) reads left to right."""
     if not can_generate(model):
         raise ValueError(
@@ -29,7 +28,7 @@ def check_causal(model: TransformerLM, what: str) -> None:
         )
 
 
-def encode_prompt(model: TransformerLM, tokenizer, sample: ml_collections.ConfigDict, prompt: str | None = None):
+def encode_prompt(model: families.Model, tokenizer, sample: ml_collections.ConfigDict, prompt: str | None = None):
     """The prompt's token ids (default: sample.prompt).
 
     Raises:
@@ -67,7 +66,7 @@ def encode_prompt(model: TransformerLM, tokenizer, sample: ml_collections.Config
 
 
 def generate_text(
-    model: TransformerLM, tokenizer, params, sample: ml_collections.ConfigDict, prompts: list[str] | None = None
+    model: families.Model, tokenizer, params, sample: ml_collections.ConfigDict, prompts: list[str] | None = None
 ) -> list[str]:
     """sample.num_samples continuations of each prompt (default [sample.prompt]), decoded to text.
 

@@ -12,10 +12,21 @@ the first time a model of that family is built.
 
 import dataclasses
 import importlib
-from typing import Callable
+from typing import Callable, Protocol
 
 from lm import flops
 from lm.models.config import ModelConfig
+
+
+class Model(Protocol):
+    """A model of any family: the Flax module its family builds from a ModelConfig. `apply` runs a method
+    (`__call__`: token logits; `decode`: new tokens over a cache; a family's heads: classify, tag, ...)."""
+
+    config: ModelConfig
+
+    def init(self, rngs, *args, **kwargs): ...
+
+    def apply(self, variables, *args, method=None, **kwargs): ...
 
 
 @dataclasses.dataclass(frozen=True)
