@@ -43,6 +43,7 @@ GPT2_FAMILY = dict(
 # What an export needs of a model: the family less what GPT-2's files express either way. A bias the model
 # lacks is written as zeros (exactly the model: nanoGPT's bias=False); an untied head is lm_head.weight.
 GPT2_EXPORTS = {k: v for k, v in GPT2_FAMILY.items() if k not in ("use_bias", "qkv_bias", "tie_embeddings")}
+GPT2_EXPORTS |= {"family": "transformer"}
 
 
 def read(directory: str) -> tuple[dict, dict]:

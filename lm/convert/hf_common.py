@@ -206,7 +206,7 @@ def check_export(fields: dict, family: dict, name: str, free_heads: bool) -> Mod
 def model_config(fields: dict) -> ModelConfig:
     """`fields` (config.model's, resolved) as a ModelConfig; ValueError if they describe no model."""
     try:
-        c = ModelConfig(**fields)
+        c = ModelConfig(**{**fields, "family": fields.get("family") or "transformer"})  # as resolve fills it
     except TypeError as e:  # a field ModelConfig does not have
         raise ValueError(f"fields {sorted(fields)} do not describe a model ({e}); pass config.model's.") from e
     unset = [k for k in (*SHAPE, "vocab_size", "max_len") if getattr(c, k) is None]
@@ -218,7 +218,6 @@ def model_config(fields: dict) -> ModelConfig:
 def differences(c: ModelConfig, family: dict, name: str, free_heads: bool) -> list[str]:
     """What keeps `c` from being a model of `family`, as "field=value (family: value)" strings."""
     differ = [f"{k}={getattr(c, k)!r} ({name}: {v!r})" for k, v in family.items() if getattr(c, k) != v]
-    differ += [f"family={c.family!r} ({name}: 'transformer')"] if c.family not in (None, "transformer") else []
     if not free_heads and c.num_kv_heads != c.num_heads:
         differ.append(f"num_kv_heads={c.num_kv_heads} ({name}: num_heads, {c.num_heads})")
     if not free_heads and c.head_dim != c.d_model // c.num_heads:

@@ -46,7 +46,7 @@ LLAMA_FAMILY = dict(
 )
 # What an export needs: the family less use_bias, which Llama's attention_bias and mlp_bias express (a
 # bias the model lacks written as zeros).
-LLAMA_EXPORTS = {k: v for k, v in LLAMA_FAMILY.items() if k != "use_bias"}
+LLAMA_EXPORTS = {k: v for k, v in LLAMA_FAMILY.items() if k != "use_bias"} | {"family": "transformer"}
 PROJECTIONS = {"query": "q_proj", "key": "k_proj", "value": "v_proj"}
 MLP = {"gate": "gate_proj", "up": "up_proj", "down": "down_proj"}
 
