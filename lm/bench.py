@@ -5,7 +5,7 @@
 Builds the run exactly as --mode=train does, from the config alone (nothing is read from or written to
 the workdir, so the figures never depend on what a workdir holds), compiles the train
 step ahead of time, runs warm-up steps, then times steps one by one (each waits for its result) and
-reports the median. FLOPs are counted from the architecture (lm/flops.py: every matrix product of the
+reports the median. FLOPs are counted from the architecture (lm/models/flops.py: every matrix product of the
 family, 6N + 12 L D T per token for GPT), with XLA's cost analysis of the compiled step beside them (it
 adds elementwise work and the optimizer, and counts the body of a scan once: scanned layers,
 gradient accumulation's micro-batches). MFU divides the achieved
@@ -24,8 +24,8 @@ import jax.numpy as jnp
 import ml_collections
 import psutil
 
-from lm import console, flops
-from lm.models import families
+from lm import console
+from lm.models import families, flops
 from lm.models.config import ModelConfig
 from lm.models.layout import count_params
 from lm.run import compile_train_step, describe, prepare
@@ -49,7 +49,7 @@ def vendor_peak(device_kind: str) -> float | None:
 
 
 def step_flops(run, batch: dict) -> flops.Flops:
-    """The model FLOPs of one training step on `batch` (lm/flops.py), from the shapes the objective feeds it."""
+    """The model FLOPs of one training step on `batch` (lm/models/flops.py), from the shapes the objective feeds it."""
     inputs, _, _ = jax.eval_shape(run.objective.prepare, batch, jax.random.PRNGKey(0))
     rows, target_len = inputs["tokens"].shape
     source_len = inputs["source"].shape[1] if "source" in inputs else 0

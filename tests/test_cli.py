@@ -89,18 +89,6 @@ def test_fake_cpu_devices_get_two_pool_threads_each_unless_nproc_is_set():
         assert environ.get("NPROC") == nproc
 
 
-def test_score_text_comes_from_exactly_one_of_two_flags(tmp_path):
-    from lm.modes import score
-
-    assert score.read_text("to be", None) == "to be"
-    (tmp_path / "t.txt").write_text("or not")
-    assert score.read_text(None, str(tmp_path / "t.txt")) == "or not"
-    with pytest.raises(ValueError, match="exactly one of --text"):
-        score.read_text("a", str(tmp_path / "t.txt"))
-    with pytest.raises(ValueError, match="does not exist"):
-        score.read_text(None, str(tmp_path / "missing.txt"))
-
-
 def test_pip_builds_the_package_lm_with_its_command_and_without_the_experiments(tmp_path):
     """What `pip install .` installs, built offline here (this environment's setuptools): every module of lm/,
     the `lm` command as lm.cli:run, Python 3.12+; experiments/, tests/ and tools/ stay in the checkout."""
@@ -120,29 +108,3 @@ def test_pip_builds_the_package_lm_with_its_command_and_without_the_experiments(
     assert {n for n in names if n.endswith(".py")} == modules
     assert info["entry_points.txt"].split() == ["[console_scripts]", "lm", "=", "lm.cli:run"]
     assert "Requires-Python: >=3.12" in info["METADATA"] and "Requires-Dist: jax>=0.12.0.1" in info["METADATA"]
-
-
-def test_help_lists_the_modes_and_a_mode_its_own_flags():
-    def help_text(*args):
-        result = subprocess.run(
-            [sys.executable, "launch.py", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    general = help_text("--help")
-    assert "  bench_generate  generation speed" in general and "--coordinator_address" in general
-    assert "--temperature" not in general and "--text_file" not in general
-    sample = help_text("--mode=sample", "--help")
-    assert "--temperature" in sample and "--workdir" in sample and "--text_file" not in sample
-    assert "It has no flags of its own." in help_text("--mode", "verify", "-h")
-    everything = help_text("--helpfull")
-    assert all(f"--{flag}" in everything for flag in ("temperature", "text_file", "compare_to", "sweep_index"))
-
-
-def test_every_file_of_lm_modes_is_a_mode_of_the_table():
-    from lm.modes import MODES
-
-    files = {p.stem for p in (pathlib.Path(ROOT) / "lm" / "modes").glob("*.py")} - {"__init__"}
-    assert {module.__name__.rsplit(".", 1)[1] for module in MODES.values()} == files
-    assert all(callable(module.run) and module.__doc__.startswith(f"--mode={name}") for name, module in MODES.items())

@@ -148,7 +148,8 @@ PARALLEL_MODES = [
 
 def parallel_table() -> list[str]:
     """Per-device memory of GPT-2 shapes on 8 devices, batch 8 x 1024, and the step's FLOPs on all of them (the
-    model's, from lm/flops.py, and XLA's cost analysis, which counts the scanned layer once), from compilation."""
+    model's, from lm/models/flops.py, and XLA's cost analysis, which counts the scanned layer once), from
+    compilation."""
     # What XLA's analysis says of the compiled program per device (not what an allocator would peak at).
     rows = [
         "| model | mode | parameters, MiB | optimizer state, MiB | activations + temporaries, MiB | "

@@ -11,4 +11,5 @@ transformer.py      the Transformer family (decoder / encoder; LM, classificatio
 encoder_decoder.py  the encoder-decoder Transformer (cross-attention in the shared blocks), its cache
 gru.py              the GRU encoder-decoder with Luong attention
 layout.py           parameter layouts (per layer / scanned), transplanting pretrained weights, counting
+flops.py            FLOPs from the architecture, matrix product by matrix product, for every family
 """

@@ -14,7 +14,7 @@ import dataclasses
 import importlib
 from typing import Callable, Protocol
 
-from lm import flops
+from lm.models import flops
 from lm.models.config import ModelConfig
 
 
@@ -42,7 +42,7 @@ class Family:
     describe: Callable
     # (model config, resolved) -> [(field, value, what is wrong with it and the fix)]: the family's own rules
     check: Callable
-    # (model config, target_len, source_len) -> Flops of one row through the trunk (lm/flops.py)
+    # (model config, target_len, source_len) -> Flops of one row through the trunk (lm/models/flops.py)
     trunk_flops: Callable
 
     def load(self):

@@ -205,7 +205,7 @@ FLAG_TESTS = {
     "config": "tests/test_cli.py::test_overrides_reach_the_config_through_the_real_parser",
     "workdir": "tests/test_experiments.py::test_launcher_train_eval_sample_and_input_errors",
     "mode": "tests/test_experiments.py::test_launcher_train_eval_sample_and_input_errors",
-    "text": "tests/test_cli.py::test_score_text_comes_from_exactly_one_of_two_flags",
+    "text": "tests/modes/test_score.py::test_score_text_comes_from_exactly_one_of_two_flags",
     "text_file": "tests/knobs/test_flags.py::test_the_flags_of_score_export_and_bench_generate_act",
     "out": "tests/knobs/test_flags.py::test_the_flags_of_score_export_and_bench_generate_act",
     "bench_steps": "tests/test_bench.py::test_bench_mode_prints_every_figure_and_writes_nothing",

@@ -11,7 +11,7 @@ estimate_mfu, made exact for every option of the blocks:
 For the decoder-only GPT this is 6N + 12 L D T per token (N without the position table). XLA's cost
 analysis (printed beside it by --mode=bench) differs: it counts elementwise work and the optimizer, and
 the body of a scan once (model.scan_layers, the GRU's time steps), whatever the number of iterations.
-tests/test_flops.py checks these counts against the matrix products of each family's traced program.
+tests/models/test_flops.py checks these counts against the matrix products of each family's traced program.
 """
 
 import dataclasses

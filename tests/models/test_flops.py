@@ -13,7 +13,7 @@ from lm.run import prepare
 
 def matmul_flops(jaxpr) -> float:
     """2 x (output size) x (contracted size) for every dot_general of a traced program, a scan's body counted
-    once per iteration, a conditional's costliest branch (a naive counter, independent of lm/flops.py)."""
+    once per iteration, a conditional's costliest branch (a naive counter, independent of lm/models/flops.py)."""
     total = 0.0
     for eqn in jaxpr.eqns:
         if eqn.primitive.name == "dot_general":
