@@ -30,6 +30,11 @@ CHOICES = {
 
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raises ValueError naming the first field whose value cannot work."""
+    for checks in (_choices_and_counts, _model, _data_and_training, _sampling):
+        checks(config)
+
+
+def _choices_and_counts(config: ml_collections.ConfigDict) -> None:
     from lm import objectives  # JAX: imported when a config is checked, not when this module is
 
     choices = {**CHOICES, "objective": tuple(objectives.OBJECTIVES)}
@@ -56,6 +61,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
         check(value is None or value > 0, key, value, "must be > 0 (or unset to use model.size)")
     for key in ("model.sliding_window",):
         check(_get(config, key) >= 0, key, _get(config, key), "must be >= 0 (0: no window)")
+
+
+def _model(config: ml_collections.ConfigDict) -> None:
     buckets, distance = config.model.relative_attention_num_buckets, config.model.relative_attention_max_distance
     check(
         buckets >= 4,
@@ -86,6 +94,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
     )
     pooling = config.model.pooling
     check(pooling in (None, "first", "last", "mean"), "model.pooling", pooling, "choose one of first, last, mean")
+
+
+def _data_and_training(config: ml_collections.ConfigDict) -> None:
+    from lm import objectives  # JAX: see _choices_and_counts
+
     check(
         config.data.task in ("", "shakespeare_speakers", *("reverse", "sort", "add"), *SYNTHETIC_TASKS),
         "data.task",
@@ -165,6 +178,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "hf",
         "comes with a pretrained model: set --config.init_from=DIR (a Hugging Face model directory)",
     )
+
+
+def _sampling(config: ml_collections.ConfigDict) -> None:
     check(config.sample.temperature >= 0, "sample.temperature", config.sample.temperature, "must be >= 0")
     check(0.0 < config.sample.top_p <= 1.0, "sample.top_p", config.sample.top_p, "must be in (0, 1]")
     check(
