@@ -53,6 +53,12 @@ def default_config() -> ml_collections.ConfigDict:
     c.data.val_fraction = 0.1  # path / built-in: the last fraction of the text is validation
     c.data.synthetic_chars = 400_000  # size of the built-in corpus
     c.data.tokenizer = "char"  # byte | char | sentencepiece | hf (a Hugging Face model's, from init_from)
+    # Token shards (lm/data/shards.py): --mode=prepare writes the corpus of data.path (.txt, .jsonl, .parquet
+    # files, a directory or a glob) or data.hf_dataset into this directory, and training reads it (a memory
+    # map: memory does not grow with the corpus) instead of the sources above.
+    c.data.shards = ""
+    c.data.hf_dataset = ""  # prepare: a Hugging Face dataset saved with save_to_disk (its train split)
+    c.data.shard_seed = 0  # prepare: which documents are held out for validation (val_fraction of them)
     c.data.vocab_size = 1000  # sentencepiece's pieces; repeated_tokens: its random tokens
     # Labelled data (objective classify / tag), see lm/data/labelled.py: a .csv / .tsv / .jsonl data.path,
     # a TFDS dataset, or an offline task.

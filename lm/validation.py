@@ -118,6 +118,12 @@ def _data_and_training(config: ml_collections.ConfigDict) -> None:
         True,
         "packs texts for objective=classify only",
     )
+    check(
+        not config.data.shards or objectives.get(config.objective).data == "text",
+        "data.shards",
+        config.data.shards,
+        f"holds token windows for the language-model objectives, not for objective={config.objective}",
+    )
     check(0.0 < config.data.eval_fraction < 1.0, "data.eval_fraction", config.data.eval_fraction, "must be in (0, 1)")
     check(0.0 < config.data.val_fraction < 1.0, "data.val_fraction", config.data.val_fraction, "must be in (0, 1)")
     optim = config.optim

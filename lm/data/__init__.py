@@ -9,9 +9,11 @@ tfds_source.py    TFDS, offline first: from disk, downloaded only when the netwo
 tokenizers.py     byte, char, SentencePiece; saving and loading any tokenizer
 hf_tokenizer.py   pretrained Hugging Face tokenizers (GPT-2's BPE, BERT's WordPiece)
 cache.py          the workdir's cache of token ids
+prepare.py        --mode=prepare: a corpus on disk -> token shards, over several processes, resumable
+shards.py         token shards read through memory maps: windows of a corpus of any size
 """
 
-from lm.data import labelled, pairs, synthetic, text
+from lm.data import labelled, pairs, shards, synthetic, text
 from lm.data.dataset import Dataset
 from lm.validation import SYNTHETIC_TASKS
 
@@ -33,6 +35,8 @@ def load(config, kind: str, specials: bool, tokenizer=None, workdir: str | None 
                 f"{kind}: set --config.objective=causal."
             )
         return synthetic.load(config.data)
+    if kind == "text" and config.data.shards:
+        return shards.load(config.data, tokenizer)
     if kind == "text":
         return text.load(config.data, tokenizer, specials, workdir)
     if kind == "pairs":

@@ -7,6 +7,7 @@ lm/cli.py parses the command line, sets up the process and calls `MODES[--mode].
     score           score.py           the log-likelihood of a text, token by token
     export          export.py          a Hugging Face directory
     harness         harness.py         lm-evaluation-harness tasks (needs requirements-eval.txt)
+    prepare         prepare.py         a corpus on disk -> token shards (lm/data/prepare.py)
     bench           bench.py           step time, FLOPs, MFU, memory (lm/bench.py); no workdir
     bench_generate  bench_generate.py  generation speed with and without the KV cache; no workdir
     sweep           sweep.py           every variant of the experiment's get_sweep (lm/sweep.py)
@@ -30,6 +31,7 @@ from lm.modes import (
     evaluate,
     export,
     harness,
+    prepare,
     sample,
     score,
     sweep,
@@ -44,6 +46,7 @@ MODES = {
     "score": score,
     "export": export,
     "harness": harness,
+    "prepare": prepare,
     "bench": bench,
     "bench_generate": bench_generate,
     "sweep": sweep,

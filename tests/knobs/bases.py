@@ -4,6 +4,7 @@ import json
 import random
 
 from lm.config import default_config, shrink_to_smoke
+from lm.data import prepare
 
 WORDS = "cat dog owl pig cow hen fog elk yak emu ram bee ant".split()  # the built-in corpus' letters
 
@@ -29,6 +30,17 @@ def write_data(directory) -> None:
         f"{rng.choice(speakers[: rng.randint(1, 6)])}:\n{' '.join(rng.choices(WORDS, k=8))}.\n" for _ in range(400)
     ]
     (directory / "play.txt").write_text("\n".join(speeches))
+    documents = [" ".join(rng.choices(WORDS, k=rng.randint(3, 9))) for _ in range(80)]
+    (directory / "corpus.jsonl").write_text("".join(json.dumps({"text": d}) + "\n" for d in documents))
+    data = default_config().data
+    data.path, data.shards = str(directory / "play.txt"), str(directory / "play_shards")
+    prepare.prepare(data, data.shards, None, num_workers=1)  # the play as token shards (char tokenizer)
+    try:
+        import datasets
+    except ModuleNotFoundError:  # requirements-eval.txt: the data.hf_dataset knob is skipped without it
+        return
+    for name, texts in (("hf_corpus", documents), ("hf_other", documents[::-1][:50])):
+        datasets.Dataset.from_dict({"text": texts}).save_to_disk(str(directory / name))
 
 
 def smoke() -> "ml_collections.ConfigDict":  # noqa: F821
@@ -89,6 +101,8 @@ def bases(data) -> dict:
         "modular addition": base(data__task="modular_addition", data__modulus=7, data__seq_len=3),
         "repeated tokens": base(data__task="repeated_tokens", data__vocab_size=20),
         "tfds": base(data__tfds_name="tiny_shakespeare"),
+        "prepare": base(data__path=f"{data}/corpus.jsonl", data__tokenizer="byte", data__val_fraction=0.3),
+        "prepare from a dataset": base(data__hf_dataset=f"{data}/hf_corpus", data__tokenizer="byte"),
         "estimate": base(evals="estimate", train__estimate_batches=2),
         "diverging": base(optim__learning_rate=1e12, optim__warmup_steps=0, optim__grad_clip=0.0),
         "mesh": base(parallel__mode="mesh", train__data_parallel=True),

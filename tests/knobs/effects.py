@@ -17,8 +17,10 @@ import tempfile
 import jax
 import ml_collections
 import numpy as np
+import pytest
 
 from lm import metrics, train
+from lm.data import prepare as data_prepare
 from lm.modes import evaluate, sample
 from lm.run import compile_train_step, make_evaluators, prepare
 
@@ -148,6 +150,16 @@ def decoded(config: ml_collections.ConfigDict, workdir: str) -> dict:
         for evaluator in make_evaluators(run):
             scores |= evaluator.run(state)
     return {"scores": scores, "texts": evaluator.decoder.texts(state)}
+
+
+def prepared(config: ml_collections.ConfigDict) -> dict:
+    """The token shards --mode=prepare makes of config.data (lm/data/prepare.py): manifest and shards' bytes."""
+    if config.data.hf_dataset:
+        pytest.importorskip("datasets")  # requirements-eval.txt
+    with tempfile.TemporaryDirectory() as directory, contextlib.redirect_stdout(io.StringIO()):
+        manifest = data_prepare.prepare(config.data, directory, None, num_workers=1)
+        files = {name: open(os.path.join(directory, name), "rb").read() for name in sorted(os.listdir(directory))}
+    return {"manifest": {k: v for k, v in manifest.items() if k != "source"}, "files": files}
 
 
 def error(config: ml_collections.ConfigDict) -> str | None:

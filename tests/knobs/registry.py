@@ -11,6 +11,7 @@ changes what `seen_in` observes (tests/knobs/effects.py):
   samples     --mode=sample of the base `workdir` names, trained
   decoded     the decoded-text evaluators of the base trained: their metrics and the texts they decoded
   error       the run refuses the value (a field that only states what the data already decides)
+  prepared    --mode=prepare's token shards of the base's corpus: their manifest and bytes
   tfds        the train step's output, with TFDS serving a fake tiny_shakespeare (tfds.testing.mock_data)
 Values in TRAINED (a base name) are the path of that base's trained workdir.
 """
@@ -113,6 +114,9 @@ RUN = {
     "data.val_fraction": Knob(0.3, "text file"),
     "data.synthetic_chars": Knob(6_000),
     "data.tokenizer": Knob("byte"),
+    "data.shards": Knob("play_shards", "text file"),  # the play, prepared into shards in the knobs' data directory
+    "data.hf_dataset": Knob("hf_other", "prepare from a dataset", "prepared"),
+    "data.shard_seed": Knob(1, "prepare", "prepared"),
     "data.vocab_size": Knob(320, "sentencepiece"),
     "data.task": Knob("repeated_tokens"),
     "data.num_speakers": Knob(2, "classify, built-in speakers"),
@@ -220,6 +224,7 @@ FLAG_TESTS = {
         "tests/evaluators/test_harness_task.py::test_a_task_that_needs_a_download_fails_at_once_naming_the_local_alternative"
     ),
     "sweep_index": "tests/test_sweep.py::test_the_launcher_sweeps_collates_and_verifies",
+    "num_workers": "tests/modes/test_prepare.py::test_prepare_then_train_on_the_shards",
     "metric": "tests/test_sweep.py::test_the_launcher_sweeps_collates_and_verifies",
     "compare_to": "tests/test_sweep.py::test_the_launcher_sweeps_collates_and_verifies",
     "traceback": "tests/knobs/test_flags.py::test_traceback_and_distributed_change_how_the_launcher_starts_and_fails",

@@ -1,0 +1,155 @@
+"""Token shards: a corpus tokenized once (--mode=prepare, lm/data/prepare.py) into flat files of token ids that
+training reads through memory maps, so that a run's memory does not grow with the corpus.
+
+    DIR/manifest.json    what made the shards (source, tokenizer hash, seed) and what each holds
+    DIR/tokenizer.json   the tokenizer (lm/data/tokenizers.py's files; a SentencePiece model beside it)
+    DIR/train_00000.bin  token ids, uint16 when the vocabulary fits (else uint32), one EOS after each document
+    DIR/val_00000.bin    the held-out documents, whole, in the same layout
+
+The training split is read as one stream of tokens, the shards one after the other: the batch at step s is
+windows at random starts drawn from (seed, s), as lm/data/text.py draws them from an array in memory, so a
+resumed run sees the batches an uninterrupted one would. A window may run across two shards. The validation
+split (val_fraction of the documents, a small one) is read into memory for the evaluators.
+"""
+
+import dataclasses
+import hashlib
+import os
+
+import numpy as np
+
+from lm import jsonfile
+from lm.batch import TextBatch
+from lm.data import text, tokenizers
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+FIX = "Prepare the shards again: python launch.py --config=... --mode=prepare (lm/data/prepare.py)."
+
+
+def dtype_for(vocab_size: int) -> str:
+    """uint16 when every id fits (GPT-2's 50,257 do), else uint32."""
+    return "uint16" if vocab_size <= 2**16 else "uint32"
+
+
+def shard_name(split: str, index: int) -> str:
+    return f"{split}_{index:05d}.bin"
+
+
+class Stream:
+    """The shards of one split as one stream of token ids, read through memory maps."""
+
+    def __init__(self, directory: str, shards: list[dict], dtype: str):
+        self.maps = []
+        for shard in shards:
+            path = os.path.join(directory, shard["file"])
+            expected = shard["tokens"] * np.dtype(dtype).itemsize
+            size = os.path.getsize(path) if os.path.exists(path) else None
+            if size != expected:
+                found = "is missing" if size is None else f"has {size:,} bytes"
+                raise ValueError(
+                    f"{path} {found}, but {os.path.join(directory, MANIFEST)} says {shard['tokens']:,} {dtype} "
+                    f"tokens ({expected:,} bytes): the shard is truncated or not the one the manifest lists. {FIX}"
+                )
+            if shard["tokens"]:
+                self.maps.append(np.memmap(path, dtype=dtype, mode="r"))
+        self.ends = np.cumsum([len(m) for m in self.maps], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return int(self.ends[-1]) if len(self.ends) else 0
+
+    def read(self, start: int, length: int) -> np.ndarray:
+        """Tokens [start, start + length) of the stream, as int32."""
+        out, first = [], int(np.searchsorted(self.ends, start, side="right"))
+        for i in range(first, len(self.maps)):
+            offset = start - (int(self.ends[i - 1]) if i else 0)
+            piece = self.maps[i][offset : offset + length]
+            out.append(piece)
+            start, length = start + len(piece), length - len(piece)
+            if not length:
+                break
+        return np.concatenate(out).astype(np.int32)
+
+
+@dataclasses.dataclass
+class ShardsDataset:
+    """Token shards as a lm/data/dataset.py Dataset: windows of the training stream, the validation split."""
+
+    name: str
+    tokenizer: tokenizers.Tokenizer
+    train: Stream
+    eval: np.ndarray  # [num_eval_tokens] int32, in memory
+    units_per_token: dict  # {"byte": ..., "char": ...} of the validation text
+    label_names: list = dataclasses.field(default_factory=list)
+    optimal_loss: float | None = None
+
+    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int) -> TextBatch:
+        """nanoGPT's get_batch over the whole stream: the same draws as lm/data/text.py's random_windows."""
+        starts = np.random.default_rng([seed, step]).integers(0, len(self.train) - seq_len, size=batch_size)
+        windows = np.stack([self.train.read(int(s), seq_len + 1) for s in starts])  # [B, T + 1]
+        return {"inputs": windows[:, :-1], "targets": windows[:, 1:], "rows": np.arange(batch_size, dtype=np.int32)}
+
+    def eval_batches(self, batch_size: int, seq_len: int):
+        return text.eval_batches(self.eval, batch_size, seq_len)
+
+    def eval_tokens(self) -> np.ndarray:
+        return self.eval
+
+    def eval_pairs(self) -> None:
+        return None  # no (source, target) pairs
+
+    def describe(self) -> str:
+        return f"{len(self.train):,} train tokens in {len(self.train.maps)} shards / {len(self.eval):,} eval tokens"
+
+    def save(self, workdir: str) -> None:
+        del workdir  # the shards are what a relaunch reads: nothing to keep
+
+
+def read_manifest(directory: str) -> dict:
+    """The manifest of the shards in `directory`, its format checked."""
+    path = os.path.join(directory, MANIFEST)
+    if not os.path.isdir(directory) or not os.path.exists(path):
+        raise ValueError(
+            f"data.shards={directory!r} holds no {MANIFEST}: it is not a directory of token shards, or their "
+            f"preparation did not finish. {FIX}"
+        )
+    manifest = jsonfile.read(path, FIX)
+    if jsonfile.field(manifest, "format", path, FIX) != FORMAT:
+        raise ValueError(f"{path} is of format {manifest['format']!r}; this version reads format {FORMAT}. {FIX}")
+    for key in ("dtype", "tokenizer", "splits"):
+        jsonfile.field(manifest, key, path, FIX)
+    return manifest
+
+
+def load(data, tokenizer: tokenizers.Tokenizer | None = None) -> ShardsDataset:
+    """The shards of data.shards, checked against their manifest (sizes) and against `tokenizer` (a workdir's or
+    a pretrained model's: it must be the one that made them)."""
+    directory = data.shards
+    manifest = read_manifest(directory)
+    own = tokenizers.load(directory)
+    if own is None:
+        raise ValueError(f"{directory} has no {tokenizers.TOKENIZER_FILE} beside its shards. {FIX}")
+    made_with = manifest["tokenizer"]["sha256"]
+    if fingerprint(own) != made_with:
+        raise ValueError(
+            f"{directory}/{tokenizers.TOKENIZER_FILE} is not the tokenizer its shards were made with. {FIX}"
+        )
+    if tokenizer is not None and fingerprint(tokenizer) != made_with:
+        raise ValueError(
+            f"data.shards={directory!r} was made with a {manifest['tokenizer']['kind']} tokenizer of "
+            f"{manifest['tokenizer']['vocab_size']:,} tokens (sha256 {made_with[:12]}), but this run's tokenizer is a "
+            f"{tokenizer.kind} one of {tokenizer.vocab_size:,} (sha256 {fingerprint(tokenizer)[:12]}), from its "
+            "workdir or init_from. Prepare the shards with this run's tokenizer, or train in a fresh --workdir "
+            "(without init_from) to use theirs."
+        )
+    train = Stream(directory, manifest["splits"]["train"], manifest["dtype"])
+    validation = manifest["splits"]["val"]
+    eval_ids = Stream(directory, validation, manifest["dtype"]).read(0, sum(s["tokens"] for s in validation))
+    text.check_length(data, range(len(train)), eval_ids)  # a window in each split (it reads their lengths only)
+    units = {unit: sum(s[unit + "s"] for s in validation) / len(eval_ids) for unit in ("byte", "char")}
+    return ShardsDataset(directory, own, train, eval_ids, units)
+
+
+def fingerprint(tokenizer: tokenizers.Tokenizer) -> str:
+    """The hash that names a tokenizer in a manifest: of its whole serialization."""
+    return hashlib.sha256(tokenizer.fingerprint()).hexdigest()

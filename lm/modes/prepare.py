@@ -1,0 +1,30 @@
+"""--mode=prepare: tokenizes a corpus on disk into token shards in data.shards, which training then reads.
+
+    python launch.py --config=experiments/shakespeare_char.py:cpu --mode=prepare \\
+        --config.data.path=tinyshakespeare.txt --config.data.shards=/tmp/shakespeare_shards
+    python launch.py --config=experiments/shakespeare_char.py:cpu --config.data.shards=/tmp/shakespeare_shards
+
+The corpus is data.path (.txt, .jsonl with data.text_field, .parquet: a file, a directory or a glob) or
+data.hf_dataset; the tokenizer data.tokenizer's, or init_from's (lm/data/prepare.py). A killed preparation,
+run again, goes on from the units it finished.
+"""
+
+import os
+
+from absl import flags
+
+NUM_WORKERS = flags.DEFINE_integer("num_workers", None, "prepare: processes that tokenize (default: the cores)")
+
+
+def run(config, workdir: str, experiment: str) -> None:
+    from lm import pretrained, validation
+    from lm.data import prepare
+
+    validation.validate(config)
+    if not config.data.shards:
+        raise ValueError("--mode=prepare writes token shards into data.shards: set --config.data.shards=DIR.")
+    workers = NUM_WORKERS.value or os.cpu_count() or 1
+    if workers < 1:
+        raise ValueError(f"--num_workers={workers} must be >= 1.")
+    tokenizer = pretrained.load(config.init_from).tokenizer if config.init_from else None
+    prepare.prepare(config.data, os.path.expanduser(config.data.shards), tokenizer, workers)

@@ -1,0 +1,67 @@
+"""Token shards read through memory maps (lm/data/shards.py): one stream across shards, nanoGPT's windows drawn
+from it as from an array in memory, and shards that are truncated, of another tokenizer or unprepared refused."""
+
+import numpy as np
+import pytest
+
+from lm import data as data_lib
+from lm.config import default_config
+from lm.data import prepare, shards, text, tokenizers
+from lm.data.dataset import Dataset
+from tests.data.test_prepare import data_config, documents, stream, write_jsonl
+
+
+@pytest.fixture
+def prepared(tmp_path, monkeypatch):
+    """A corpus of 300 documents prepared into several shards per split, and its data config."""
+    monkeypatch.setattr(prepare, "UNIT_BYTES", 1_500)
+    data = data_config(tmp_path, path=write_jsonl(tmp_path / "corpus.jsonl", documents(300)))
+    data.shards, data.seq_len = str(tmp_path / "shards"), 16
+    manifest = prepare.prepare(data, data.shards, None, num_workers=1)
+    assert len(manifest["splits"]["train"]) > 3
+    return data
+
+
+def test_the_stream_reads_across_shards_as_their_concatenation(prepared):
+    manifest = shards.read_manifest(prepared.shards)
+    train = shards.Stream(prepared.shards, manifest["splits"]["train"], manifest["dtype"])
+    whole = np.concatenate([np.fromfile(f"{prepared.shards}/{s['file']}", manifest["dtype"]) for s in
+                            manifest["splits"]["train"]])  # fmt: skip
+    assert len(train) == len(whole) == sum(s["tokens"] for s in manifest["splits"]["train"])
+    first = manifest["splits"]["train"][0]["tokens"]
+    for start, length in ((0, 5), (first - 3, 10), (first - 1, 1), (len(whole) - 7, 7), (2, len(whole) - 2)):
+        np.testing.assert_array_equal(train.read(start, length), whole[start : start + length])
+
+
+def test_the_batches_are_nanogpts_windows_of_the_stream(prepared):
+    dataset = data_lib.load(_config(prepared), "text", specials=False)
+    assert isinstance(dataset, Dataset) and isinstance(dataset, shards.ShardsDataset)
+    ids = stream(prepared.shards, "train")
+    for step in (0, 7):
+        expected = text.train_batch(ids, step, seed=3, batch_size=4, seq_len=16)
+        got = dataset.train_batch(step, 3, 4, 16)
+        for key in ("inputs", "targets", "rows"):
+            np.testing.assert_array_equal(got[key], expected[key])
+    np.testing.assert_array_equal(dataset.eval_tokens(), stream(prepared.shards, "val"))
+    evals = list(dataset.eval_batches(4, 16))
+    assert sum(b["weights"].sum() for b in evals) == len(dataset.eval_tokens()) - 1
+    assert dataset.units_per_token["byte"] > 0.9  # bytes: one token each, and an EOS per document
+
+
+def test_a_truncated_shard_another_tokenizer_or_no_manifest_is_refused(prepared, tmp_path):
+    with pytest.raises(ValueError, match="was made with a byte tokenizer .* this run's tokenizer is a char one"):
+        shards.load(prepared, tokenizers.CharTokenizer("abc", specials=True))
+    shard = f"{prepared.shards}/train_00001.bin"
+    with open(shard, "r+b") as f:
+        f.truncate(10)
+    with pytest.raises(ValueError, match=r"train_00001.bin has 10 bytes, but .*manifest.json says"):
+        shards.load(prepared)
+    prepared.shards = str(tmp_path)
+    with pytest.raises(ValueError, match="holds no manifest.json"):
+        shards.load(prepared)
+
+
+def _config(data):
+    config = default_config()
+    config.data.update(data)
+    return config
