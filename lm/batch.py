@@ -21,6 +21,10 @@ class TextBatch(TypedDict):
     # (masked positions, corrupted spans) from it, so a row is masked alike on one device or eight
     rows: np.ndarray
     weights: NotRequired[np.ndarray]  # [B, T] float32: 0 at padding (eval batches, a task's rows); absent: all 1
+    # data.document_mask (token shards): [B, T] int32, which document of the window a token is in (a document's
+    # EOS is its last token), and its position in that document: attention stays within a document
+    segment_ids: NotRequired[np.ndarray]
+    positions: NotRequired[np.ndarray]
 
 
 class LabelledBatch(TypedDict):

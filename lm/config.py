@@ -59,6 +59,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.data.shards = ""
     c.data.hf_dataset = ""  # prepare: a Hugging Face dataset saved with save_to_disk (its train split)
     c.data.shard_seed = 0  # prepare: which documents are held out for validation (val_fraction of them)
+    c.data.document_mask = False  # shards, causal: a token attends only within its document; positions restart
     c.data.vocab_size = 1000  # sentencepiece's pieces; repeated_tokens: its random tokens
     # Labelled data (objective classify / tag), see lm/data/labelled.py: a .csv / .tsv / .jsonl data.path,
     # a TFDS dataset, or an offline task.

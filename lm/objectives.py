@@ -81,13 +81,15 @@ def causal_lm(batch: TextBatch, rng: jax.Array):
     """Next-token prediction: every position predicts the token after it.
 
     Args:
-      batch: {"inputs": [B, T], "targets": [B, T], optional "weights": [B, T]}.
+      batch: {"inputs": [B, T], "targets": [B, T], optional "weights": [B, T]; with data.document_mask,
+        "segment_ids" and "positions": each document of a window attends to itself, from position 0}.
       rng: unused.
     Returns:
-      ({"tokens": [B, T]}, targets [B, T], weights [B, T] float32).
+      ({"tokens": [B, T], and segment_ids / positions when given}, targets [B, T], weights [B, T] float32).
     """
     del rng
-    return {"tokens": batch["inputs"]}, batch["targets"], _weights(batch)
+    inputs = {"tokens": batch["inputs"], **{k: batch[k] for k in ("segment_ids", "positions") if k in batch}}
+    return inputs, batch["targets"], _weights(batch)
 
 
 def masked_lm(

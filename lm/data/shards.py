@@ -80,6 +80,8 @@ class ShardsDataset:
     train: Stream
     eval: np.ndarray  # [num_eval_tokens] int32, in memory
     units_per_token: dict  # {"byte": ..., "char": ...} of the validation text
+    eos: int  # the token after each document
+    document_mask: bool = False  # batches carry segment_ids and positions (data.document_mask)
     label_names: list = dataclasses.field(default_factory=list)
     optimal_loss: float | None = None
 
@@ -87,10 +89,16 @@ class ShardsDataset:
         """nanoGPT's get_batch over the whole stream: the same draws as lm/data/text.py's random_windows."""
         starts = np.random.default_rng([seed, step]).integers(0, len(self.train) - seq_len, size=batch_size)
         windows = np.stack([self.train.read(int(s), seq_len + 1) for s in starts])  # [B, T + 1]
-        return {"inputs": windows[:, :-1], "targets": windows[:, 1:], "rows": np.arange(batch_size, dtype=np.int32)}
+        batch = {"inputs": windows[:, :-1], "targets": windows[:, 1:], "rows": np.arange(batch_size, dtype=np.int32)}
+        return self._masked(batch)
 
     def eval_batches(self, batch_size: int, seq_len: int):
-        return text.eval_batches(self.eval, batch_size, seq_len)
+        return map(self._masked, text.eval_batches(self.eval, batch_size, seq_len))
+
+    def _masked(self, batch: TextBatch) -> TextBatch:
+        if self.document_mask:
+            batch["segment_ids"], batch["positions"] = documents_of(batch["inputs"], self.eos)
+        return batch
 
     def eval_tokens(self) -> np.ndarray:
         return self.eval
@@ -116,7 +124,7 @@ def read_manifest(directory: str) -> dict:
     manifest = jsonfile.read(path, FIX)
     if jsonfile.field(manifest, "format", path, FIX) != FORMAT:
         raise ValueError(f"{path} is of format {manifest['format']!r}; this version reads format {FORMAT}. {FIX}")
-    for key in ("dtype", "tokenizer", "splits"):
+    for key in ("dtype", "eos", "tokenizer", "splits"):
         jsonfile.field(manifest, key, path, FIX)
     return manifest
 
@@ -147,7 +155,17 @@ def load(data, tokenizer: tokenizers.Tokenizer | None = None) -> ShardsDataset:
     eval_ids = Stream(directory, validation, manifest["dtype"]).read(0, sum(s["tokens"] for s in validation))
     text.check_length(data, range(len(train)), eval_ids)  # a window in each split (it reads their lengths only)
     units = {unit: sum(s[unit + "s"] for s in validation) / len(eval_ids) for unit in ("byte", "char")}
-    return ShardsDataset(directory, own, train, eval_ids, units)
+    return ShardsDataset(directory, own, train, eval_ids, units, manifest["eos"], bool(data.document_mask))
+
+
+def documents_of(inputs: np.ndarray, eos: int) -> tuple[np.ndarray, np.ndarray]:
+    """([B, T] the document of each token: a new one starts after each EOS; [B, T] its position in it)."""
+    ends = inputs == eos
+    segment_ids = np.concatenate([np.zeros_like(ends[:, :1], np.int32), np.cumsum(ends, axis=1)[:, :-1]], axis=1)
+    index = np.broadcast_to(np.arange(inputs.shape[1]), inputs.shape)
+    starts = np.where(np.concatenate([np.ones_like(ends[:, :1]), ends[:, :-1]], axis=1), index, 0)
+    positions = index - np.maximum.accumulate(starts, axis=1)
+    return segment_ids.astype(np.int32), positions.astype(np.int32)
 
 
 def fingerprint(tokenizer: tokenizers.Tokenizer) -> str:

@@ -65,3 +65,36 @@ def _config(data):
     config = default_config()
     config.data.update(data)
     return config
+
+
+def test_documents_of_a_window_as_hand_written():
+    segments, positions = shards.documents_of(np.array([[5, 1, 9, 2, 9, 9, 3]]), eos=9)
+    np.testing.assert_array_equal(segments, [[0, 0, 0, 1, 1, 2, 3]])  # an EOS is its document's last token
+    np.testing.assert_array_equal(positions, [[0, 1, 2, 0, 1, 0, 0]])
+
+
+def test_with_the_document_mask_each_document_gets_the_logits_it_gets_alone(prepared):
+    import jax
+
+    from lm import objectives
+    from lm.models import families
+    from lm.models.config import ModelConfig
+
+    prepared.document_mask = True
+    dataset = data_lib.load(_config(prepared), "text", specials=False)
+    batch = dataset.train_batch(0, 0, 2, 64)
+    assert (batch["segment_ids"].max(axis=1) > 0).all()  # windows that hold several documents
+    inputs, _, _ = objectives.CAUSAL.prepare(batch, None)
+    assert set(inputs) == {"tokens", "segment_ids", "positions"}
+    config = ModelConfig(vocab_size=dataset.tokenizer.vocab_size, num_layers=2, num_heads=2, d_model=16, d_ff=32,
+                         max_len=64, position="learned")  # fmt: skip
+    model = families.build(config)
+    params = families.init_params(model, jax.random.PRNGKey(0))
+    packed = np.asarray(model.apply({"params": params}, **inputs))
+    for row in range(2):
+        for segment in np.unique(batch["segment_ids"][row]):
+            where = batch["segment_ids"][row] == segment
+            alone = model.apply({"params": params}, batch["inputs"][row][where][None])[0]  # positions from 0
+            np.testing.assert_allclose(packed[row][where], alone, atol=1e-5)
+    unmasked = np.asarray(model.apply({"params": params}, batch["inputs"]))
+    assert np.abs(unmasked - packed).max() > 1e-3  # without the mask, documents read their neighbours

@@ -35,10 +35,13 @@ def write_data(directory) -> None:
     data = default_config().data
     data.path, data.shards = str(directory / "play.txt"), str(directory / "play_shards")
     prepare.prepare(data, data.shards, None, num_workers=1)  # the play as token shards (char tokenizer)
+    data.path, data.shards, data.tokenizer = str(directory / "corpus.jsonl"), str(directory / "corpus_shards"), "byte"
+    prepare.prepare(data, data.shards, None, num_workers=1)  # 80 documents: windows that span several
     try:
         import datasets
     except ModuleNotFoundError:  # requirements-eval.txt: the data.hf_dataset knob is skipped without it
         return
+    datasets.disable_progress_bars()
     for name, texts in (("hf_corpus", documents), ("hf_other", documents[::-1][:50])):
         datasets.Dataset.from_dict({"text": texts}).save_to_disk(str(directory / name))
 
@@ -101,6 +104,7 @@ def bases(data) -> dict:
         "modular addition": base(data__task="modular_addition", data__modulus=7, data__seq_len=3),
         "repeated tokens": base(data__task="repeated_tokens", data__vocab_size=20),
         "tfds": base(data__tfds_name="tiny_shakespeare"),
+        "shards": base(data__shards=f"{data}/corpus_shards", data__seq_len=64),
         "prepare": base(data__path=f"{data}/corpus.jsonl", data__tokenizer="byte", data__val_fraction=0.3),
         "prepare from a dataset": base(data__hf_dataset=f"{data}/hf_corpus", data__tokenizer="byte"),
         "estimate": base(evals="estimate", train__estimate_batches=2),

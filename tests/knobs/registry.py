@@ -117,6 +117,7 @@ RUN = {
     "data.shards": Knob("play_shards", "text file"),  # the play, prepared into shards in the knobs' data directory
     "data.hf_dataset": Knob("hf_other", "prepare from a dataset", "prepared"),
     "data.shard_seed": Knob(1, "prepare", "prepared"),
+    "data.document_mask": Knob(True, "shards"),
     "data.vocab_size": Knob(320, "sentencepiece"),
     "data.task": Knob("repeated_tokens"),
     "data.num_speakers": Knob(2, "classify, built-in speakers"),
