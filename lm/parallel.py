@@ -10,7 +10,9 @@ vocabulary over tensor), and XLA inserts the communication.
 
 import collections
 import functools
+import queue as queue_lib
 import re
+import threading
 from typing import Iterable, Iterator
 
 import jax
@@ -98,9 +100,10 @@ class Runner:
         return jax.device_put(batch, self.devices[0])
 
     def prefetch(self, batches: Iterable[dict[str, np.ndarray]], size: int = 2) -> Iterator:
-        """`batches` put on the devices `size` ahead, so the copies overlap the steps before them."""
+        """`batches` read by a background thread and put on the devices `size` ahead, so that reading them
+        (token shards: from disk) and the copies overlap the steps before them."""
         queue = collections.deque()
-        for batch in batches:
+        for batch in in_background(batches, size):
             queue.append(self.put_batch(batch))
             if len(queue) > size:
                 yield queue.popleft()
@@ -207,6 +210,44 @@ class MeshRunner:
         return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), metrics)
 
     prefetch = Runner.prefetch
+
+
+def in_background(items: Iterable, size: int = 2) -> Iterator:
+    """The items of `items`, in order, made by a thread of their own up to `size` ahead of the consumer. An
+    exception in the thread is raised here; closing the iterator (a run that stops early) stops the thread."""
+    ready, stop, done = queue_lib.Queue(maxsize=size), threading.Event(), object()
+
+    def offer(entry) -> bool:
+        """Puts `entry` once there is room; False when the consumer has gone."""
+        while not stop.is_set():
+            try:
+                ready.put(entry, timeout=0.1)
+                return True
+            except queue_lib.Full:
+                continue
+        return False
+
+    def produce():
+        try:
+            for item in items:
+                if not offer((item, None)):
+                    return
+            offer((done, None))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, which raises it
+            offer((done, e))
+
+    thread = threading.Thread(target=produce, daemon=True, name="lm-batches")
+    thread.start()
+    try:
+        while True:
+            item, error = ready.get()
+            if item is done:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
 
 
 def for_config(config) -> "Runner | MeshRunner":

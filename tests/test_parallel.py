@@ -50,13 +50,44 @@ def test_prefetch_puts_batches_on_the_devices_ahead_and_in_order(num_devices):
 
     fetched = runner.prefetch(batches(), size=2)
     first = next(fetched)
-    assert pulled == [0, 1, 2]  # two more batches already on their way to the devices
+    assert pulled[:3] == [0, 1, 2]  # two more batches already on their way (a thread may read further ahead)
     got = [first, *fetched]
     assert [int(np.asarray(b["inputs"]).flat[0]) for b in got] == [0, 1, 2, 3, 4]
     shards = got[0]["inputs"].addressable_shards
     assert {shard.device for shard in shards} == set(runner.devices)
     expected = (1, 8 // num_devices, 3) if num_devices > 1 else (8, 3)  # each device holds its slice
     assert all(shard.data.shape == expected for shard in shards)
+
+
+def test_in_background_keeps_the_order_raises_the_threads_error_and_stops_when_closed():
+    import threading
+    import time
+
+    assert list(parallel.in_background(iter(range(50)), size=3)) == list(range(50))
+
+    def failing():
+        yield 1
+        raise ValueError("a truncated shard")
+
+    got = parallel.in_background(failing())
+    assert next(got) == 1
+    with pytest.raises(ValueError, match="a truncated shard"):
+        next(got)
+    made = []
+
+    def endless():
+        while True:
+            made.append(len(made))
+            yield made[-1]
+
+    items = parallel.in_background(endless(), size=2)
+    assert [next(items) for _ in range(3)] == [0, 1, 2]
+    items.close()  # a run that stops early
+    time.sleep(0.5)
+    count = len(made)
+    time.sleep(0.3)
+    assert len(made) == count <= 3 + 2 + 1  # the thread stopped, at most `size` ahead (and one in hand)
+    assert not any(t.name == "lm-batches" and t.is_alive() for t in threading.enumerate())
 
 
 def test_a_batch_that_does_not_split_over_the_devices_names_the_fix():
