@@ -158,17 +158,18 @@ def input_files(path: str) -> list[str]:
 
 
 def _file_units(path: str, single_txt: bool, val_fraction: float) -> list[tuple]:
-    """Units of one file: ("lines", path, start, end, part) byte ranges that end after a newline, or one
-    ("parquet", path, row_group) per row group. `part`: a single .txt file's "train" or "val" side, else None."""
+    """Units of one file: ("lines", path, start, end, part, document_end) byte ranges that end after a newline,
+    or one ("parquet", path, row_group) per row group. `part`: a single .txt file's "train" or "val" side, else
+    None; document_end: where a .txt document (the file, or its side) ends."""
     if path.endswith(".parquet"):
         parquet = _pyarrow_parquet()
         return [("parquet", path, g) for g in range(parquet.ParquetFile(path).num_row_groups)]
     size = os.path.getsize(path)
     if not single_txt:
-        return [("lines", path, a, b, None) for a, b in _line_ranges(path, 0, size)]
+        return [("lines", path, a, b, None, size) for a, b in _line_ranges(path, 0, size)]
     cut = _char_boundary(path, int(size * (1.0 - val_fraction)))
-    train = [("lines", path, a, b, "train") for a, b in _line_ranges(path, 0, cut)]
-    return train + [("lines", path, a, b, "val") for a, b in _line_ranges(path, cut, size)]
+    train = [("lines", path, a, b, "train", cut) for a, b in _line_ranges(path, 0, cut)]
+    return train + [("lines", path, a, b, "val", size) for a, b in _line_ranges(path, cut, size)]
 
 
 def _char_boundary(path: str, offset: int) -> int:
@@ -199,12 +200,12 @@ def documents(unit: tuple, text_field: str):
     says whether the document ends here (a .txt file's last unit; every other document is whole)."""
     kind, path = unit[0], unit[1]
     if kind == "lines":
-        _, _, start, end, part = unit
+        _, _, start, end, part, document_end = unit
         with open(path, "rb") as f:
             f.seek(start)
             raw = f.read(end - start)
         if path.endswith(".txt"):
-            yield (part or path), _decode(raw, path, start), end == os.path.getsize(path) or part is not None
+            yield (part or path), _decode(raw, path, start), end == document_end
             return
         offset = start
         for line in raw.splitlines(keepends=True):

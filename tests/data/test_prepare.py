@@ -152,3 +152,23 @@ def test_a_directory_of_other_files_or_another_preparation_is_refused(tmp_path):
     (tmp_path / "half" / prepare.PLAN).write_text(json.dumps({"source": "another"}))
     with pytest.raises(ValueError, match="holds a preparation with other settings"):
         prepare.prepare(data, str(tmp_path / "half"), None, num_workers=1)
+
+
+def test_a_document_cut_into_units_gets_one_eos_at_its_end(tmp_path, monkeypatch):
+    monkeypatch.setattr(prepare, "UNIT_BYTES", 300)
+    text = "".join(f"line {i} of the play\n" for i in range(200))  # about 4,000 bytes: 12 units or so
+    (tmp_path / "play.txt").write_text(text)
+    data = data_config(tmp_path, path=str(tmp_path / "play.txt"), val_fraction=0.1)
+    manifest = prepare.prepare(data, str(tmp_path / "s"), None, num_workers=1)
+    assert len(manifest["splits"]["train"]) > 8
+    cut = int(len(text) * 0.9)
+    assert decoded_documents(str(tmp_path / "s"), "train") == [text[:cut]]  # one EOS, at the end
+    assert sum(s["documents"] for s in manifest["splits"]["train"]) == 1
+    (tmp_path / "files").mkdir()  # several files: each one document, whole in one split
+    texts = [text, text[::-1], text.upper(), text.replace("play", "poem")]
+    for i, t in enumerate(texts):
+        (tmp_path / "files" / f"{i}.txt").write_text(t)
+    data = data_config(tmp_path, path=str(tmp_path / "files" / "*.txt"), val_fraction=0.5)
+    prepare.prepare(data, str(tmp_path / "several"), None, num_workers=1)
+    train, val = (decoded_documents(str(tmp_path / "several"), split) for split in ("train", "val"))
+    assert sorted(train + val) == sorted(texts) and train and val
