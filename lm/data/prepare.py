@@ -274,7 +274,8 @@ def _tokenize_unit(args) -> dict:
     """One unit's documents -> its train and val shards and their counts (a worker's task)."""
     directory, index, unit, settings = args
     tokenizer = _TOKENIZERS.get(directory) or _TOKENIZERS.setdefault(directory, tokenizers.load(directory))
-    eos = np.array([settings["eos"]], np.int64)
+    dtype = np.dtype(settings["dtype"])  # each document's ids are kept at the shard's width (2 bytes: uint16)
+    eos = np.array([settings["eos"]], dtype)
     pieces = {"train": [], "val": []}
     counts = {split: {"tokens": 0, "documents": 0, "bytes": 0, "chars": 0} for split in pieces}
     for key, text, ends in documents(unit, settings["text_field"]):
@@ -282,17 +283,15 @@ def _tokenize_unit(args) -> dict:
             key if key in pieces else "val" if held_out(settings["seed"], key, settings["val_fraction"]) else "train"
         )
         ids = tokenizer.encode(text)
-        pieces[split] += [ids, eos] if ends else [ids]
+        pieces[split] += [ids.astype(dtype), eos] if ends else [ids.astype(dtype)]
         c = counts[split]
         c["tokens"] += len(ids) + bool(ends)
         c["documents"] += bool(ends)
         c["bytes"] += len(text.encode("utf-8"))
         c["chars"] += len(text)
     for split, arrays in pieces.items():
-        ids = np.concatenate(arrays) if arrays else np.zeros(0, np.int64)
-        _write_atomically(
-            os.path.join(directory, shards.shard_name(split, index)), ids.astype(settings["dtype"]).tobytes()
-        )
+        ids = np.concatenate(arrays) if arrays else np.zeros(0, dtype)
+        _write_atomically(os.path.join(directory, shards.shard_name(split, index)), ids.tobytes())
     _write_json(_counts_path(directory, index), counts)
     return counts
 
