@@ -3,6 +3,7 @@
 Sources, the first set wins:
   data.path        a .txt, .jsonl or .parquet file, a directory of them (searched recursively), or a glob
   data.hf_dataset  a Hugging Face `datasets` dataset written by save_to_disk (of a DatasetDict, its "train")
+  data.tfds_name   a TFDS dataset: its data.train_split trains, its data.eval_split validates (one unit each)
 A document is a .jsonl line's or a row's data.text_field; a .txt file is one document. A single .txt file is
 split as nanoGPT splits tiny Shakespeare: its last data.val_fraction validates (a corpus of one document has
 nothing whole to hold out). Otherwise validation documents are held out whole, each with probability
@@ -25,7 +26,7 @@ import time
 import numpy as np
 
 from lm import console
-from lm.data import shards, tokenizers
+from lm.data import shards, tfds_source, tokenizers
 
 UNIT_BYTES = 16 << 20  # text per unit: a worker holds its text and its ids, a few times this
 UNIT_ROWS = 20_000  # rows of a dataset per unit
@@ -131,9 +132,14 @@ def plan_units(data) -> tuple[list[tuple], dict]:
         rows = len(_hf_dataset(data.hf_dataset))
         units = [("dataset", data.hf_dataset, a, min(a + UNIT_ROWS, rows)) for a in range(0, rows, UNIT_ROWS)]
         return units, {"name": data.hf_dataset, "rows": rows}
+    if data.tfds_name:
+        splits = (("train", data.train_split), ("val", data.eval_split))
+        units = [("tfds", data.tfds_name, split, data.tfds_dir, data.tfds_text_key, part) for part, split in splits]
+        return units, {"name": data.tfds_name, "splits": [data.train_split, data.eval_split]}
     raise ValueError(
         "--mode=prepare needs a corpus: --config.data.path=FILE|DIR|GLOB (.txt, .jsonl with data.text_field, "
-        ".parquet) or --config.data.hf_dataset=DIR (a Hugging Face dataset saved with save_to_disk)."
+        ".parquet), --config.data.hf_dataset=DIR (a Hugging Face dataset saved with save_to_disk) or "
+        "--config.data.tfds_name=NAME."
     )
 
 
@@ -212,6 +218,10 @@ def documents(unit: tuple, text_field: str):
             if line.strip():
                 yield f"{path}:{offset}", _field(json_line(line, path, offset), text_field, path, offset), True
             offset += len(line)
+    elif kind == "tfds":
+        _, name, split, data_dir, feature, part = unit
+        for (text,) in tfds_source.examples(name, split, data_dir, {"tfds_text_key": feature}):
+            yield part, text, True
     elif kind == "parquet":
         table = _pyarrow_parquet().ParquetFile(path).read_row_group(unit[2], columns=[text_field])
         for row, text in enumerate(table.column(text_field).to_pylist()):

@@ -172,3 +172,19 @@ def test_a_document_cut_into_units_gets_one_eos_at_its_end(tmp_path, monkeypatch
     prepare.prepare(data, str(tmp_path / "several"), None, num_workers=1)
     train, val = (decoded_documents(str(tmp_path / "several"), split) for split in ("train", "val"))
     assert sorted(train + val) == sorted(texts) and train and val
+
+
+def test_a_tfds_dataset_gives_its_train_and_eval_splits(tmp_path):
+    tfds = pytest.importorskip("tensorflow_datasets")  # requirements-tfds.txt
+    import tensorflow as tf
+
+    texts = {"train": documents(30, seed=1), "validation": documents(5, seed=2)}
+
+    def as_dataset(self, split, **kwargs):
+        return tf.data.Dataset.from_tensor_slices({"text": texts[split]})
+
+    data = data_config(tmp_path, tfds_name="tiny_shakespeare")
+    with tfds.testing.mock_data(as_dataset_fn=as_dataset):
+        prepare.prepare(data, str(tmp_path / "t"), None, num_workers=1)
+    assert decoded_documents(str(tmp_path / "t"), "train") == texts["train"]
+    assert decoded_documents(str(tmp_path / "t"), "val") == texts["validation"]
