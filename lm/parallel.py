@@ -55,6 +55,10 @@ class Runner:
     def describe(self) -> str:
         return "pmap data parallel" if self.pmap else "jit"
 
+    def local_rows(self, batch_size: int) -> np.ndarray | None:
+        """The rows of a global batch this process places on its devices: all of them (None), one process."""
+        return None
+
     def compile(self, step_fn, donate_state: bool = True, **static):
         """step_fn(state, batch, **static, axis_name=...) compiled for this runner."""
         donate = (0,) if donate_state else ()
@@ -91,20 +95,21 @@ class Runner:
             return jax_utils.unreplicate(state)
         return state
 
-    def put_batch(self, batch: dict[str, np.ndarray]):
+    def put_batch(self, batch: dict[str, np.ndarray], batch_size: int | None = None):
         """The batch on the devices (an asynchronous copy): [B, ...], or under pmap [devices, B / devices, ...]
-        with each device's slice on that device."""
+        with each device's slice on that device. (batch_size: see MeshRunner.put_batch; one process holds all.)"""
         if self.pmap:
             split = jax.tree.map(lambda x: x.reshape(self.num_devices, -1, *x.shape[1:]), batch)
             return jax.device_put(split, self._batch_sharding)
         return jax.device_put(batch, self.devices[0])
 
-    def prefetch(self, batches: Iterable[dict[str, np.ndarray]], size: int = 2) -> Iterator:
+    def prefetch(self, batches: Iterable[dict[str, np.ndarray]], size: int = 2, batch_size: int | None = None):
         """`batches` read by a background thread and put on the devices `size` ahead, so that reading them
-        (token shards: from disk) and the copies overlap the steps before them."""
+        (token shards: from disk) and the copies overlap the steps before them. batch_size: the batches hold
+        this process's `local_rows` of global batches of that many rows."""
         queue = collections.deque()
         for batch in in_background(batches, size):
-            queue.append(self.put_batch(batch))
+            queue.append(self.put_batch(batch, batch_size))
             if len(queue) > size:
                 yield queue.popleft()
         yield from queue
@@ -141,6 +146,13 @@ class MeshRunner:
 
     def describe(self) -> str:
         return "mesh " + " x ".join(f"{k} {v}" for k, v in self.shape.items())
+
+    def local_rows(self, batch_size: int) -> np.ndarray | None:
+        """The rows of a global batch that this process's devices hold, in order; None with one process."""
+        if jax.process_count() == 1:
+            return None
+        index = self._batch_sharding.addressable_devices_indices_map((batch_size,))
+        return np.asarray(sorted({row for (rows,) in index.values() for row in range(*rows.indices(batch_size))}))
 
     def spec(self, path: str, shape: tuple) -> jax.P:
         """The PartitionSpec of a parameter (or its optimizer state) at `path` with `shape`, by RULES; a dimension
@@ -200,10 +212,16 @@ class MeshRunner:
     def get_state(self, state):
         return state  # global arrays: checkpoints and sampling read them as they are
 
-    def put_batch(self, batch: dict[str, np.ndarray]):
-        """The global batch (the same on every process) as global arrays: each process places the rows of its
-        own devices."""
-        return jax.tree.map(lambda x: _global_array(x, self._batch_sharding), batch)
+    def put_batch(self, batch: dict[str, np.ndarray], batch_size: int | None = None):
+        """The batch as global arrays. Without batch_size, `batch` is the global batch (the same on every process)
+        and each process places the rows of its own devices; with it, `batch` holds only this process's
+        `local_rows(batch_size)` (what it read), which become its part of a global batch of batch_size rows."""
+        if batch_size is None or jax.process_count() == 1:
+            return jax.tree.map(lambda x: _global_array(x, self._batch_sharding), batch)
+        return jax.tree.map(
+            lambda x: jax.make_array_from_process_local_data(self._batch_sharding, x, (batch_size, *x.shape[1:])),
+            batch,
+        )
 
     def get_metrics(self, metrics):
         """Metrics on the host: replicated scalars, read from this process's copy."""

@@ -93,8 +93,9 @@ def _train(run: Run, evals: list) -> dict[str, float]:
     progress = metrics_lib.Progress(start, config.train.num_steps, config.data.batch_size * config.data.seq_len)
     pending, fetched = [], []  # device-side metrics not yet read; read ones not yet logged
     eval_metrics = {}
+    rows = run.runner.local_rows(config.data.batch_size)  # several processes: each reads its own rows
     batches = (
-        run.data.train_batch(s, config.seed, config.data.batch_size, config.data.seq_len)
+        run.data.train_batch(s, config.seed, config.data.batch_size, config.data.seq_len, rows)
         for s in range(start, config.train.num_steps)
     )
     eval_due = config.train.eval_every and start % config.train.eval_every == 0 or start >= config.train.num_steps
@@ -102,7 +103,8 @@ def _train(run: Run, evals: list) -> dict[str, float]:
         eval_metrics = _evaluate(run, evals, state, writer, start)
     try:
         with StopRequests() as stop:
-            for s, batch in zip(range(start, config.train.num_steps), run.runner.prefetch(batches), strict=True):
+            placed = run.runner.prefetch(batches, batch_size=config.data.batch_size)
+            for s, batch in zip(range(start, config.train.num_steps), placed, strict=True):
                 state, metrics = train_fn(state, batch)
                 pending.append((s + 1, metrics))
                 done = s + 1

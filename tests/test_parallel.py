@@ -242,8 +242,10 @@ def test_a_checkpoint_restores_onto_another_number_of_devices(save_on, restore_o
     assert_trees_close(straight.params, second.get_state(resumed).params, atol=2e-5)
 
 
-def test_two_processes_train_as_one_process_with_all_their_devices(tmp_path):
-    """jax.distributed on 127.0.0.1: 2 processes x 4 CPU devices give the loss trajectory of 1 process x 8."""
+@pytest.mark.parametrize("source", ["built-in corpus", "token shards"])
+def test_two_processes_train_as_one_process_with_all_their_devices(tmp_path, source):
+    """jax.distributed on 127.0.0.1: 2 processes x 4 CPU devices give the loss trajectory of 1 process x 8, each
+    process reading only its own rows of every batch (of token shards: from their files)."""
     import json
     import os
     import socket
@@ -254,6 +256,16 @@ def test_two_processes_train_as_one_process_with_all_their_devices(tmp_path):
     args = [sys.executable, os.path.join(root, "launch.py"), f"--config={root}/experiments/default.py:smoke",
             "--config.parallel.mode=mesh", "--config.parallel.fsdp=2", "--config.train.log_every=1",
             "--config.train.num_steps=6", "--config.train.checkpoint_every=3"]  # fmt: skip
+    if source == "token shards":
+        from lm.config import default_config
+        from lm.data import prepare
+
+        texts = [f"the cat number {i} sat on the mat with dog {i % 7}" for i in range(300)]
+        (tmp_path / "c.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+        data = default_config().data
+        data.path, data.tokenizer, data.val_fraction = str(tmp_path / "c.jsonl"), "byte", 0.1
+        prepare.prepare(data, str(tmp_path / "shards"), None, num_workers=1)
+        args.append(f"--config.data.shards={tmp_path / 'shards'}")
 
     def env(devices):
         return dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")

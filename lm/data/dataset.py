@@ -24,9 +24,12 @@ class Dataset(Protocol):
     # empty where the loss does not cover every token of a text (labelled data).
     units_per_token: dict[str, float]
 
-    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int) -> Batch:
+    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int, rows: np.ndarray | None = None) -> Batch:
         """The batch of training step `step`: a pure function of (seed, step), so a resumed run sees the
-        batches an uninterrupted one would. Its keys and shapes: lm/batch.py, by the kind of data."""
+        batches an uninterrupted one would. Its keys and shapes: lm/batch.py, by the kind of data.
+
+        rows: the rows of the batch_size-row global batch that this process holds (lm/parallel.py's
+        `local_rows`), in order; None: all of them. Token shards read only those rows' windows."""
         ...
 
     def eval_batches(self, batch_size: int, seq_len: int) -> Iterator[Batch]:
@@ -50,3 +53,8 @@ class Dataset(Protocol):
     def save(self, workdir: str) -> None:
         """Keeps in `workdir` what a relaunch needs to rebuild this dataset exactly (token ids, label names)."""
         ...
+
+
+def take_rows(batch: Batch, rows: np.ndarray | None) -> Batch:
+    """`rows` of a global batch (None: all of it), for the datasets that make the whole batch in memory."""
+    return batch if rows is None else {key: value[rows] for key, value in batch.items()}

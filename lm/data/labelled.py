@@ -27,6 +27,7 @@ from lm import jsonfile, workdir_files
 from lm.batch import LabelledBatch
 from lm.data import records as records_lib
 from lm.data import text, tfds_source, tokenizers
+from lm.data.dataset import take_rows
 
 LABELS_FILE = "labels.json"
 
@@ -62,8 +63,8 @@ class LabelledDataset:
     def units_per_token(self) -> dict[str, float]:
         return {}  # the loss is over labels, not over every token of a text: no bits per byte
 
-    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int) -> LabelledBatch:
-        return train_batch(self.train, step, seed, batch_size)
+    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int, rows=None) -> LabelledBatch:
+        return take_rows(train_batch(self.train, step, seed, batch_size), rows)
 
     def eval_batches(self, batch_size: int, seq_len: int):
         return eval_batches(self.eval, batch_size)

@@ -29,6 +29,7 @@ from lm import console
 from lm.batch import PairsBatch
 from lm.data import labelled, tfds_source, tokenizers
 from lm.data import records as records_lib
+from lm.data.dataset import take_rows
 
 TASKS = ("reverse", "sort", "add")
 POOL = 16  # batches whose pairs are sorted by length together
@@ -63,12 +64,12 @@ class PairsDataset:
     def units_per_token(self) -> dict[str, float]:
         return {}  # the loss covers the targets only: no bits per byte of a text
 
-    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int) -> PairsBatch:
+    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int, rows=None) -> PairsBatch:
         epoch_batches = max(len(self.train) // batch_size, 1)
         epoch, index = divmod(step, epoch_batches)
         order = _epoch_order(self.train, np.random.default_rng([seed, int(epoch)]), batch_size)
         picks = order[index * batch_size : (index + 1) * batch_size]
-        return self._batch(self.train, picks, batch_size, seq_len)
+        return take_rows(self._batch(self.train, picks, batch_size, seq_len), rows)  # padded to the whole batch
 
     def eval_batches(self, batch_size: int, seq_len: int):
         """Every pair once, longest sources last (so batches of similar lengths); padding rows weigh 0."""

@@ -85,11 +85,13 @@ class ShardsDataset:
     label_names: list = dataclasses.field(default_factory=list)
     optimal_loss: float | None = None
 
-    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int) -> TextBatch:
-        """nanoGPT's get_batch over the whole stream: the same draws as lm/data/text.py's random_windows."""
+    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int, rows=None) -> TextBatch:
+        """nanoGPT's get_batch over the whole stream: the same draws as lm/data/text.py's random_windows. Only
+        the windows of `rows` are read (a process of a multi-host run reads its own)."""
         starts = np.random.default_rng([seed, step]).integers(0, len(self.train) - seq_len, size=batch_size)
-        windows = np.stack([self.train.read(int(s), seq_len + 1) for s in starts])  # [B, T + 1]
-        batch = {"inputs": windows[:, :-1], "targets": windows[:, 1:], "rows": np.arange(batch_size, dtype=np.int32)}
+        rows = np.arange(batch_size) if rows is None else np.asarray(rows)
+        windows = np.stack([self.train.read(int(s), seq_len + 1) for s in starts[rows]])  # [rows, T + 1]
+        batch = {"inputs": windows[:, :-1], "targets": windows[:, 1:], "rows": rows.astype(np.int32)}
         return self._masked(batch)
 
     def eval_batches(self, batch_size: int, seq_len: int):

@@ -24,6 +24,7 @@ import ml_collections
 import numpy as np
 
 from lm.batch import TextBatch
+from lm.data.dataset import take_rows
 from lm.data.tokenizers import SymbolTokenizer
 
 
@@ -40,9 +41,9 @@ class SyntheticDataset:
     optimal_loss: float | None = None
     units_per_token: dict = dataclasses.field(default_factory=dict)  # symbols are not text
 
-    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int) -> TextBatch:
+    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int, rows=None) -> TextBatch:
         batch = self.draw(np.random.default_rng([seed, step]), batch_size)
-        return {**batch, "rows": np.arange(batch_size, dtype=np.int32)}
+        return take_rows({**batch, "rows": np.arange(batch_size, dtype=np.int32)}, rows)
 
     def eval_batches(self, batch_size: int, seq_len: int):
         num = len(self.eval_rows["inputs"])

@@ -19,6 +19,7 @@ import numpy as np
 
 from lm.batch import TextBatch
 from lm.data import cache, corpus, tfds_source, tokenizers
+from lm.data.dataset import take_rows
 
 CACHED_FIELDS = ("train", "eval", "eval_bytes_per_token", "eval_chars_per_token", "optimal_loss")
 
@@ -43,8 +44,8 @@ class TextDataset:
     def units_per_token(self) -> dict[str, float]:
         return {"byte": self.eval_bytes_per_token, "char": self.eval_chars_per_token}
 
-    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int) -> TextBatch:
-        return train_batch(self.train, step, seed, batch_size, seq_len)
+    def train_batch(self, step: int, seed: int, batch_size: int, seq_len: int, rows=None) -> TextBatch:
+        return take_rows(train_batch(self.train, step, seed, batch_size, seq_len), rows)
 
     def eval_batches(self, batch_size: int, seq_len: int):
         return eval_batches(self.eval, batch_size, seq_len)

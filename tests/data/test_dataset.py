@@ -25,6 +25,9 @@ def test_both_kinds_keep_the_protocol_and_batch_the_same_way(dataset_and_config,
     again = dataset.train_batch(3, config.seed, 8, config.data.seq_len)
     for key in batch:
         np.testing.assert_array_equal(batch[key], again[key])  # a function of (seed, step)
+    mine = dataset.train_batch(3, config.seed, 8, config.data.seq_len, rows=np.array([2, 3, 6]))
+    for key in batch:  # a process's rows of the global batch (several processes: each reads its own)
+        np.testing.assert_array_equal(mine[key], batch[key][[2, 3, 6]])
     assert batch["inputs"].shape == (8, config.data.seq_len) and batch["rows"].shape == (8,)
     shapes = {tuple(b["inputs"].shape) for b in dataset.eval_batches(8, config.data.seq_len)}
     assert shapes == {(8, config.data.seq_len)}

@@ -42,6 +42,9 @@ def test_the_batches_are_nanogpts_windows_of_the_stream(prepared):
         got = dataset.train_batch(step, 3, 4, 16)
         for key in ("inputs", "targets", "rows"):
             np.testing.assert_array_equal(got[key], expected[key])
+    mine = dataset.train_batch(7, 3, 4, 16, rows=np.array([1, 3]))  # a process reads only its rows' windows
+    for key in ("inputs", "targets", "rows"):
+        np.testing.assert_array_equal(mine[key], expected[key][[1, 3]])
     np.testing.assert_array_equal(dataset.eval_tokens(), stream(prepared.shards, "val"))
     evals = list(dataset.eval_batches(4, 16))
     assert sum(b["weights"].sum() for b in evals) == len(dataset.eval_tokens()) - 1
