@@ -125,10 +125,13 @@ def _data_and_training(config: ml_collections.ConfigDict) -> None:
         f"holds token windows for the language-model objectives, not for objective={config.objective}",
     )
     check(
-        not config.data.document_mask or config.data.shards and config.objective == "causal",
+        not config.data.document_mask
+        or config.data.shards
+        and objectives.get(config.objective).attention == "causal"
+        and objectives.get(config.objective).data == "text",
         "data.document_mask",
         True,
-        "masks the documents of token shards for objective=causal: set data.shards (and objective=causal)",
+        "masks the documents of token shards for a causal language model: set data.shards (objective=causal)",
     )
     check(0.0 < config.data.eval_fraction < 1.0, "data.eval_fraction", config.data.eval_fraction, "must be in (0, 1)")
     check(0.0 < config.data.val_fraction < 1.0, "data.val_fraction", config.data.val_fraction, "must be in (0, 1)")

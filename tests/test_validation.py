@@ -51,3 +51,18 @@ def test_unknown_objective_and_packing_outside_classification_are_refused():
     c.objective, c.data.pack = "tag", True
     with pytest.raises(ValueError, match="data.pack=True packs texts for objective=classify only"):
         validation.validate(c)
+
+
+def test_token_shards_and_their_document_mask_are_for_language_models():
+    c = config_lib.default_config()
+    c.data.document_mask = True
+    with pytest.raises(ValueError, match="data.document_mask=True masks the documents of token shards"):
+        validation.validate(c)  # no shards
+    c.data.shards = "/data/shards"
+    validation.validate(c)
+    c.objective = "masked"
+    with pytest.raises(ValueError, match="for a causal language model"):
+        validation.validate(c)
+    c.objective, c.data.document_mask = "classify", False
+    with pytest.raises(ValueError, match="data.shards='/data/shards' holds token windows .* not for objective=classify"):
+        validation.validate(c)
