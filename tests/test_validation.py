@@ -64,5 +64,5 @@ def test_token_shards_and_their_document_mask_are_for_language_models():
     with pytest.raises(ValueError, match="for a causal language model"):
         validation.validate(c)
     c.objective, c.data.document_mask = "classify", False
-    with pytest.raises(ValueError, match="data.shards='/data/shards' holds token windows .* not for objective=classify"):
+    with pytest.raises(ValueError, match="data.shards='/data/shards' holds token windows .* objective=classify"):
         validation.validate(c)
