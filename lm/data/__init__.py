@@ -10,7 +10,7 @@ tokenizers.py     byte, char, SentencePiece; saving and loading any tokenizer
 hf_tokenizer.py   pretrained Hugging Face tokenizers (GPT-2's BPE, BERT's WordPiece)
 cache.py          the workdir's cache of token ids
 prepare.py        --mode=prepare: a corpus on disk -> token shards, over several processes, resumable
-shards.py         token shards read through memory maps: windows of a corpus of any size
+shards.py         token shards read window by window: a corpus of any size, in flat memory
 """
 
 from lm.data import labelled, pairs, shards, synthetic, text
