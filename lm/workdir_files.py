@@ -91,10 +91,11 @@ def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
     write_atomically(os.path.join(workdir, CONFIG_FILE), config.to_json(indent=2, sort_keys=True))
 
 
-def write_atomically(path: str, content: str) -> None:
-    """`content` into `path` through a temporary file and a rename: a crash never leaves half a file."""
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write(content)
+def write_atomically(path: str, content: str | bytes) -> None:
+    """`content` (text, or bytes) into `path` through a temporary file and a rename: a crash never leaves half a
+    file."""
+    with open(path + ".tmp", "wb") as f:
+        f.write(content.encode("utf-8") if isinstance(content, str) else content)
     os.replace(path + ".tmp", path)
 
 

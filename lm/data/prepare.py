@@ -27,6 +27,7 @@ import numpy as np
 
 from lm import console
 from lm.data import shards, tfds_source, tokenizers
+from lm.workdir_files import write_atomically
 
 UNIT_BYTES = 16 << 20  # text per unit: a worker holds its text and its ids, a few times this
 UNIT_ROWS = 20_000  # rows of a dataset per unit
@@ -51,6 +52,11 @@ def prepare(data, directory: str, tokenizer: tokenizers.Tokenizer | None, num_wo
         raise ValueError(
             f"{directory} already holds prepared shards ({shards.MANIFEST}). Train on them with "
             f"--config.data.shards={directory}, or prepare into a new directory (or remove this one)."
+        )
+    if existing.get("other"):
+        raise ValueError(
+            f"{directory} holds files that are not shards ({', '.join(existing['other'][:3])}). Prepare into a new "
+            "or empty directory."
         )
     if tokenizer is None:
         tokenizer = tokenizers.load(directory) if existing.get("plan") else None
@@ -79,11 +85,6 @@ def prepare(data, directory: str, tokenizer: tokenizers.Tokenizer | None, num_wo
         raise ValueError(
             f"{directory} holds a preparation with other settings (source, tokenizer, seed or val_fraction; its "
             f"{PLAN}). Prepare into a new directory, or remove this one to start again."
-        )
-    if existing.get("other"):
-        raise ValueError(
-            f"{directory} holds files that are not shards ({', '.join(existing['other'][:3])}). Prepare into a new "
-            "or empty directory."
         )
     os.makedirs(directory, exist_ok=True)
     if not existing.get("plan"):
@@ -301,7 +302,7 @@ def _tokenize_unit(args) -> dict:
         c["chars"] += len(text)
     for split, arrays in pieces.items():
         ids = np.concatenate(arrays) if arrays else np.zeros(0, dtype)
-        _write_atomically(os.path.join(directory, shards.shard_name(split, index)), ids.tobytes())
+        write_atomically(os.path.join(directory, shards.shard_name(split, index)), ids.tobytes())
     _write_json(_counts_path(directory, index), counts)
     return counts
 
@@ -373,14 +374,7 @@ def _counts_path(directory: str, index: int) -> str:
 
 
 def _write_json(path: str, value) -> None:
-    _write_atomically(path, json.dumps(value, indent=1).encode())
-
-
-def _write_atomically(path: str, data: bytes) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(value, indent=1))
 
 
 def _pyarrow_parquet():

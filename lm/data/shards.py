@@ -48,7 +48,7 @@ class Stream:
         self.files, self.dtype = [], np.dtype(dtype)
         for shard in shards:
             path = os.path.join(directory, shard["file"])
-            expected = shard["tokens"] * np.dtype(dtype).itemsize
+            expected = shard["tokens"] * self.dtype.itemsize
             size = os.path.getsize(path) if os.path.exists(path) else None
             if size != expected:
                 found = "is missing" if size is None else f"has {size:,} bytes"
