@@ -123,12 +123,12 @@ def prepare(data, directory: str, tokenizer: tokenizers.Tokenizer | None, num_wo
 def plan_units(data) -> tuple[list[tuple], dict]:
     """(the units of work, a description of the source that decides the shards)."""
     if data.path:
-        files = input_files(data.path)
+        files, root = input_files(data.path), corpus_root(data.path)
         units = []
         for path in files:
-            units += _file_units(path, len(files) == 1 and path.endswith(".txt"), data.val_fraction)
-        stats = [(os.path.relpath(p, os.path.dirname(data.path.rstrip("/")) or "."), os.path.getsize(p)) for p in files]
-        return units, {"name": data.path, "files": stats}
+            name = os.path.relpath(path, root)  # the hold-out keys: the same wherever the corpus lies
+            units += _file_units(path, name, len(files) == 1 and path.endswith(".txt"), data.val_fraction)
+        return units, {"name": data.path, "files": [(os.path.relpath(p, root), os.path.getsize(p)) for p in files]}
     if data.hf_dataset:
         rows = len(_hf_dataset(data.hf_dataset))
         units = [("dataset", data.hf_dataset, a, min(a + UNIT_ROWS, rows)) for a in range(0, rows, UNIT_ROWS)]
@@ -142,6 +142,15 @@ def plan_units(data) -> tuple[list[tuple], dict]:
         ".parquet), --config.data.hf_dataset=DIR (a Hugging Face dataset saved with save_to_disk) or "
         "--config.data.tfds_name=NAME."
     )
+
+
+def corpus_root(path: str) -> str:
+    """The directory a corpus's files are named from: data.path itself, or the one that holds the file or the
+    glob pattern's first wildcard."""
+    if os.path.isdir(path):
+        return path
+    fixed = path.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0]
+    return os.path.dirname(fixed) or "."
 
 
 def input_files(path: str) -> list[str]:
@@ -164,19 +173,20 @@ def input_files(path: str) -> list[str]:
     return files
 
 
-def _file_units(path: str, single_txt: bool, val_fraction: float) -> list[tuple]:
-    """Units of one file: ("lines", path, start, end, part, document_end) byte ranges that end after a newline,
-    or one ("parquet", path, row_group) per row group. `part`: a single .txt file's "train" or "val" side, else
-    None; document_end: where a .txt document (the file, or its side) ends."""
+def _file_units(path: str, name: str, single_txt: bool, val_fraction: float) -> list[tuple]:
+    """Units of one file: ("lines", path, name, start, end, part, document_end) byte ranges that end after a
+    newline, or one ("parquet", path, name, row_group) per row group. name: the file's path in the corpus;
+    `part`: a single .txt file's "train" or "val" side, else None; document_end: where a .txt document (the
+    file, or its side) ends."""
     if path.endswith(".parquet"):
         parquet = _pyarrow_parquet()
-        return [("parquet", path, g) for g in range(parquet.ParquetFile(path).num_row_groups)]
+        return [("parquet", path, name, g) for g in range(parquet.ParquetFile(path).num_row_groups)]
     size = os.path.getsize(path)
     if not single_txt:
-        return [("lines", path, a, b, None, size) for a, b in _line_ranges(path, 0, size)]
+        return [("lines", path, name, a, b, None, size) for a, b in _line_ranges(path, 0, size)]
     cut = _char_boundary(path, int(size * (1.0 - val_fraction)))
-    train = [("lines", path, a, b, "train", cut) for a, b in _line_ranges(path, 0, cut)]
-    return train + [("lines", path, a, b, "val", size) for a, b in _line_ranges(path, cut, size)]
+    train = [("lines", path, name, a, b, "train", cut) for a, b in _line_ranges(path, 0, cut)]
+    return train + [("lines", path, name, a, b, "val", size) for a, b in _line_ranges(path, cut, size)]
 
 
 def _char_boundary(path: str, offset: int) -> int:
@@ -207,26 +217,27 @@ def documents(unit: tuple, text_field: str):
     says whether the document ends here (a .txt file's last unit; every other document is whole)."""
     kind, path = unit[0], unit[1]
     if kind == "lines":
-        _, _, start, end, part, document_end = unit
+        _, _, name, start, end, part, document_end = unit
         with open(path, "rb") as f:
             f.seek(start)
             raw = f.read(end - start)
         if path.endswith(".txt"):
-            yield (part or path), _decode(raw, path, start), end == document_end
+            yield (part or name), _decode(raw, path, start), end == document_end
             return
         offset = start
         for line in raw.splitlines(keepends=True):
             if line.strip():
-                yield f"{path}:{offset}", _field(json_line(line, path, offset), text_field, path, offset), True
+                yield f"{name}:{offset}", _field(json_line(line, path, offset), text_field, path, offset), True
             offset += len(line)
     elif kind == "tfds":
         _, name, split, data_dir, feature, part = unit
         for (text,) in tfds_source.examples(name, split, data_dir, {"tfds_text_key": feature}):
             yield part, text, True
     elif kind == "parquet":
-        table = _pyarrow_parquet().ParquetFile(path).read_row_group(unit[2], columns=[text_field])
+        _, _, name, group = unit
+        table = _pyarrow_parquet().ParquetFile(path).read_row_group(group, columns=[text_field])
         for row, text in enumerate(table.column(text_field).to_pylist()):
-            yield f"{path}:{unit[2]}:{row}", _text(text, f"{path} (row group {unit[2]}, row {row})"), True
+            yield f"{name}:{group}:{row}", _text(text, f"{path} (row group {group}, row {row})"), True
     else:
         _, directory, start, end = unit
         rows = _hf_dataset(directory).select(range(start, end))
