@@ -53,6 +53,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.data.val_fraction = 0.1  # path / built-in: the last fraction of the text is validation
     c.data.synthetic_chars = 400_000  # size of the built-in corpus
     c.data.tokenizer = "char"  # byte | char | sentencepiece | hf (a Hugging Face model's, from init_from)
+    # hf without init_from: a directory with a Hugging Face tokenizer (tokenizer.json, or GPT-2's vocab.json +
+    # merges.txt): training from scratch with GPT-2's tokenizer, say
+    c.data.tokenizer_path = ""
     # Token shards (lm/data/shards.py): --mode=prepare writes the corpus of data.path (.txt, .jsonl, .parquet
     # files, a directory or a glob) or data.hf_dataset into this directory, and training reads it (a memory
     # map: memory does not grow with the corpus) instead of the sources above.

@@ -67,6 +67,7 @@ def prepare(
         config = pretrained.adopt_architecture(config, init_from, objective)
     saved_config = workdir_files.read_config(workdir) if workdir else None
     tokenizer = (tokenizers.load(workdir) if workdir else None) or (init_from.tokenizer if init_from else None)
+    tokenizer = tokenizers.from_path(config.data, tokenizer)
     if saved_config and tokenizer:
         workdir_files.check_same_tokenizer(config, saved_config, workdir)
     checkpointer = checkpoint.Checkpointer(workdir, read_only=True) if workdir else None  # train writes under its lock

@@ -188,10 +188,18 @@ def _data_and_training(config: ml_collections.ConfigDict) -> None:
         "needs word pieces: use it with --config.data.tokenizer=sentencepiece",
     )
     check(
-        config.data.tokenizer != "hf" or config.init_from,
+        config.data.tokenizer != "hf" or config.init_from or config.data.tokenizer_path,
         "data.tokenizer",
         "hf",
-        "comes with a pretrained model: set --config.init_from=DIR (a Hugging Face model directory)",
+        "is a Hugging Face tokenizer's: set --config.data.tokenizer_path=DIR (a directory with tokenizer.json, or "
+        "GPT-2's vocab.json and merges.txt), or --config.init_from=DIR (a pretrained model, its tokenizer with it)",
+    )
+    path = config.data.tokenizer_path
+    check(
+        not path or (config.data.tokenizer == "hf" and not config.init_from),
+        "data.tokenizer_path",
+        path,
+        "names a Hugging Face tokenizer for --config.data.tokenizer=hf; init_from brings its own tokenizer",
     )
 
 

@@ -10,6 +10,8 @@ import pytest
 from flax import traverse_util
 
 from lm import checkpoint, objectives, train
+from lm.data import tokenizers
+from lm.data.hf_tokenizer import HFTokenizer
 from lm.models.transformer import HEAD_MODULES
 from lm.run import prepare
 
@@ -138,3 +140,27 @@ def test_span_corruption_pretraining_initialises_a_seq2seq_finetune(tiny_config,
     assert run.config.model.vocab_size == run.data.tokenizer.vocab_size + sentinels  # their rows came along
     final = train.train(ft, str(tmp_path / "ft"))
     assert {"eval/loss", "eval/exact_match", "eval/bleu"} <= set(final)
+
+
+def test_a_hugging_face_tokenizer_by_path_trains_from_scratch_and_stays_with_its_workdir(tiny_config, tmp_path):
+    """data.tokenizer_path: GPT-2's kind of tokenizer without a pretrained model; the workdir keeps it, and a
+    resumed run given another one is refused."""
+    from tokenizers import ByteLevelBPETokenizer
+
+    from lm.data import corpus
+
+    for name, size in (("bpe", 300), ("other", 280)):
+        bpe = ByteLevelBPETokenizer()
+        bpe.train_from_iterator([corpus.generate(20_000)[0]], vocab_size=size, show_progress=False)
+        (tmp_path / name).mkdir()
+        bpe.save_model(str(tmp_path / name))
+    c = tiny_config.copy_and_resolve_references()
+    c.data.tokenizer, c.data.tokenizer_path, c.train.num_steps = "hf", str(tmp_path / "bpe"), 2
+    workdir = str(tmp_path / "run")
+    train.train(c, workdir)
+    expected = HFTokenizer.from_directory(str(tmp_path / "bpe"))
+    assert tokenizers.load(workdir).fingerprint() == expected.fingerprint()
+    assert prepare(c, workdir).config.model.vocab_size >= expected.vocab_size == 301  # with <|endoftext|>
+    c.data.tokenizer_path = str(tmp_path / "other")
+    with pytest.raises(ValueError, match="another tokenizer than the one in data.tokenizer_path"):
+        prepare(c, workdir)

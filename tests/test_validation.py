@@ -23,6 +23,8 @@ from lm import validation
         ("model.dropout", 1.0, r"must be in \[0, 1\)"),
         ("optim.grad_accum_steps", 3, "must divide"),
         ("data.tokenizer", "word", "choose one of byte"),
+        ("data.tokenizer", "hf", "set --config.data.tokenizer_path=DIR"),
+        ("data.tokenizer_path", "~/gpt2", "for --config.data.tokenizer=hf"),
     ],
 )
 def test_bad_values_name_the_field_and_the_fix(key, value, needle):

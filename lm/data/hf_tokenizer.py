@@ -7,6 +7,7 @@ Face tokenizer keeps its own special tokens and ids, and encodes them where the 
 ("<|endoftext|>", "[SEP]"), as transformers does.
 """
 
+import functools
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import numpy as np
 import tokenizers as hf_tokenizers
 
 from lm import jsonfile
+from lm.data import tiktoken_bpe
 
 HF_TOKENIZER_FILE = "hf_tokenizer.json"  # in a workdir: the `tokenizers` library's own serialization
 TOKENIZER_FILE = "tokenizer.json"  # in a Hugging Face directory: the same serialization
@@ -104,9 +106,16 @@ class HFTokenizer:
             f"transformers: AutoTokenizer.from_pretrained('{directory}').save_pretrained('{directory}')."
         )
 
+    @functools.cached_property
+    def _tiktoken(self):
+        """GPT-2's kind of BPE run by tiktoken (the same ids, 2.5 times as fast), else None."""
+        return tiktoken_bpe.engine(self.tokenizer)
+
     def encode(self, text: str) -> np.ndarray:
         """Token ids, no special tokens added (those the text spells out are encoded as such)."""
         chunks = _encoding_chunks(text, _ENCODE_CHUNK_CHARS)
+        if self._tiktoken is not None:
+            return self._tiktoken(chunks)
         encodings = self.tokenizer.encode_batch_fast(chunks, add_special_tokens=False)
         return np.concatenate([np.asarray(e.ids, np.int32) for e in encodings])
 

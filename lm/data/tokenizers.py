@@ -229,8 +229,9 @@ def build(
         return CharTokenizer(train_text, specials)
     if kind == "hf":
         raise ValueError(
-            "data.tokenizer='hf' is not learned from text: it is a pretrained model's. Set --config.init_from=DIR "
-            "(a Hugging Face model directory), or use HFTokenizer.from_directory(DIR)."
+            "data.tokenizer='hf' is not learned from text: it is a Hugging Face tokenizer's. Set "
+            "--config.data.tokenizer_path=DIR (tokenizer.json, or GPT-2's vocab.json and merges.txt) or "
+            "--config.init_from=DIR (a Hugging Face model directory)."
         )
     required = 256 + len(SPECIAL_TOKENS) + len(set(train_text) - {"\n"})  # bytes, specials, characters
     if vocab_size < required:
@@ -240,6 +241,20 @@ def build(
             f"Set --config.data.vocab_size={max(required, 1000)} or more."
         )
     return SentencePieceTokenizer.train(train_text, vocab_size, sentencepiece_type)
+
+
+def from_path(data, saved: Tokenizer | None = None) -> Tokenizer | None:
+    """The Hugging Face tokenizer in data.tokenizer_path (data.tokenizer 'hf' without init_from), else `saved`
+    (a workdir's: it must be that one)."""
+    if not data.tokenizer_path:
+        return saved
+    named = HFTokenizer.from_directory(os.path.expanduser(data.tokenizer_path))
+    if saved is not None and saved.fingerprint() != named.fingerprint():
+        raise ValueError(
+            f"The workdir was trained with another tokenizer than the one in data.tokenizer_path="
+            f"{data.tokenizer_path}. Point it at the tokenizer the run was trained with, or use a fresh --workdir."
+        )
+    return named
 
 
 def save(tokenizer: Tokenizer, workdir: str) -> None:

@@ -5,8 +5,8 @@
     python launch.py --config=experiments/shakespeare_char.py:cpu --config.data.shards=/tmp/shakespeare_shards
 
 The corpus is data.path (.txt, .jsonl with data.text_field, .parquet: a file, a directory or a glob) or
-data.hf_dataset; the tokenizer data.tokenizer's, or init_from's (lm/data/prepare.py). A killed preparation,
-run again, goes on from the units it finished.
+data.hf_dataset; the tokenizer data.tokenizer's (for hf: data.tokenizer_path's), or init_from's
+(lm/data/prepare.py). A killed preparation, run again, goes on from the units it finished.
 """
 
 import os
@@ -18,7 +18,7 @@ NUM_WORKERS = flags.DEFINE_integer("num_workers", None, "prepare: processes that
 
 def run(config, workdir: str, experiment: str) -> None:
     from lm import pretrained, validation
-    from lm.data import prepare
+    from lm.data import prepare, tokenizers
 
     validation.validate(config)
     if not config.data.shards:
@@ -26,5 +26,5 @@ def run(config, workdir: str, experiment: str) -> None:
     workers = NUM_WORKERS.value or os.cpu_count() or 1
     if workers < 1:
         raise ValueError(f"--num_workers={workers} must be >= 1.")
-    tokenizer = pretrained.load(config.init_from).tokenizer if config.init_from else None
+    tokenizer = pretrained.load(config.init_from).tokenizer if config.init_from else tokenizers.from_path(config.data)
     prepare.prepare(config.data, os.path.expanduser(config.data.shards), tokenizer, workers)

@@ -3,6 +3,8 @@
 import json
 import random
 
+from tokenizers import ByteLevelBPETokenizer
+
 from lm.config import default_config, shrink_to_smoke
 from lm.data import prepare
 
@@ -32,6 +34,11 @@ def write_data(directory) -> None:
     (directory / "play.txt").write_text("\n".join(speeches))
     documents = [" ".join(rng.choices(WORDS, k=rng.randint(3, 9))) for _ in range(80)]
     (directory / "corpus.jsonl").write_text("".join(json.dumps({"text": d}) + "\n" for d in documents))
+    for name, size in (("play_bpe", 300), ("other_bpe", 330)):  # GPT-2's layout: vocab.json + merges.txt
+        bpe = ByteLevelBPETokenizer()
+        bpe.train_from_iterator(speeches, vocab_size=size, show_progress=False)
+        (directory / name).mkdir()
+        bpe.save_model(str(directory / name))
     data = default_config().data
     data.path, data.shards = str(directory / "play.txt"), str(directory / "play_shards")
     prepare.prepare(data, data.shards, None, num_workers=1)  # the play as token shards (char tokenizer)
@@ -79,6 +86,9 @@ def bases(data) -> dict:
         "masked, sentencepiece": base(objective="masked", data__tokenizer="sentencepiece", data__vocab_size=300),
         "sentencepiece": base(data__tokenizer="sentencepiece", data__vocab_size=300),
         "text file": base(data__path=f"{data}/play.txt"),
+        "hf tokenizer": base(
+            data__path=f"{data}/play.txt", data__tokenizer="hf", data__tokenizer_path=f"{data}/play_bpe"
+        ),
         "rotary": base(model__position="rotary"),
         # llama3's rule rescales the wavelengths beyond original_max_len / low_freq_factor: 64 reaches them
         "rotary scaled": base(

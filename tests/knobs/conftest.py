@@ -65,7 +65,7 @@ def turn(knob_bases, knob_data, trained):
     def value_of(knob):
         if isinstance(knob.value, registry.Trained):
             return trained(knob.value.base)
-        if isinstance(knob.value, str) and knob.value.endswith((".txt", ".jsonl", "_shards", "hf_other")):
+        if isinstance(knob.value, str) and knob.value.endswith((".txt", ".jsonl", "_shards", "hf_other", "_bpe")):
             return str(knob_data / knob.value)
         return knob.value
 

@@ -114,6 +114,7 @@ RUN = {
     "data.val_fraction": Knob(0.3, "text file"),
     "data.synthetic_chars": Knob(6_000),
     "data.tokenizer": Knob("byte"),
+    "data.tokenizer_path": Knob("other_bpe", "hf tokenizer"),  # byte-level BPEs trained on the play
     "data.shards": Knob("play_shards", "text file"),  # the play, prepared into shards in the knobs' data directory
     "data.hf_dataset": Knob("hf_other", "prepare from a dataset", "prepared"),
     "data.shard_seed": Knob(1, "prepare", "prepared"),
