@@ -82,6 +82,14 @@ def hyperparameters(config: dict, prefix: str = "") -> dict:
     return flat
 
 
+def append(workdir: str, step: int, scalars: dict[str, float]) -> None:
+    """One record added to metrics.jsonl by a mode other than training (--mode=harness's numbers), where
+    --mode=verify and --mode=collate read it; TensorBoard is not written."""
+    if jax.process_index() == 0 and scalars:
+        with open(os.path.join(workdir, METRICS_FILE), "a") as f:
+            f.write(json.dumps({"step": int(step), **{k: float(v) for k, v in scalars.items()}}) + "\n")
+
+
 def read(workdir: str) -> list[dict]:
     """The records of WORKDIR/metrics.jsonl, in order."""
     path = os.path.join(workdir, METRICS_FILE)

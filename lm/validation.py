@@ -133,6 +133,12 @@ def _data_and_training(config: ml_collections.ConfigDict) -> None:
         True,
         "masks the documents of token shards for a causal language model: set data.shards (objective=causal)",
     )
+    check(
+        not config.data.hf_dataset or config.data.shards,
+        "data.hf_dataset",
+        config.data.hf_dataset,
+        "is read by --mode=prepare into token shards, which training then reads: set --config.data.shards=DIR too",
+    )
     check(0.0 < config.data.eval_fraction < 1.0, "data.eval_fraction", config.data.eval_fraction, "must be in (0, 1)")
     check(0.0 < config.data.val_fraction < 1.0, "data.val_fraction", config.data.val_fraction, "must be in (0, 1)")
     optim = config.optim

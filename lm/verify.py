@@ -88,6 +88,12 @@ def verify(config: ml_collections.ConfigDict, workdir: str, contract: Contract, 
 
 def _logged(workdir: str, metric: str, step: int) -> float:
     value = value_at(workdir, metric, step)
+    if value is None and metric.startswith("harness/"):
+        task = metric.split("/")[1]
+        raise ValueError(
+            f"{workdir}/metrics.jsonl has no {metric} at step {step}: --mode=harness --tasks={task} adds it (run it "
+            "on the workdir, then verify again)."
+        )
     if value is None:
         raise ValueError(
             f"{workdir}/metrics.jsonl has no {metric} at step {step}: the metric must be one the run logs "

@@ -6,6 +6,7 @@ import os
 import pytest
 
 from lm import objectives, train
+from lm.data import corpus, prepare, tokenizers
 from lm.experiment import load as load_experiment
 from lm.modes import export, score
 from tests import launcher
@@ -20,7 +21,13 @@ def test_experiment_trains_at_smoke_size(path, tmp_path, request):
     module = load_experiment(path)
     assert "python launch.py" in module.__doc__  # the docstring gives the command
     config = module.get_config("smoke")
-    if config.data.tokenizer == "hf":  # a pretrained model's experiment: a tiny GPT-2 directory of our own
+    if config.data.shards:  # a recipe on token shards: generated text, prepared here (GPT-2's kind of tokens)
+        (tmp_path / "corpus.txt").write_text(corpus.generate(20_000)[0])
+        config.data.path, config.data.shards = str(tmp_path / "corpus.txt"), str(tmp_path / "shards")
+        if config.data.tokenizer == "hf":
+            config.data.tokenizer_path = request.getfixturevalue("hf_gpt2_dir")
+        prepare.prepare(config.data, config.data.shards, tokenizers.from_path(config.data), num_workers=1)
+    elif config.data.tokenizer == "hf":  # a pretrained model's experiment: a tiny GPT-2 directory of our own
         config.init_from = request.getfixturevalue("hf_gpt2_dir")
     if objectives.get(config.objective).data in ("labels", "tags"):  # offline: a labelled file of our own
         rows = "".join(f"{'cat dog owl pig'[i % 7 :]},{i % 3}\n" for i in range(60))

@@ -25,6 +25,7 @@ from lm import validation
         ("data.tokenizer", "word", "choose one of byte"),
         ("data.tokenizer", "hf", "set --config.data.tokenizer_path=DIR"),
         ("data.tokenizer_path", "~/gpt2", "for --config.data.tokenizer=hf"),
+        ("data.hf_dataset", "~/owt", "set --config.data.shards=DIR too"),
     ],
 )
 def test_bad_values_name_the_field_and_the_fix(key, value, needle):

@@ -54,10 +54,15 @@ def engine(tokenizer, num_threads: int = 2) -> Callable[[list[str]], np.ndarray]
         "lm-byte-level-bpe", pat_str=GPT2_PATTERN, mergeable_ranks=ranks, special_tokens=specials
     )
     rank_to_id = np.asarray(ids, np.int32)
+    identity = bool(np.array_equal(rank_to_id, np.arange(len(ids))))  # GPT-2's own files: ranks are ids
 
     def encode(texts: list[str]) -> np.ndarray:
-        ranked = encoding.encode_batch(texts, num_threads=num_threads, allowed_special="all")
-        return rank_to_id[np.concatenate([np.asarray(r, np.int64) for r in ranked] or [np.zeros(0, np.int64)])]
+        if len(texts) == 1:  # a document of one chunk: no thread pool (started per call, it costs more)
+            ranked = [encoding.encode(texts[0], allowed_special="all")]
+        else:
+            ranked = encoding.encode_batch(texts, num_threads=num_threads, allowed_special="all")
+        ranks = np.concatenate([np.asarray(r, np.int32) for r in ranked] or [np.zeros(0, np.int32)])
+        return ranks if identity else rank_to_id[ranks]
 
     return encode
 

@@ -7,6 +7,11 @@
                            (config.data), the same for a seed; shorter for a model with a context under 60 tokens.
                            Its few-shot examples are questions of the same kind from the training split.
 
+    hellaswag_local        HellaSwag (Zellers et al., 2019) from a file on disk (--hellaswag=FILE: its validation
+                           set as JSONL, the fields of rowanz/hellaswag's hellaswag_val.jsonl and of Rowan/hellaswag
+                           on the Hub), processed as the harness's own `hellaswag` task processes it, zero-shot:
+                           which of 4 endings continues an activity's context (acc, acc_norm).
+
 Any other task is a name the harness knows or a local YAML task in a directory passed as an include path
 (`dataset_path: json`, `dataset_kwargs: {data_files: {test: FILE.jsonl}}`). The harness loads data with
 Hugging Face `datasets`, which is set offline here: a task whose data is not on disk fails at once with a
@@ -16,6 +21,7 @@ message, instead of retrying a download that cannot succeed.
 import difflib
 import json
 import os
+import re
 
 import ml_collections
 import numpy as np
@@ -26,6 +32,8 @@ from lm.data import text
 from lm.workdir_files import write_atomically
 
 HELDOUT = "heldout_continuation"
+HELLASWAG = "hellaswag_local"
+HELLASWAG_FIELDS = ("activity_label", "ctx_a", "ctx_b", "endings", "label")
 CONTEXT_CHARS, CONTINUATION_CHARS = 40, 20  # both fit a context of 64 characters (shakespeare_char)
 NUM_CHOICES = 4
 NUM_EXAMPLES = {"test": 500, "train": 100}  # test: from the eval split; train (few-shot examples): from training
@@ -117,18 +125,98 @@ def write_heldout_task(data: ml_collections.ConfigDict, directory: str, max_len:
     return directory
 
 
+def hellaswag_docs(path: str) -> list[dict]:
+    """HellaSwag's JSONL as the harness's `hellaswag` task makes its documents (its utils.process_docs):
+    {"query": "<activity>: <ctx_a> <Ctx_b>", "choices": the 4 endings, "label": the right one's index}."""
+    docs = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                doc = json.loads(line)
+                missing = [k for k in HELLASWAG_FIELDS if k not in doc]
+            except (json.JSONDecodeError, TypeError):
+                doc, missing = None, HELLASWAG_FIELDS
+            if missing:
+                raise ValueError(
+                    f"{path}, line {number}: not a HellaSwag example (missing {', '.join(missing)}). --hellaswag "
+                    "takes HellaSwag's validation set as JSONL: rowanz/hellaswag's data/hellaswag_val.jsonl, or "
+                    "Rowan/hellaswag's validation split written with to_json."
+                )
+            context = doc["ctx_a"] + " " + doc["ctx_b"].capitalize()
+            query = _hellaswag_text(doc["activity_label"] + ": " + context)
+            docs.append(
+                {"query": query, "choices": [_hellaswag_text(e) for e in doc["endings"]], "label": int(doc["label"])}
+            )
+    return docs
+
+
+def _hellaswag_text(text: str) -> str:
+    """The harness's hellaswag preprocess: WikiHow's bracketed artifacts out, " [title]" as a sentence end."""
+    text = text.strip().replace(" [title]", ". ")
+    return re.sub(r"\[.*?\]", "", text).replace("  ", " ")
+
+
+def write_hellaswag_task(source: str, directory: str) -> str:
+    """hellaswag_local's YAML + JSONL in `directory`, from HellaSwag's validation JSONL `source`."""
+    docs = hellaswag_docs(source)
+    os.makedirs(directory, exist_ok=True)
+    data = os.path.abspath(os.path.join(directory, "validation.jsonl"))
+    write_atomically(data, "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs))
+    task = {
+        "task": HELLASWAG,
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"validation": data}},
+        "output_type": "multiple_choice",
+        "validation_split": "validation",
+        "doc_to_text": "{{query}}",
+        "doc_to_choice": "choices",
+        "doc_to_target": "label",
+        "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": True} for m in ("acc", "acc_norm")],
+        "metadata": {"version": 1.0, "source": os.path.abspath(source)},
+    }
+    write_atomically(os.path.join(directory, f"{HELLASWAG}.yaml"), yaml.safe_dump(task, sort_keys=False))
+    return directory
+
+
 def include_paths(
-    tasks: list[str], data: ml_collections.ConfigDict, workdir: str, max_len: int, extra: list[str]
+    tasks: list[str],
+    data: ml_collections.ConfigDict,
+    workdir: str,
+    max_len: int,
+    extra: list[str],
+    hellaswag: str | None = None,
 ) -> list[str]:
     """`extra` (the user's include paths), and the shipped tasks among `tasks`, written into the workdir for a
-    model of context `max_len`."""
+    model of context `max_len` (hellaswag_local: from the file `hellaswag`)."""
     for path in extra:
         if not os.path.isdir(path):
             raise ValueError(f"--include_path={path} is not a directory. Pass a directory of harness task YAML files.")
     paths = list(extra)
     if HELDOUT in tasks:
         paths.append(write_heldout_task(data, os.path.join(workdir, "harness_tasks", HELDOUT), max_len))
+    if HELLASWAG in tasks:
+        if not hellaswag or not os.path.isfile(os.path.expanduser(hellaswag)):
+            raise ValueError(
+                f"--tasks={HELLASWAG} reads HellaSwag's validation set from a file: pass --hellaswag=FILE (rowanz/"
+                "hellaswag's data/hellaswag_val.jsonl)" + (f"; {hellaswag} is not a file." if hellaswag else ".")
+            )
+        source = os.path.expanduser(hellaswag)
+        paths.append(write_hellaswag_task(source, os.path.join(workdir, "harness_tasks", HELLASWAG)))
     return paths
+
+
+def scalars(results: dict) -> dict[str, float]:
+    """The harness's numbers as metrics.jsonl keys: harness/<task>/<metric> ("acc,none" -> acc; another filter
+    than none is appended: acc_<filter>), stderr included."""
+    out = {}
+    for task, values in results["results"].items():
+        for key, value in values.items():
+            metric, _, filtered = key.partition(",")
+            if filtered and isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[f"harness/{task}/{metric}" + ("" if filtered == "none" else f"_{filtered}")] = float(value)
+    return out
 
 
 def offline() -> None:

@@ -4,8 +4,10 @@ Needs `pip install -r requirements-eval.txt`.
     python launch.py --config=experiments/shakespeare_char.py:cpu --workdir=/tmp/sc --mode=harness \\
         --tasks=heldout_continuation --num_fewshot=3
 
-Writes WORKDIR/harness/results.json (the harness's results) and results.md (its table), and prints the table.
-heldout_continuation among the tasks is built from the run's held-out text (lm/evaluators/harness_task.py).
+Writes WORKDIR/harness/results.json (the harness's results) and results.md (its table), prints the table and,
+without --limit, adds the numbers to metrics.jsonl at the checkpoint's step as harness/<task>/<metric> (what
+--mode=verify's contracts read). heldout_continuation among the tasks is built from the run's held-out text,
+hellaswag_local from --hellaswag=FILE (lm/evaluators/harness_task.py).
 """
 
 import os
@@ -16,13 +18,17 @@ TASKS = flags.DEFINE_list("tasks", None, "harness: lm-evaluation-harness tasks, 
 NUM_FEWSHOT = flags.DEFINE_integer("num_fewshot", None, "harness: examples before each question (default: the task's)")
 LIMIT = flags.DEFINE_float("limit", None, "harness: at most this many examples per task (< 1: this fraction)")
 BATCH_SIZE = flags.DEFINE_integer("harness_batch_size", 16, "harness: requests per compiled call")
+HELLASWAG = flags.DEFINE_string(
+    "hellaswag", None, "harness: HellaSwag's validation set as JSONL, for --tasks=hellaswag_local"
+)
 INCLUDE_PATH = flags.DEFINE_multi_string(
     "include_path", None, "harness: a directory of task YAML files of your own (repeatable)"
 )
 
 
 def run(config, workdir: str, experiment: str) -> None:
-    harness(config, workdir, TASKS.value, NUM_FEWSHOT.value, LIMIT.value, BATCH_SIZE.value, INCLUDE_PATH.value or [])
+    options = dict(include_paths=INCLUDE_PATH.value or [], hellaswag=HELLASWAG.value)
+    harness(config, workdir, TASKS.value, NUM_FEWSHOT.value, LIMIT.value, BATCH_SIZE.value, **options)
 
 
 def harness(
@@ -33,8 +39,11 @@ def harness(
     limit: float | None = None,
     batch_size: int = 16,
     include_paths: list[str] = (),
+    hellaswag: str | None = None,
 ) -> dict:
-    """The harness's results of `tasks`; `limit`: at most this many examples per task (below 1: this fraction)."""
+    """The harness's results of `tasks`; `limit`: at most this many examples per task (below 1: this fraction).
+    They are also added to the workdir's metrics.jsonl at the checkpoint's step, as harness/<task>/<metric>
+    (what a reproduction contract names)."""
     if not tasks:
         raise ValueError("--mode=harness needs --tasks=NAME[,NAME...], e.g. --tasks=heldout_continuation.")
     if (num_fewshot or 0) < 0 or (limit is not None and limit <= 0) or batch_size < 1:
@@ -52,12 +61,16 @@ def harness(
         raise ValueError(
             f"--mode=harness needs lm-evaluation-harness ({e}). Install it: pip install -r requirements-eval.txt"
         ) from e
-    from lm import console
+    from lm import console, metrics
     from lm.run import describe, prepare
 
     run = prepare(config, workdir, restore="required", data=False)
     console.log(describe(run))
-    paths = harness_task.include_paths(tasks, run.config.data, workdir, run.config.model.max_len, list(include_paths))
+    paths = harness_task.include_paths(
+        tasks, run.config.data, workdir, run.config.model.max_len, list(include_paths), hellaswag
+    )
     lm = harness_lm.HarnessLM(model=run.model, params=run.state.params, tokenizer=run.tokenizer, batch_size=batch_size)
     results, _ = harness_task.evaluate(lm, tasks, paths, num_fewshot, limit, os.path.join(workdir, "harness"))
+    if limit is None:  # a --limit run scores a subset: not the task's number
+        metrics.append(workdir, int(run.state.step), harness_task.scalars(results))
     return results

@@ -17,12 +17,26 @@ NUM_WORKERS = flags.DEFINE_integer("num_workers", None, "prepare: processes that
 
 
 def run(config, workdir: str, experiment: str) -> None:
+    if not config.data.shards:
+        raise ValueError("--mode=prepare writes token shards into data.shards: set --config.data.shards=DIR.")
+    prepare_shards(config)
+
+
+def unprepared(config) -> bool:
+    """Whether the run reads token shards that are not (all) written yet."""
+    from lm.data import shards
+
+    return bool(config.data.shards) and not os.path.isfile(
+        os.path.join(os.path.expanduser(config.data.shards), shards.MANIFEST)
+    )
+
+
+def prepare_shards(config) -> None:
+    """config.data's corpus into the token shards of data.shards, in --num_workers processes."""
     from lm import pretrained, validation
     from lm.data import prepare, tokenizers
 
     validation.validate(config)
-    if not config.data.shards:
-        raise ValueError("--mode=prepare writes token shards into data.shards: set --config.data.shards=DIR.")
     workers = NUM_WORKERS.value or os.cpu_count() or 1
     if workers < 1:
         raise ValueError(f"--num_workers={workers} must be >= 1.")

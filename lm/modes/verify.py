@@ -1,17 +1,26 @@
 """--mode=verify: trains the experiment and checks its reproduction contracts: PASS or FAIL.
 
-The contracts are CONTRACTS[arg] in the experiment file; any FAIL exits non-zero (lm/verify.py).
+The contracts are CONTRACTS[arg] in the experiment file; any FAIL exits non-zero (lm/verify.py). A run that
+reads token shards not prepared yet prepares them first (--mode=prepare, --num_workers), so that one command
+runs a whole recipe.
 
     python launch.py --config=experiments/shakespeare_char.py:cpu --mode=verify
 """
 
 import sys
 
+from lm.modes import prepare
+
 
 def run(config, workdir: str, experiment: str) -> None:
     from lm import train, verify
 
-    results = [verify.verify(config, workdir, c, train.train) for c in contracts(experiment)]
+    def prepare_and_train(config, workdir: str) -> None:
+        if prepare.unprepared(config):
+            prepare.prepare_shards(config)
+        train.train(config, workdir)
+
+    results = [verify.verify(config, workdir, c, prepare_and_train) for c in contracts(experiment)]
     if not all(results):
         sys.exit(1)
 

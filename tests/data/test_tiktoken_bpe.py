@@ -79,7 +79,9 @@ def _byte_level(merges: list[tuple[str, str]], **changes) -> Tokenizer:
 
 def test_other_kinds_of_tokenizer_get_no_engine():
     merges = [("a", "b"), ("ab", "c")]
-    assert tiktoken_bpe.engine(_byte_level(merges)) is not None
+    ordered = _byte_level(merges)  # ids in merge order, as GPT-2's own files have them: ranks are ids
+    for text in ["abcab", "cab abc", " abc\n"]:
+        assert tiktoken_bpe.engine(ordered)([text]).tolist() == ordered.encode(text).ids
     assert tiktoken_bpe.engine(_byte_level(merges + [("b", "c"), ("a", "bc")])) is None  # "abc" made twice
     assert tiktoken_bpe.engine(_byte_level(merges, normalizer=normalizers.NFC())) is None  # Pythia's kind
     prefixed = pre_tokenizers.ByteLevel(add_prefix_space=True)

@@ -162,3 +162,53 @@ def test_models_that_do_not_continue_text_are_refused(fields, message):
     shape = dict(num_layers=1, num_heads=2, d_model=8, d_ff=16, vocab_size=10, max_len=8)
     with pytest.raises(ValueError, match=message):
         harness.HarnessLM(model=families.build(ModelConfig(**shape, **fields)), params={}, tokenizer=None)
+
+
+HELLASWAG_ROWS = [
+    {"activity_label": "Removing ice from car", "ctx_a": "Then, the man writes over the snow covering the window.",
+     "ctx_b": "then", "endings": [" the man drives.", "the man [header] cleans.", "a woman walks by.", "he stops."],
+     "label": "3"},
+    {"activity_label": "Home and Garden", "ctx_a": "[header] How to plant a tree [title] Dig a hole.",
+     "ctx_b": "make it  wide", "endings": ["a", "b [step] c", "d", "e"], "label": 0},
+    {"activity_label": "Cat dog", "ctx_a": "cat dog owl", "ctx_b": "", "endings": ["cat", "dog", "owl", "pig"],
+     "label": "2"},
+]  # fmt: skip
+
+
+def test_hellaswag_local_is_the_harness_hellaswag_task_from_a_file(tiny_config, tmp_path, capsys):
+    """Its documents are those of the harness's own hellaswag task (its utils.process_docs), its numbers go to
+    metrics.jsonl where a reproduction contract reads them, and a file of something else is refused."""
+    import datasets
+    from lm_eval.tasks.hellaswag import utils as hellaswag_utils
+
+    from lm import experiment, metrics, verify
+
+    source = tmp_path / "hellaswag_val.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in HELLASWAG_ROWS))
+    theirs = hellaswag_utils.process_docs(
+        datasets.Dataset.from_list([{**r, "label": str(r["label"])} for r in HELLASWAG_ROWS])
+    )
+    ours = harness_task.hellaswag_docs(str(source))
+    assert [(d["query"], d["choices"], d["label"]) for d in ours] == [
+        (d["query"], d["choices"], d["gold"]) for d in theirs
+    ]
+    assert ours[1]["query"] == "Home and Garden: How to plant a tree. Dig a hole. Make it wide"
+
+    workdir, config = str(tmp_path / "run"), tiny_config.copy_and_resolve_references()
+    config.data.tokenizer = "byte"  # HellaSwag's text has characters the built-in corpus lacks
+    config.data.seq_len = 128  # a context that holds the longest question and ending
+    train.train(config, workdir)
+    with pytest.raises(ValueError, match="pass --hellaswag=FILE"):
+        harness_mode.harness(config, workdir, [harness_task.HELLASWAG])
+    results = harness_mode.harness(config, workdir, [harness_task.HELLASWAG], hellaswag=str(source))["results"]
+    logged = metrics.read(workdir)[-1]
+    assert logged["step"] == 4 and logged["harness/hellaswag_local/acc"] == results["hellaswag_local"]["acc,none"]
+    assert set(logged) >= {"harness/hellaswag_local/acc_norm", "harness/hellaswag_local/acc_stderr"}
+    contract = experiment.Contract(metric="harness/hellaswag_local/acc", target=0.0, bound="at_least")
+    assert verify.verify(config, workdir, contract, lambda *a: pytest.fail("trained again"))
+    harness_mode.harness(config, workdir, [harness_task.HELLASWAG], hellaswag=str(source), limit=2)
+    assert metrics.read(workdir)[-1] == logged  # a subset's numbers are not the task's
+
+    source.write_text(json.dumps({"ctx": "no endings"}) + "\n")
+    with pytest.raises(ValueError, match="line 1: not a HellaSwag example"):
+        harness_mode.harness(config, workdir, [harness_task.HELLASWAG], hellaswag=str(source))

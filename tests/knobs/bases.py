@@ -116,7 +116,9 @@ def bases(data) -> dict:
         "tfds": base(data__tfds_name="tiny_shakespeare"),
         "shards": base(data__shards=f"{data}/corpus_shards", data__seq_len=64),
         "prepare": base(data__path=f"{data}/corpus.jsonl", data__tokenizer="byte", data__val_fraction=0.3),
-        "prepare from a dataset": base(data__hf_dataset=f"{data}/hf_corpus", data__tokenizer="byte"),
+        "prepare from a dataset": base(
+            data__hf_dataset=f"{data}/hf_corpus", data__shards=f"{data}/hf_shards", data__tokenizer="byte"
+        ),
         "estimate": base(evals="estimate", train__estimate_batches=2),
         "diverging": base(optim__learning_rate=1e12, optim__warmup_steps=0, optim__grad_clip=0.0),
         "mesh": base(parallel__mode="mesh", train__data_parallel=True),
