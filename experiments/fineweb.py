@@ -51,9 +51,9 @@ CONTRACTS = {
         ),
     ],
     "cpu": Contract(
-        metric="eval/loss", target=5.30, bound="at_most", step=600,
-        source="this recipe on 2 CPU cores; a unigram model of the training tokens scores 6.46 nats on the "
-        "validation tokens: the model must learn more than token frequencies",
+        metric="eval/loss", target=5.40, bound="at_most", step=600,
+        source="this recipe on 2 CPU cores (seeds 0 / 1: 5.2355 / 5.2861); a unigram model of the training tokens "
+        "scores 6.46 nats on the validation tokens: the model must learn more than token frequencies",
         hardware="2 CPU cores", time="3 min 53 s", measured=5.2355,
     ),
 }  # fmt: skip

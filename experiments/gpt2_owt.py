@@ -41,9 +41,9 @@ CONTRACTS = {
         hardware="8x A100 40GB (nanoGPT's)", time="about 4 days there",
     ),
     "cpu": Contract(
-        metric="eval/loss", target=5.30, bound="at_most", step=600,
-        source="this recipe on 2 CPU cores; a unigram model of the training tokens scores 6.46 nats on the "
-        "validation tokens: the model must learn more than token frequencies",
+        metric="eval/loss", target=5.40, bound="at_most", step=600,
+        source="this recipe on 2 CPU cores (seeds 0 / 1: 5.2089 / 5.2711); a unigram model of the training tokens "
+        "scores 6.46 nats on the validation tokens: the model must learn more than token frequencies",
         hardware="2 CPU cores", time="3 min 48 s (prepare included)", measured=5.2089,
     ),
 }  # fmt: skip

@@ -16,6 +16,8 @@ split (val_fraction of the documents, a small one) is read into memory for the e
 import dataclasses
 import hashlib
 import os
+import threading
+import weakref
 
 import numpy as np
 
@@ -35,6 +37,9 @@ def dtype_for(vocab_size: int) -> str:
 
 def shard_name(split: str, index: int) -> str:
     return f"{split}_{index:05d}.bin"
+
+
+MAX_OPEN = 128  # shard files a Stream keeps open
 
 
 class Stream:
@@ -59,24 +64,56 @@ class Stream:
             if shard["tokens"]:
                 self.files.append(path)
         self.ends = np.cumsum([s["tokens"] for s in shards if s["tokens"]], dtype=np.int64)
+        self._open()
 
     def __len__(self) -> int:
         return int(self.ends[-1]) if len(self.ends) else 0
 
+    def __getstate__(self) -> dict:  # another process (a loader's worker) opens the files again
+        return {k: v for k, v in self.__dict__.items() if k not in ("_fds", "_lock")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._open()
+
+    def _open(self) -> None:
+        self._fds = {}  # shard index -> its open file
+        self._lock = threading.Lock()
+        weakref.finalize(self, _close, self._fds)  # when the stream goes, or at exit
+
+    def _fd(self, i: int) -> int:
+        """Shard i's file, kept open after its first read: an open per window made a batch of 480 x 1025 tokens
+        2.2x slower to read from the page cache (tools/bench_loader.py). At most MAX_OPEN stay open (OpenWebText
+        makes about 2,000 shards; a process may open 1,024 files by default): the longest open closes first."""
+        fd = self._fds.get(i)
+        if fd is None:
+            if len(self._fds) >= MAX_OPEN:
+                os.close(self._fds.pop(next(iter(self._fds))))
+            fd = self._fds[i] = os.open(self.files[i], os.O_RDONLY)
+        return fd
+
     def read(self, start: int, length: int) -> np.ndarray:
-        """Tokens [start, start + length) of the stream, as int32."""
+        """Tokens [start, start + length) of the stream, as int32 (any thread)."""
+        with self._lock:  # a file is not closed under another thread's read
+            return self._read(start, length)
+
+    def _read(self, start: int, length: int) -> np.ndarray:
         out, first = [], int(np.searchsorted(self.ends, start, side="right"))
         for i in range(first, len(self.files)):
             offset = start - (int(self.ends[i - 1]) if i else 0)
             count = min(length, int(self.ends[i]) - start)
-            with open(self.files[i], "rb") as f:
-                data = os.pread(f.fileno(), count * self.dtype.itemsize, offset * self.dtype.itemsize)
+            data = os.pread(self._fd(i), count * self.dtype.itemsize, offset * self.dtype.itemsize)
             piece = np.frombuffer(data, self.dtype)
             out.append(piece)
             start, length = start + len(piece), length - len(piece)
             if not length:
                 break
         return np.concatenate(out).astype(np.int32)
+
+
+def _close(fds: dict) -> None:
+    for fd in fds.values():
+        os.close(fd)
 
 
 @dataclasses.dataclass

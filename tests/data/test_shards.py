@@ -1,5 +1,7 @@
-"""Token shards read through memory maps (lm/data/shards.py): one stream across shards, nanoGPT's windows drawn
+"""Token shards read window by window (lm/data/shards.py): one stream across shards, nanoGPT's windows drawn
 from it as from an array in memory, and shards that are truncated, of another tokenizer or unprepared refused."""
+
+import pickle
 
 import numpy as np
 import pytest
@@ -22,7 +24,8 @@ def prepared(tmp_path, monkeypatch):
     return data
 
 
-def test_the_stream_reads_across_shards_as_their_concatenation(prepared):
+def test_the_stream_reads_across_shards_as_their_concatenation(prepared, monkeypatch):
+    monkeypatch.setattr(shards, "MAX_OPEN", 2)  # files kept open: the first opened closes for a third
     manifest = shards.read_manifest(prepared.shards)
     train = shards.Stream(prepared.shards, manifest["splits"]["train"], manifest["dtype"])
     whole = np.concatenate([np.fromfile(f"{prepared.shards}/{s['file']}", manifest["dtype"]) for s in
@@ -31,6 +34,10 @@ def test_the_stream_reads_across_shards_as_their_concatenation(prepared):
     first = manifest["splits"]["train"][0]["tokens"]
     for start, length in ((0, 5), (first - 3, 10), (first - 1, 1), (len(whole) - 7, 7), (2, len(whole) - 2)):
         np.testing.assert_array_equal(train.read(start, length), whole[start : start + length])
+        assert len(train._fds) <= 2
+    np.testing.assert_array_equal(train.read(0, 5), whole[:5])  # its file reopened
+    copy = pickle.loads(pickle.dumps(train))  # in another process (a loader's worker): its own files
+    np.testing.assert_array_equal(copy.read(first - 3, 10), whole[first - 3 : first + 7])
 
 
 def test_the_batches_are_nanogpts_windows_of_the_stream(prepared):
