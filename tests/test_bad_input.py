@@ -118,7 +118,7 @@ CASES = [  # (id, arguments, what the message must say)
     ("nonfinite choice", ["--config.train.nonfinite=ignore"], "train.nonfinite='ignore' choose one of stop, skip"),
     ("unknown evaluator", ["--config.evals=blue"], "unknown evaluator 'blue'"),
     ("bleu of a language model", ["--config.evals=bleu"], "bleu scores targets decoded from sources"),
-    ("hf tokenizer alone", ["--config.data.tokenizer=hf"], "comes with a pretrained model: set --config.init_from"),
+    ("hf tokenizer alone", ["--config.data.tokenizer=hf"], "set --config.data.tokenizer_path=DIR"),
     ("whole words of chars", ["--config.masking.whole_word=True"], "masking.whole_word=True needs word pieces"),
     ("tiny sentencepiece", ["--config.data.tokenizer=sentencepiece", "--config.data.vocab_size=10"], "too small"),
     # data files

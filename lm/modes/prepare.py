@@ -33,10 +33,18 @@ def unprepared(config) -> bool:
 
 def prepare_shards(config) -> None:
     """config.data's corpus into the token shards of data.shards, in --num_workers processes."""
+    import jax  # the launcher has imported it (and joined the processes of a multi-process run)
+
     from lm import pretrained, validation
     from lm.data import prepare, tokenizers
 
     validation.validate(config)
+    if jax.process_count() > 1:
+        raise ValueError(
+            f"The shards in data.shards={config.data.shards!r} are prepared by one process, which spreads the work "
+            "over --num_workers of its own; here the launcher is one of several. Run --mode=prepare once without "
+            "--num_processes / --distributed, then start the run of several processes."
+        )
     workers = NUM_WORKERS.value or os.cpu_count() or 1
     if workers < 1:
         raise ValueError(f"--num_workers={workers} must be >= 1.")

@@ -188,3 +188,17 @@ def test_a_tfds_dataset_gives_its_train_and_eval_splits(tmp_path):
         prepare.prepare(data, str(tmp_path / "t"), None, num_workers=1)
     assert decoded_documents(str(tmp_path / "t"), "train") == texts["train"]
     assert decoded_documents(str(tmp_path / "t"), "val") == texts["validation"]
+
+
+def test_a_vocabulary_beyond_uint16_is_written_as_uint32(tmp_path):
+    """75k distinct characters: ids above 65,535 survive the shards (uint16 would wrap them)."""
+    codes = [*range(0x4E00, 0xA000), *range(0xAC00, 0xD7A4), *range(0x20000, 0x2A6E0)]
+    lines = ["".join(map(chr, codes[i : i + 100])) + "\n" for i in range(0, len(codes), 100)]
+    text = "".join(lines * 2)
+    (tmp_path / "wide.txt").write_text(text, encoding="utf-8")
+    data = data_config(tmp_path, path=str(tmp_path / "wide.txt"), tokenizer="char", val_fraction=0.4)
+    manifest = prepare.prepare(data, str(tmp_path / "s"), None, num_workers=1)
+    assert manifest["tokenizer"]["vocab_size"] > 2**16 and manifest["dtype"] == "uint32"
+    assert stream(str(tmp_path / "s"), "train").max() >= 2**16
+    (train,), (val,) = (decoded_documents(str(tmp_path / "s"), split) for split in ("train", "val"))
+    assert train + val == text and len(val) > 0.3 * len(text)

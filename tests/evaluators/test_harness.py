@@ -179,6 +179,7 @@ def test_hellaswag_local_is_the_harness_hellaswag_task_from_a_file(tiny_config, 
     """Its documents are those of the harness's own hellaswag task (its utils.process_docs), its numbers go to
     metrics.jsonl where a reproduction contract reads them, and a file of something else is refused."""
     import datasets
+    from absl import flags
     from lm_eval.tasks.hellaswag import utils as hellaswag_utils
 
     from lm import experiment, metrics, verify
@@ -200,7 +201,13 @@ def test_hellaswag_local_is_the_harness_hellaswag_task_from_a_file(tiny_config, 
     train.train(config, workdir)
     with pytest.raises(ValueError, match="pass --hellaswag=FILE"):
         harness_mode.harness(config, workdir, [harness_task.HELLASWAG])
-    results = harness_mode.harness(config, workdir, [harness_task.HELLASWAG], hellaswag=str(source))["results"]
+    flags.FLAGS(["launch.py", f"--tasks={harness_task.HELLASWAG}", f"--hellaswag={source}"])  # as the launcher
+    try:
+        harness_mode.run(config, workdir, "")
+    finally:
+        flags.FLAGS.unparse_flags()
+    with open(os.path.join(workdir, "harness", "results.json")) as f:
+        results = json.load(f)["results"]
     logged = metrics.read(workdir)[-1]
     assert logged["step"] == 4 and logged["harness/hellaswag_local/acc"] == results["hellaswag_local"]["acc,none"]
     assert set(logged) >= {"harness/hellaswag_local/acc_norm", "harness/hellaswag_local/acc_stderr"}

@@ -225,6 +225,7 @@ FLAG_TESTS = {
     "include_path": (
         "tests/evaluators/test_harness_task.py::test_a_task_that_needs_a_download_fails_at_once_naming_the_local_alternative"
     ),
+    "hellaswag": "tests/evaluators/test_harness.py::test_hellaswag_local_is_the_harness_hellaswag_task_from_a_file",
     "sweep_index": "tests/test_sweep.py::test_the_launcher_sweeps_collates_and_verifies",
     "num_workers": "tests/modes/test_prepare.py::test_prepare_then_train_on_the_shards",
     "metric": "tests/test_sweep.py::test_the_launcher_sweeps_collates_and_verifies",

@@ -44,3 +44,18 @@ def test_verify_prepares_the_shards_a_recipe_reads_then_trains(tmp_path, parsed)
     written = manifest.stat().st_mtime_ns
     verify.run(config, str(tmp_path / "run"), experiment)  # the contract's step is logged: nothing runs again
     assert manifest.stat().st_mtime_ns == written
+
+
+def test_one_of_several_processes_does_not_prepare_shards(tmp_path, parsed, monkeypatch, tiny_config):
+    """Several processes would all write the same shards: each refuses, naming the one-process command."""
+    import jax
+
+    from lm.modes import prepare
+
+    tiny_config.data.path, tiny_config.data.shards = str(tmp_path / "c.txt"), str(tmp_path / "shards")
+    (tmp_path / "c.txt").write_text("the cat sat on the mat\n" * 200)
+    parsed("--num_workers=1")
+    monkeypatch.setattr(jax, "process_count", lambda: 2)
+    with pytest.raises(ValueError, match="Run --mode=prepare once without --num_processes"):
+        prepare.prepare_shards(tiny_config)
+    assert not (tmp_path / "shards").exists()
