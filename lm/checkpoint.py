@@ -6,6 +6,11 @@ directory). Saves are asynchronous: training continues while a step is written, 
 for them. A save that fails (a full disk, a read-only workdir) is raised as an error naming the last
 complete checkpoint, never skipped in silence.
 
+Besides the latest `keep` checkpoints, the one with the lowest eval loss is kept (train.keep_best): a run
+that diverges without a non-finite number (a learning rate far too high) rotates out its good checkpoints,
+never that one. `step_for("best")` finds it by metrics.jsonl; a run restored from an earlier step than the
+latest (train.restore) moves the later checkpoints aside, to WORKDIR/rolled_back_checkpoints/.
+
 A checkpoint that cannot be read (truncated, corrupted) is passed over for the one before it with a
 warning that names it; once a training run holds the workdir (lm/workdir_files.py's lock) it moves such
 checkpoints aside, to WORKDIR/unreadable_checkpoints/, so that their steps can be written again. A
@@ -13,6 +18,7 @@ checkpoint of another model is an error, not passed over. Only a training run, h
 the checkpoints for writing: the others read them and change nothing.
 """
 
+import dataclasses
 import os
 import shutil
 import time
@@ -21,29 +27,42 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from flax import serialization
+from orbax.checkpoint.checkpoint_managers import preservation_policy as preservation
 
 from lm import console
+from lm import metrics as metrics_lib
 
 UNREADABLE = "unreadable_checkpoints"  # under the workdir
+ROLLED_BACK = "rolled_back_checkpoints"  # under the workdir
+BEST_METRIC = "eval/loss"  # what train.keep_best keeps the lowest of
 
 
 class CheckpointMismatch(ValueError):
-    """The checkpoint holds another model's arrays."""
+    """The checkpoint holds another model's arrays (`paths`: those that differ)."""
+
+    def __init__(self, message: str, paths: list[str] = ()):
+        super().__init__(message)
+        self.paths = list(paths)
 
 
 class Checkpointer:
     """The checkpoints of one workdir, for reading (read_only) or for a training run that holds the workdir
     (which also removes the temporary directory of a save that a killed process left)."""
 
-    def __init__(self, workdir: str, keep: int = 3, read_only: bool = False):
+    def __init__(self, workdir: str, keep: int = 3, read_only: bool = False, keep_best: bool = True):
         self.workdir = os.path.abspath(workdir)
         self.directory = os.path.join(self.workdir, "checkpoints")
         self.unreadable: list[int] = []  # steps `restore` passed over
         self._closed = False
         # A reader writes nothing: no directory created, no temporary directory removed (orbax's own
         # read_only mode logs warnings on every start, so it is not used).
+        policies = [preservation.LatestN(keep)]
+        if keep_best:
+            policies.append(LowestEvalLoss(workdir=self.workdir))
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=keep, create=not read_only, cleanup_tmp_directories=not read_only
+            preservation_policy=preservation.AnyPreservationPolicy(policies),
+            create=not read_only,
+            cleanup_tmp_directories=not read_only,
         )
         self._manager = ocp.CheckpointManager(
             self.directory, options=options, item_handlers=ocp.StandardCheckpointHandler()
@@ -52,8 +71,10 @@ class Checkpointer:
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
 
-    def save(self, state) -> None:
-        """Saves the (unreplicated) state at its step; returns before the write completes.
+    def save(self, state, log_window: list | None = None) -> None:
+        """Saves the (unreplicated) state at its step; returns before the write completes. `log_window`: the
+        per-step metrics read since the last logged record, [(step, {name: value})], kept with the checkpoint
+        so that a run resumed from it logs the records an uninterrupted run logs.
 
         Raises:
           ValueError: this or an earlier asynchronous save failed (full disk, read-only workdir).
@@ -61,10 +82,58 @@ class Checkpointer:
         step = int(jax.device_get(state.step))
         if step in self._manager.all_steps():
             return  # the end of a run that was already at its last step
+        window = [[int(s), {k: float(v) for k, v in m.items()}] for s, m in log_window or []]
         try:
-            self._manager.save(step, args=ocp.args.StandardSave(serialization.to_state_dict(state)))
+            self._manager.save(
+                step,
+                args=ocp.args.StandardSave(serialization.to_state_dict(state)),
+                custom_metadata={"log_window": window},
+            )
         except Exception as e:  # orbax raises what the file system or tensorstore raised
             raise self._failed(step, e) from e
+
+    def step_for(self, which: str) -> int | None:
+        """The step of the checkpoint train.restore names: "latest", "best" (the lowest eval loss that
+        metrics.jsonl logged at a step still saved; the latest when none was evaluated), or a step number.
+        None when there is no checkpoint.
+
+        Raises:
+          ValueError: a step number that is not saved (the saved steps are named).
+        """
+        steps = sorted(self._manager.all_steps())
+        if not steps or which == "latest":
+            return steps[-1] if steps else None
+        if which == "best":
+            best = lowest_eval_loss(self.workdir, steps)
+            return best if best is not None else steps[-1]
+        if int(which) not in steps:
+            raise ValueError(
+                f"--config.train.restore={which}: no checkpoint of step {which} in {self.directory}; it holds steps "
+                f"{', '.join(map(str, steps))}. Choose one of them, best or latest."
+            )
+        return int(which)
+
+    def log_window(self, step: int) -> list[tuple[int, dict]]:
+        """The per-step metrics saved with the checkpoint of `step` (none for a checkpoint without them)."""
+        try:
+            window = self._manager.metadata(step).custom_metadata.get("log_window", [])
+        except Exception:  # an older checkpoint, or unreadable metadata: the next record covers fewer steps
+            return []
+        return [(int(s), m) for s, m in window]
+
+    def roll_back(self, step: int) -> None:
+        """Moves the checkpoints after `step` to WORKDIR/rolled_back_checkpoints/ (a run restored from `step`)."""
+        later = [s for s in self._manager.all_steps() if s > step]
+        for s in sorted(later):
+            aside = os.path.join(self.workdir, ROLLED_BACK, f"{s}-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.makedirs(os.path.dirname(aside), exist_ok=True)
+            shutil.move(os.path.join(self.directory, str(s)), aside)
+        if later:
+            console.log(
+                f"restored step {step}: the later checkpoints ({', '.join(map(str, sorted(later)))}) moved to "
+                f"{os.path.join(self.workdir, ROLLED_BACK)}"
+            )
+            self._manager.reload()
 
     def restore(self, state, step: int | None = None):
         """`state` with params, opt_state and step from the latest readable checkpoint (or `step`).
@@ -80,12 +149,13 @@ class Checkpointer:
         target = jax.tree.map(ocp.utils.to_shape_dtype_struct, serialization.to_state_dict(state))
         for candidate in steps:
             try:
-                problems = _mismatches(target, self._manager.item_metadata(candidate))
+                problems, paths = _mismatches(target, self._manager.item_metadata(candidate))
                 if problems:
                     raise CheckpointMismatch(
                         f"The checkpoint at step {candidate} in {self.directory} does not match the configured "
                         f"model: {'; '.join(problems[:5])}. Use the model config that trained it (see config.json "
-                        "in the workdir), or a fresh --workdir."
+                        "in the workdir), or a fresh --workdir.",
+                        paths,
                     )
                 restored = self._manager.restore(candidate, args=ocp.args.StandardRestore(target))
             except CheckpointMismatch:
@@ -156,14 +226,33 @@ class Checkpointer:
         )
 
 
+def lowest_eval_loss(workdir: str, steps) -> int | None:
+    """Of `steps`, the one whose logged eval loss (metrics.jsonl's last record of it) is the lowest finite one."""
+    losses = {r["step"]: r[BEST_METRIC] for r in metrics_lib.read(workdir) if BEST_METRIC in r}
+    scored = [(losses[s], s) for s in steps if s in losses and np.isfinite(losses[s])]
+    return min(scored)[1] if scored else None
+
+
+@dataclasses.dataclass(kw_only=True)
+class LowestEvalLoss(preservation.PreservationPolicy):
+    """Keeps the checkpoint with the lowest eval loss that metrics.jsonl records (written before the step's
+    save), across restarts: orbax's BestN forgets the metrics it was given when its process ends."""
+
+    workdir: str
+
+    def should_preserve(self, checkpoints, *, context) -> list[bool]:
+        best = lowest_eval_loss(self.workdir, [c.step for c in checkpoints])
+        return [c.step == best for c in checkpoints]
+
+
 def _short(error: Exception) -> str:
     """The first line of an error, at most 300 characters (tensorstore's run to pages)."""
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return text[:300]
 
 
-def _mismatches(target, saved) -> list[str]:
-    """Paths whose presence or shape differs between the state we build and the checkpoint."""
+def _mismatches(target, saved) -> tuple[list[str], list[str]]:
+    """What differs between the state we build and the checkpoint (presence or shape), and at which paths."""
     want = {jax.tree_util.keystr(p): tuple(np.shape(v)) for p, v in jax.tree_util.tree_leaves_with_path(target)}
     have = {jax.tree_util.keystr(p): tuple(np.shape(v)) for p, v in jax.tree_util.tree_leaves_with_path(saved)}
     problems = [f"{k} missing from the checkpoint" for k in want if k not in have]
@@ -173,4 +262,5 @@ def _mismatches(target, saved) -> list[str]:
         for k in want
         if k in have and have[k] != want[k]
     ]
-    return problems
+    paths = [k for k in want if have.get(k) != want[k]] + [k for k in have if k not in want]
+    return problems, paths

@@ -40,6 +40,9 @@ _COORDINATOR = flags.DEFINE_string(
 )
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "several processes: how many in all")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "several processes: this one's index, 0 first")
+_INIT_TIMEOUT = flags.DEFINE_float(
+    "init_timeout", 120.0, "several processes: seconds to wait for process 0 and the others before an error"
+)
 _DISTRIBUTED = flags.DEFINE_bool(
     "distributed", False, "several processes, from the cluster's environment (SLURM, TPU pods): jax.distributed"
 )
@@ -122,7 +125,9 @@ def main(argv):
     from lm import parallel, train
 
     try:  # before any other JAX call
-        parallel.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value, _DISTRIBUTED.value)
+        parallel.initialize_distributed(
+            _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value, _DISTRIBUTED.value, _INIT_TIMEOUT.value
+        )
     except ValueError as e:
         sys.exit(f"error: {e}")
 

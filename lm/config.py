@@ -118,13 +118,21 @@ def default_config() -> ml_collections.ConfigDict:
     c.train.log_every = 50
     c.train.eval_every = 250  # 0: only at the end
     c.train.checkpoint_every = 250
-    c.train.keep_checkpoints = 3
+    c.train.keep_checkpoints = 3  # the latest ones
+    c.train.keep_best = True  # and the one with the lowest eval loss, whatever came after it
+    # The checkpoint a run starts from: latest | best (the lowest eval loss) | a step number. Training from an
+    # earlier one than the latest moves the later ones aside (a roll-back); eval, sample, ... read it.
+    c.train.restore = "latest"
     c.train.eval_batch_size = 64
     c.train.estimate_batches = 20  # evals=estimate: random eval batches of data.batch_size (nanoGPT's eval_iters)
     c.train.data_parallel = True  # pmap across local devices when more than one is visible
     # A step whose loss or gradient norm is not finite: stop (checked whenever metrics are read; nothing
     # non-finite is ever saved) | skip (its update is not applied; counted as train/skipped).
     c.train.nonfinite = "stop"
+    c.train.max_skipped = 20  # nonfinite=skip: this many skipped steps in a row stop the run
+    # A finite divergence: a logged training loss above spike_factor x the median of the 10 logged before it
+    # (and at least 1 nat above it) stops the run before that step is saved; 0 disables.
+    c.train.spike_factor = 4.0
 
     # How the step runs on several devices (lm/parallel.py): pmap (data parallel; train.data_parallel) or a
     # mesh of data x fsdp x tensor devices under one jit (FSDP: weights and optimizer state split over fsdp;

@@ -28,23 +28,16 @@ class MetricsWriter:
             return
         records = read(workdir)
         kept = [r for r in records if r["step"] <= start]
-        if len(kept) < len(records):
+        if len(kept) < len(records) or _cut_short(self._path):  # a last line cut short goes too
             with open(self._path + ".tmp", "w") as f:
                 f.writelines(json.dumps(r) + "\n" for r in kept)
             os.replace(self._path + ".tmp", self._path)
-        # Imported here, by the runs that log: tensorboardX imports torch where it finds it installed
-        # (1.5 s here), which the other modes need not pay.
-        import tensorboardX
-        from tensorboardX import summary as tensorboard_summary
-
-        self._tensorboard = tensorboardX.SummaryWriter(
-            os.path.join(workdir, "tensorboard"), purge_step=start + 1 if start else None, flush_secs=30
-        )
+        self._tensorboard = _Events(os.path.join(workdir, "tensorboard"), purge_step=start + 1 if start else None)
         if hparams:
             # Only the session's start (its hyperparameters): TensorBoard then takes every scalar tag of the
             # run as a metric of the HParams tab, instead of a list fixed before the first eval.
-            _, session_start, _ = tensorboard_summary.hparams(hparams, {})
-            self._tensorboard.file_writer.add_summary(session_start, global_step=start)
+            _, session_start, _ = self._tensorboard.summary.hparams(hparams, {})
+            self._tensorboard.write(start, summary=session_start)
 
     def write(self, step: int, scalars: dict) -> None:
         """One record of `step`; a list value (a curve, e.g. eval/loss_by_position) goes to metrics.jsonl only."""
@@ -55,7 +48,7 @@ class MetricsWriter:
             f.write(json.dumps({"step": int(step), **record}) + "\n")
         for tag, value in record.items():
             if not isinstance(value, list):
-                self._tensorboard.add_scalar(tag, value, int(step))
+                self._tensorboard.write(int(step), summary=self._tensorboard.summary.scalar(tag, value))
         # On disk with metrics.jsonl's line: a run killed without warning (kill -9, a lost node) keeps both
         # up to its last checkpoint, which its resumption continues from.
         self._tensorboard.flush()
@@ -70,6 +63,33 @@ class MetricsWriter:
             self._tensorboard.close()
 
 
+class _Events:
+    """A TensorBoard event file written as the events come (tensorboardX's own SummaryWriter queues them for a
+    thread, and a process killed after its flush could still lose the last ones: a point in metrics.jsonl
+    missing from TensorBoard). `purge_step`: TensorBoard drops the points an earlier run logged from there on."""
+
+    def __init__(self, directory: str, purge_step: int | None):
+        # Imported here, by the runs that log: tensorboardX imports torch where it finds it installed
+        # (1.5 s here), which the other modes need not pay.
+        from tensorboardX import event_file_writer, summary
+        from tensorboardX.proto import event_pb2
+
+        self.summary, self._event_pb2 = summary, event_pb2
+        os.makedirs(directory, exist_ok=True)
+        self._file = event_file_writer.EventsWriter(os.path.join(directory, "events"))
+        if purge_step is not None:
+            self.write(purge_step, session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START))
+
+    def write(self, step: int, **fields) -> None:
+        self._file.write_event(self._event_pb2.Event(wall_time=time.time(), step=step, **fields))
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
 def hyperparameters(config: dict, prefix: str = "") -> dict:
     """A run's config (`config.to_dict()`) as TensorBoard hyperparameters: one per field, named by its dotted
     path ("optim.learning_rate"); a number, string or bool as it is, anything else (a tuple, None) as its text."""
@@ -82,6 +102,15 @@ def hyperparameters(config: dict, prefix: str = "") -> dict:
     return flat
 
 
+def _cut_short(path: str) -> bool:
+    """Whether the file's last line lacks its newline (its writer was killed)."""
+    if not os.path.exists(path) or not os.path.getsize(path):
+        return False
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) != b"\n"
+
+
 def append(workdir: str, step: int, scalars: dict[str, float]) -> None:
     """One record added to metrics.jsonl by a mode other than training (--mode=harness's numbers), where
     --mode=verify and --mode=collate read it; TensorBoard is not written."""
@@ -91,12 +120,32 @@ def append(workdir: str, step: int, scalars: dict[str, float]) -> None:
 
 
 def read(workdir: str) -> list[dict]:
-    """The records of WORKDIR/metrics.jsonl, in order."""
+    """The records of WORKDIR/metrics.jsonl, in order. A last line cut short (a process killed while writing
+    it, before its newline) is left out: its step is logged again when the run resumes.
+
+    Raises:
+      ValueError: any other line that is not a JSON record with a step (the file and line named).
+    """
     path = os.path.join(workdir, METRICS_FILE)
     if not os.path.exists(path):
         return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    with open(path, encoding="utf-8", errors="replace") as f:
+        lines = f.read().split("\n")
+    records = []
+    for number, line in enumerate(lines[:-1], 1):  # the piece after the last newline: cut short, or empty
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+                raise ValueError("not a record with a step")
+        except ValueError as e:
+            raise ValueError(
+                f"{path}, line {number}, is not a metrics record ({e}): the file is damaged. Restore it from a copy, "
+                "or delete that line (what it recorded is lost, the checkpoints are not)."
+            ) from e
+        records.append(record)
+    return records
 
 
 class Progress:

@@ -19,6 +19,8 @@ import jax
 import numpy as np
 from flax import jax_utils
 
+from lm import rendezvous
+
 AXIS = "batch"
 MESH_AXES = ("data", "fsdp", "tensor")
 BATCH = ("data", "fsdp")  # the mesh axes a batch's rows are split over
@@ -282,19 +284,34 @@ def for_config(config) -> "Runner | MeshRunner":
     return Runner.for_config(config.train.data_parallel)
 
 
-def initialize_distributed(coordinator: str | None, num_processes: int | None, process_id: int | None, auto: bool):
+def initialize_distributed(
+    coordinator: str | None,
+    num_processes: int | None,
+    process_id: int | None,
+    auto: bool,
+    timeout: float = rendezvous.DEFAULT_TIMEOUT,
+):
     """jax.distributed.initialize, before any other JAX call: from an explicit coordinator address, process count
-    and id, or (auto) from the cluster's environment (SLURM, TPU pods, ...). CPU processes talk through gloo."""
-    if not coordinator and not auto:
+    and id, once every process is there (lm/rendezvous.py, within `timeout` seconds), or (auto) from the
+    cluster's environment (SLURM, TPU pods, ...). CPU processes talk through gloo.
+
+    Raises:
+      ValueError: flags missing or out of range, the port taken, a process missing after `timeout`.
+    """
+    if auto:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        jax.distributed.initialize(initialization_timeout=int(timeout))
+        return
+    if coordinator is None and num_processes is None and process_id is None:
+        return
+    rendezvous.meet(coordinator, num_processes, process_id, timeout)
+    if num_processes == 1:
         return
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    if coordinator:
-        if num_processes is None or process_id is None:
-            raise ValueError("--coordinator_address needs --num_processes and --process_id (this process's, 0 first).")
-        bind = "0.0.0.0:" + coordinator.rsplit(":", 1)[1] if process_id == 0 else None
-        jax.distributed.initialize(coordinator, num_processes, process_id, coordinator_bind_address=bind)
-    else:
-        jax.distributed.initialize()
+    bind = "0.0.0.0:" + coordinator.rsplit(":", 1)[1] if process_id == 0 else None
+    jax.distributed.initialize(
+        coordinator, num_processes, process_id, coordinator_bind_address=bind, initialization_timeout=int(timeout)
+    )
 
 
 def _global_array(x, sharding: jax.sharding.Sharding) -> jax.Array:

@@ -60,6 +60,8 @@ def prepare(
     """
     config_lib.validate(config)
     check_platform(config)
+    if workdir:
+        workdir_files.check_structure(workdir)
     objective = objectives.get(config.objective)
     evaluators.names(config.evals, objective)  # an unknown evaluator fails now, not at the first eval
     init_from = pretrained.load(config.init_from) if config.init_from else None
@@ -72,6 +74,7 @@ def prepare(
         workdir_files.check_same_tokenizer(config, saved_config, workdir)
     checkpointer = checkpoint.Checkpointer(workdir, read_only=True) if workdir else None  # train writes under its lock
     resume = restore != "never" and checkpointer is not None and checkpointer.latest_step() is not None
+    chosen = checkpointer.step_for(str(config.train.restore)) if resume else None
     if restore == "required" and not resume and not init_from:
         raise ValueError(
             f"No checkpoint in {workdir}. Train first (--mode=train) with this --workdir, or name a pretrained "
@@ -112,8 +115,21 @@ def prepare(
         console.log(f"init_from {init_from.path}: {copied} pretrained arrays restored{new_head}")
     create = functools.partial(make_state, config, model, objective=objective)
     state = jax.eval_shape(create, params) if abstract else create(params)
-    if resume:
-        state = checkpointer.restore(state)
+    if resume:  # the latest readable checkpoint, or the one train.restore names
+        try:
+            state = checkpointer.restore(state, None if config.train.restore == "latest" else chosen)
+        except checkpoint.CheckpointMismatch as e:
+            schedule = ("learning_rate", "min_learning_rate", "warmup_steps", "decay_steps")  # values, not structure
+            changed = [f for f in workdir_files.changed_fields(config, saved_config or {}, "optim")
+                       if f.split(":")[0].split(".")[1] not in schedule]  # fmt: skip
+            if changed and all(p.startswith("['opt_state']") for p in e.paths):  # clipping or decay on or off
+                raise checkpoint.CheckpointMismatch(
+                    f"The optimizer state of the checkpoint in {checkpointer.directory} does not fit this run's "
+                    f"optimizer: {'; '.join(changed)}. Resume with the optim settings of the workdir's config.json, "
+                    "or train in a fresh --workdir (with --config.init_from=THIS_WORKDIR to keep the weights).",
+                    e.paths,
+                ) from e
+            raise
     return Run(config, workdir, dataset, tokenizer, objective, model, state, runner, checkpointer)
 
 

@@ -8,7 +8,11 @@ The loop only moves data and reads metrics when it logs, evaluates or checkpoint
                       the same command resumes there, and ends with the parameters of an uninterrupted run
   non-finite loss     checked on the host whenever metrics are read (never once a step): the run stops
   or gradient         before any non-finite state is saved, naming the step and the last checkpoint
-                      (train.nonfinite=stop), or such steps are skipped inside the step (skip)
+                      (train.nonfinite=stop), or such steps are skipped inside the step (skip), and
+                      train.max_skipped of them in a row stop the run
+  a finite divergence a logged loss train.spike_factor x the recent median stops the run before its step is
+                      saved; the checkpoint of the lowest eval loss is never rotated out (train.keep_best),
+                      and a run that ends above it says so (`Guard`); train.restore=best goes back to it
   a second run        refused by the workdir's lock (lm/workdir_files.py)
   a failed save       an error naming the last complete checkpoint (lm/checkpoint.py)
 """
@@ -72,9 +76,11 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
 
 def _train(run: Run, evals: list) -> dict[str, float]:
     config, workdir = run.config, run.workdir
-    checkpointer = checkpoint.Checkpointer(workdir, config.train.keep_checkpoints)  # ours to write, under the lock
-    checkpointer.set_aside(run.checkpointer.unreadable)
+    checkpointer = checkpoint.Checkpointer(workdir, config.train.keep_checkpoints, keep_best=config.train.keep_best)
+    checkpointer.set_aside(run.checkpointer.unreadable)  # ours to write, under the lock
     start = int(run.state.step)
+    if config.train.restore != "latest" and start:
+        checkpointer.roll_back(start)  # a run from an earlier checkpoint: the later ones are not its own
     if (checkpointer.latest_step() or 0) != start:
         raise ValueError(
             f"The checkpoints of {workdir} changed while this run was starting (another run wrote step "
@@ -91,8 +97,11 @@ def _train(run: Run, evals: list) -> dict[str, float]:
     state = run.runner.put_state(run.state)
     writer = metrics_lib.MetricsWriter(workdir, start, hparams=metrics_lib.hyperparameters(config.to_dict()))
     progress = metrics_lib.Progress(start, config.train.num_steps, config.data.batch_size * config.data.seq_len)
-    pending, fetched = [], []  # device-side metrics not yet read; read ones not yet logged
+    # device-side metrics not yet read; read ones not yet logged (those of the steps before a resumed checkpoint
+    # that its run had not logged yet come with the checkpoint)
+    pending, fetched = [], checkpointer.log_window(start) if start else []
     eval_metrics = {}
+    guard = Guard(config, checkpointer, workdir, start)
     rows = run.runner.local_rows(config.data.batch_size)  # several processes: each reads its own rows
     batches = (
         run.data.train_batch(s, config.seed, config.data.batch_size, config.data.seq_len, rows)
@@ -110,23 +119,23 @@ def _train(run: Run, evals: list) -> dict[str, float]:
                 done = s + 1
                 stopping = stop.requested  # read once: a signal from here on is seen after the next step
                 last = done == config.train.num_steps
-                log = done % config.train.log_every == 0 or last or stopping
+                log = done % config.train.log_every == 0 or last  # a stop keeps its steps in the checkpoint
                 evaluate = (config.train.eval_every and done % config.train.eval_every == 0) or last
                 save = done % config.train.checkpoint_every == 0 or last or stopping
                 if log or evaluate or save:  # reading the metrics waits for the device: only here
-                    fetched += [(step, run.runner.get_metrics(m)) for step, m in pending]
-                    pending = []
-                    if config.train.nonfinite == "stop":
-                        _check_finite(fetched, checkpointer, config)
+                    read = [(step, _floats(run.runner.get_metrics(m))) for step, m in pending]
+                    guard.check_steps(read)  # before anything of these steps is logged or saved
+                    fetched, pending = fetched + read, []
                 if log:
                     logged = _mean([m for _, m in fetched])
                     fetched = []
                     writer.write(done, {f"train/{k}": v for k, v in logged.items()})
                     console.log(progress.line(done, logged))
+                    guard.check_logged(done, logged["loss"])  # a spike stops the run before its step is saved
                 if evaluate and not stopping:
                     eval_metrics = _evaluate(run, evals, state, writer, done)
-                if save:
-                    checkpointer.save(run.runner.get_state(state))
+                if save:  # with the steps not yet logged: a run resumed here logs the same records
+                    checkpointer.save(run.runner.get_state(state), log_window=fetched)
                 if stopping:
                     checkpointer.close()  # the step reached is on disk before the run ends
                     raise Preempted(done, stop.signal_name, workdir)
@@ -135,6 +144,7 @@ def _train(run: Run, evals: list) -> dict[str, float]:
     finally:
         checkpointer.close()
         writer.close()
+    guard.compare_with_best(eval_metrics)
     if sampled(run):
         print_samples(run.model, run.tokenizer, run.runner.get_state(state).params, config.sample)
     return eval_metrics
@@ -146,18 +156,74 @@ def sampled(run: Run) -> bool:
     return can_generate(run.model) and bool(run.config.sample.prompt) and jax.process_count() == 1
 
 
-def _check_finite(records: list[tuple[int, dict]], checkpointer: checkpoint.Checkpointer, config) -> None:
-    """Raises Diverged at the first step whose loss or gradient norm is not finite."""
-    for step, m in records:
-        if not (np.isfinite(m["loss"]) and np.isfinite(m["grad_norm"])):
-            last = checkpointer.latest_step()
-            raise Diverged(
-                f"Step {step} had a non-finite loss ({m['loss']}) or gradient norm ({m['grad_norm']}): the run "
-                f"diverged. Nothing after it was saved; the last checkpoint is "
-                f"{f'step {last}' if last is not None else 'none'} in {checkpointer.directory}. Lower "
-                f"--config.optim.learning_rate (now {config.optim.learning_rate}) or --config.optim.grad_clip, "
-                "or set --config.train.nonfinite=skip to skip such steps."
-            )
+class Guard:
+    """What stops a diverging run before it saves a bad state, and what says a run ended worse than its best.
+
+    - nonfinite=stop: the first step whose loss or gradient norm is not finite;
+    - nonfinite=skip: train.max_skipped skipped steps in a row (a run that skips everything learns nothing);
+    - spike_factor: a logged training loss above spike_factor x the median of the SPIKE_WINDOW logged before it
+      (metrics.jsonl's, across resumptions) and at least SPIKE_NATS above it: a divergence that stays finite.
+    Each raises Diverged naming the step and the checkpoint to continue from.
+    """
+
+    SPIKE_WINDOW, SPIKE_NATS = 10, 1.0
+
+    def __init__(self, config, checkpointer: checkpoint.Checkpointer, workdir: str, start: int):
+        self.config, self.checkpointer, self.workdir = config, checkpointer, workdir
+        self.losses = [r["train/loss"] for r in metrics_lib.read(workdir) if "train/loss" in r and r["step"] <= start]
+        self.skipped_in_a_row = 0
+
+    def check_steps(self, records: list[tuple[int, dict]]) -> None:
+        for step, m in records:
+            if self.config.train.nonfinite == "stop" and not (np.isfinite(m["loss"]) and np.isfinite(m["grad_norm"])):
+                self._stop(
+                    f"Step {step} had a non-finite loss ({m['loss']}) or gradient norm ({m['grad_norm']})",
+                    "or set --config.train.nonfinite=skip to skip such steps",
+                )
+            if self.config.train.nonfinite == "skip":
+                self.skipped_in_a_row = self.skipped_in_a_row + 1 if m["skipped"] else 0
+                if self.skipped_in_a_row >= self.config.train.max_skipped:
+                    self._stop(
+                        f"Steps {step - self.skipped_in_a_row + 1} to {step} were all skipped (non-finite loss or "
+                        f"gradient; train.max_skipped={self.config.train.max_skipped} in a row)",
+                        "",
+                    )
+
+    def check_logged(self, step: int, loss: float) -> None:
+        factor, recent = self.config.train.spike_factor, self.losses[-self.SPIKE_WINDOW :]
+        if factor and len(recent) >= 3 and np.isfinite(loss):
+            median = float(np.median(recent))
+            if loss > factor * median and loss > median + self.SPIKE_NATS:
+                self._stop(
+                    f"The training loss logged at step {step}, {loss:.4g}, is {loss / median:.1f}x the median "
+                    f"{median:.4g} of the {len(recent)} logged before it (train.spike_factor={factor})",
+                    "or raise --config.train.spike_factor (0: off) if such a jump is expected",
+                )
+        self.losses.append(loss)
+
+    def compare_with_best(self, eval_metrics: dict) -> None:
+        """A run that ends above its best checkpoint's eval loss says so, and how to use that checkpoint."""
+        final, best = eval_metrics.get("eval/loss"), self.checkpointer.step_for("best")
+        losses = {r["step"]: r["eval/loss"] for r in metrics_lib.read(self.workdir) if "eval/loss" in r}
+        if final is None or best is None or best not in losses or not losses[best] < final:
+            return
+        console.log(
+            f"warning: the run ended at eval/loss {final:.4f}, worse than its best checkpoint, step {best} "
+            f"(eval/loss {losses[best]:.4f}), which is kept. Use it with --config.train.restore=best (eval, "
+            "sample, export; or train on from it)."
+        )
+
+    def _stop(self, what: str, other_fix: str) -> None:
+        best, last = self.checkpointer.step_for("best"), self.checkpointer.latest_step()
+        kept = f"the last checkpoint is step {last}" if last is not None else "there is no checkpoint yet"
+        if best is not None and best != last:
+            kept += f", the best (lowest eval loss) step {best}"
+        raise Diverged(
+            f"{what}: the run diverged. Nothing after it was saved; {kept}, in {self.checkpointer.directory}. "
+            f"Lower --config.optim.learning_rate (now {self.config.optim.learning_rate}) or "
+            f"--config.optim.grad_clip{', ' + other_fix if other_fix else ''}; --config.train.restore=best continues "
+            "from the best checkpoint."
+        )
 
 
 def _evaluate(run: Run, evals: list, state, writer, step_number: int) -> dict[str, float]:
@@ -169,6 +235,11 @@ def _evaluate(run: Run, evals: list, state, writer, step_number: int) -> dict[st
     optimal = f" | optimal loss {run.data.optimal_loss:.4f}" if run.data.optimal_loss is not None else ""
     console.log(f"eval at step {step_number}: {shown}{optimal}")
     return scalars
+
+
+def _floats(metrics: dict) -> dict[str, float]:
+    """A step's metrics as Python floats: the same numbers whether read now or from a checkpoint's window."""
+    return {k: float(v) for k, v in metrics.items()}
 
 
 def _mean(records: list[dict]) -> dict[str, float]:

@@ -49,7 +49,7 @@ def _choices_and_counts(config: ml_collections.ConfigDict) -> None:
         "data.seq_len data.batch_size train.num_steps train.log_every train.checkpoint_every "
         "train.keep_checkpoints train.eval_batch_size optim.grad_accum_steps sample.num_samples "
         "sample.max_new_tokens data.source_len data.task_examples data.task_max_len train.estimate_batches "
-        "data.modulus"
+        "data.modulus train.max_skipped"
     )
     for key in positive.split():
         check(_get(config, key) > 0, key, _get(config, key), "must be > 0")
@@ -61,6 +61,15 @@ def _choices_and_counts(config: ml_collections.ConfigDict) -> None:
         check(value is None or value > 0, key, value, "must be > 0 (or unset to use model.size)")
     for key in ("model.sliding_window",):
         check(_get(config, key) >= 0, key, _get(config, key), "must be >= 0 (0: no window)")
+    factor = config.train.spike_factor
+    check(factor == 0 or factor > 1, "train.spike_factor", factor, "must be > 1 (a multiple of the median), or 0: off")
+    restore = str(config.train.restore)
+    check(
+        restore in ("latest", "best") or restore.isdigit(),
+        "train.restore",
+        restore,
+        "choose latest, best or a step number",
+    )
 
 
 def _model(config: ml_collections.ConfigDict) -> None:

@@ -67,6 +67,32 @@ class Lock:
             self._file = None
 
 
+# What a workdir holds, each a file or a directory: one of the other kind is damage, refused before anything is
+# written (a checkpoints/ that is a file would read as "no checkpoint", and the run restart from step 0 over
+# the workdir's record).
+STRUCTURE = {
+    CONFIG_FILE: "file", "tokenizer.json": "file", "labels.json": "file", "metrics.jsonl": "file",
+    "checkpoints": "directory", "data_cache": "directory", "tensorboard": "directory", "harness": "directory",
+    "harness_tasks": "directory",
+}  # fmt: skip
+
+
+def check_structure(workdir: str) -> None:
+    """Raises ValueError naming each entry of the workdir that is not the kind of thing it should be."""
+    wrong = []
+    for name, kind in STRUCTURE.items():
+        path = os.path.join(workdir, name)
+        if os.path.lexists(path) and os.path.isdir(path) != (kind == "directory"):
+            wrong.append(f"{name} should be a {kind}")
+    if os.path.lexists(workdir) and not os.path.isdir(workdir):
+        wrong = ["the workdir itself is a file, not a directory"]
+    if wrong:
+        raise ValueError(
+            f"--workdir={workdir} is damaged: {'; '.join(wrong)}. Nothing was changed. Restore it from a copy, or "
+            "move it aside and run in a fresh --workdir."
+        )
+
+
 def read_config(workdir: str) -> dict | None:
     """The config a workdir was trained with, or None when it has none.
 
@@ -106,6 +132,16 @@ def check_same_tokenizer(config: ml_collections.ConfigDict, saved: dict, workdir
             f"--workdir={workdir} was trained with data.tokenizer={saved['data']['tokenizer']!r}, not "
             f"{config.data.tokenizer!r}. Use the config that trained it, or a fresh --workdir."
         )
+
+
+def changed_fields(config: ml_collections.ConfigDict, saved: dict, section: str) -> list[str]:
+    """The fields of `section` whose value differs between the saved config and this one."""
+    ours, theirs = config[section].to_dict(), saved.get(section, {})
+    return [
+        f"{section}.{k}: {theirs[k]!r} then, {ours[k]!r} now"
+        for k in sorted(ours)
+        if k in theirs and theirs[k] != ours[k]
+    ]
 
 
 def check_same_model(config: ml_collections.ConfigDict, saved: dict, workdir: str) -> None:

@@ -3,6 +3,7 @@
 import glob
 import json
 
+import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
@@ -26,6 +27,19 @@ def test_scalars_go_to_metrics_jsonl_and_tensorboard(tmp_path):
     assert [(e.step, e.value) for e in accumulator.Scalars("eval/loss")] == [(20, 2.0)]
     assert "eval/loss_by_position" not in accumulator.Tags()["scalars"]
     assert metrics.read(str(tmp_path / "nowhere")) == []
+
+
+def test_a_line_cut_short_is_left_out_and_a_damaged_one_named(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 2, "train/loss": 1.5}\n{"step": 4, "train/lo')  # killed while writing step 4
+    assert metrics.read(str(tmp_path)) == [{"step": 2, "train/loss": 1.5}]
+    writer = metrics.MetricsWriter(str(tmp_path), start=2)  # the resumed run: the cut line goes
+    writer.write(4, {"train/loss": 1.25})
+    writer.close()
+    assert metrics.read(str(tmp_path)) == [{"step": 2, "train/loss": 1.5}, {"step": 4, "train/loss": 1.25}]
+    path.write_text('{"step": 2}\n[1, 2]\n{"step": 4}\n')
+    with pytest.raises(ValueError, match=r"metrics.jsonl, line 2, is not a metrics record"):
+        metrics.read(str(tmp_path))
 
 
 def test_the_config_goes_to_tensorboard_as_the_runs_hyperparameters(tmp_path):

@@ -14,6 +14,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lm import checkpoint, metrics, train
+from lm.modes import evaluate
 from lm.run import prepare
 from tests import launcher
 
@@ -135,6 +136,64 @@ def test_skip_mode_trains_through_non_finite_steps_and_counts_them(tiny_config, 
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(params))
 
 
+def good_then_diverging(tiny_config, workdir: str, **diverging_train):
+    """8 good steps evaluated and saved every 2 (one latest checkpoint kept), then a learning rate of 10 from
+    there: a divergence that stays finite. Returns the diverging config and the good run's eval losses."""
+    good = tiny_config.copy_and_resolve_references()
+    good.train.num_steps, good.train.eval_every, good.train.keep_checkpoints = 8, 2, 1
+    train.train(good, workdir)
+    losses = {r["step"]: r["eval/loss"] for r in metrics.read(workdir) if "eval/loss" in r}
+    diverging = good.copy_and_resolve_references()
+    diverging.optim.learning_rate, diverging.optim.warmup_steps, diverging.train.num_steps = 10.0, 0, 20
+    diverging.train.update(diverging_train)
+    return diverging, losses
+
+
+def evaluated(config, workdir: str, restore: str) -> dict:
+    config = config.copy_and_resolve_references()
+    config.train.restore = restore
+    return evaluate.evaluate(config, workdir)
+
+
+def test_a_finite_divergence_keeps_the_best_checkpoint_and_says_the_run_ended_worse(tiny_config, tmp_path, capsys):
+    workdir = str(tmp_path / "run")
+    diverging, good = good_then_diverging(tiny_config, workdir, spike_factor=0.0)  # no spike check
+    train.train(diverging, workdir)
+    final = [r["eval/loss"] for r in metrics.read(workdir) if "eval/loss" in r][-1]
+    best = min(good, key=good.get)
+    assert np.isfinite(final) and final > 2 * good[best]  # it diverged, finitely
+    assert sorted(checkpoint.Checkpointer(workdir, read_only=True)._manager.all_steps()) == [best, 20]
+    assert f"worse than its best checkpoint, step {best}" in capsys.readouterr().out
+    assert evaluated(diverging, workdir, "best")["loss"] == pytest.approx(good[best], rel=1e-5)
+    assert evaluated(diverging, workdir, "latest")["loss"] == pytest.approx(final, rel=1e-5)
+    # training on from the best checkpoint rolls the later ones back, out of the way
+    diverging.train.restore, diverging.optim.learning_rate = "best", 1e-3
+    train.train(diverging, workdir)
+    assert os.listdir(os.path.join(workdir, checkpoint.ROLLED_BACK))[0].startswith("20-")
+    steps = [r["step"] for r in metrics.read(workdir) if "train/loss" in r]
+    assert steps == sorted(set(steps)) and steps[-1] == 20  # the diverged records were dropped, then rewritten
+
+
+def test_a_loss_spike_stops_the_run_before_it_saves_the_spike(tiny_config, tmp_path):
+    workdir = str(tmp_path / "run")
+    diverging, good = good_then_diverging(tiny_config, workdir)  # spike_factor: 4 by default
+    with pytest.raises(
+        train.Diverged, match=r"logged at step 10, .* is [\d.]+x the median .* the last checkpoint is step 8"
+    ):
+        train.train(diverging, workdir)
+    assert checkpoint.Checkpointer(workdir, read_only=True).latest_step() == 8
+    assert evaluated(diverging, workdir, "best")["loss"] == pytest.approx(min(good.values()), rel=1e-5)
+
+
+def test_skipping_stops_after_max_skipped_steps_in_a_row(tiny_config, tmp_path):
+    workdir = str(tmp_path / "run")
+    diverging, good = good_then_diverging(tiny_config, workdir, nonfinite="skip", max_skipped=3)
+    diverging.optim.learning_rate = 1e30  # every step's gradient update is non-finite: all skipped
+    with pytest.raises(train.Diverged, match=r"Steps \d+ to \d+ were all skipped"):
+        train.train(diverging, workdir)
+    assert evaluated(diverging, workdir, "best")["loss"] == pytest.approx(min(good.values()), rel=1e-5)
+
+
 def test_a_resume_drops_what_was_logged_after_its_checkpoint(tiny_config, tmp_path):
     tiny_config.train.num_steps, tiny_config.train.log_every, tiny_config.train.checkpoint_every = 6, 1, 4
     workdir = str(tmp_path / "run")
@@ -219,10 +278,8 @@ def assert_same_run(workdir, reference):
     (step, params), (reference_step, reference_params) = final(workdir), final(reference)
     assert step == reference_step == 600
     jax.tree.map(np.testing.assert_array_equal, params, reference_params)  # bitwise
-    evals = [r for r in metrics.read(str(workdir)) if "eval/loss" in r]
-    assert evals == [r for r in metrics.read(str(reference)) if "eval/loss" in r]
-    logged = [r["step"] for r in metrics.read(str(workdir)) if "train/loss" in r]
-    assert logged == sorted(set(logged))  # no step twice
+    # record for record: the steps a stopped run had not logged came back with its checkpoint
+    assert metrics.read(str(workdir)) == metrics.read(str(reference))
     assert_tensorboard_holds_every_logged_point(workdir)
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -79,3 +80,38 @@ def test_a_config_json_that_is_not_a_run_config_is_named(tmp_path):
     (tmp_path / "config.json").write_text('{"model": 3}')
     with pytest.raises(ValueError, match="config.json is not the config of a run"):
         workdir_files.read_config(str(tmp_path))
+
+
+@pytest.mark.parametrize("entry", ["checkpoints", "metrics.jsonl", "config.json", "harness_tasks"])
+def test_a_damaged_workdir_is_refused_and_left_as_it_is(tiny_config, tmp_path, entry):
+    """An entry of the wrong kind (checkpoints/ a file: "no checkpoint" would restart the run over its
+    record) is refused by every mode before anything is written."""
+    from lm.modes import evaluate, harness
+
+    workdir = tmp_path / "run"
+    train.train(tiny_config, str(workdir))
+    path = workdir / entry
+    if workdir_files.STRUCTURE[entry] == "directory":  # made a file
+        shutil.rmtree(path, ignore_errors=True)
+        path.write_text("")
+    else:  # made a directory
+        path.unlink()
+        path.mkdir()
+    before = snapshot(str(workdir))
+    for act in (train.train, evaluate.evaluate, lambda c, w: harness.harness(c, w, ["heldout_continuation"])):
+        with pytest.raises(ValueError, match=f"is damaged: {entry} should be a"):
+            act(tiny_config, str(workdir))
+        assert snapshot(str(workdir)) == before
+
+
+def test_a_resume_with_another_optimizer_structure_names_the_changed_field(tiny_config, tmp_path):
+    workdir = str(tmp_path / "run")
+    train.train(tiny_config, workdir)
+    before = snapshot(workdir)
+    unclipped = tiny_config.copy_and_resolve_references()
+    unclipped.optim.grad_clip, unclipped.train.num_steps = 0.0, 6
+    with pytest.raises(
+        ValueError, match=r"does not fit this run's optimizer: optim.grad_clip: 1.0 then, 0.0 now\. Resume"
+    ):
+        train.train(unclipped, workdir)
+    assert snapshot(workdir) == before

@@ -57,10 +57,16 @@ def encode_prompt(model: families.Model, tokenizer, sample: ml_collections.Confi
         return ids
     ids = np.concatenate([getattr(tokenizer, "prompt_prefix", []), ids]).astype(np.int32)  # Llama's <s>
     if len(ids) + sample.max_new_tokens > max_len:
+        room = max_len - len(ids)
+        fix = (
+            f"Ask for at most {room} new tokens (--max_new_tokens) or shorten the prompt"
+            if room > 0
+            else f"Shorten the prompt to fewer than {max_len} tokens (--prompt, or sample.prompt='' for no samples), "
+            "or train with a longer context (data.seq_len)"
+        )
         raise ValueError(
             f"The prompt ({len(ids)} tokens) plus max_new_tokens={sample.max_new_tokens} is longer than the "
-            f"model's context of {max_len} tokens. Ask for at most {max(max_len - len(ids), 0)} new tokens "
-            "(--max_new_tokens) or shorten the prompt."
+            f"model's context of {max_len} tokens. {fix}."
         )
     return ids
 

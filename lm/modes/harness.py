@@ -66,10 +66,11 @@ def harness(
 
     run = prepare(config, workdir, restore="required", data=False)
     console.log(describe(run))
+    # the model is checked (a model that cannot continue text is refused) before any task file is written
+    lm = harness_lm.HarnessLM(model=run.model, params=run.state.params, tokenizer=run.tokenizer, batch_size=batch_size)
     paths = harness_task.include_paths(
         tasks, run.config.data, workdir, run.config.model.max_len, list(include_paths), hellaswag
     )
-    lm = harness_lm.HarnessLM(model=run.model, params=run.state.params, tokenizer=run.tokenizer, batch_size=batch_size)
     results, _ = harness_task.evaluate(lm, tasks, paths, num_fewshot, limit, os.path.join(workdir, "harness"))
     if limit is None:  # a --limit run scores a subset: not the task's number
         metrics.append(workdir, int(run.state.step), harness_task.scalars(results))

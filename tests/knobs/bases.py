@@ -121,6 +121,20 @@ def bases(data) -> dict:
         ),
         "estimate": base(evals="estimate", train__estimate_batches=2),
         "diverging": base(optim__learning_rate=1e12, optim__warmup_steps=0, optim__grad_clip=0.0),
+        "diverging, skipping": base(
+            optim__learning_rate=1e12, optim__warmup_steps=0, optim__grad_clip=0.0, train__nonfinite="skip"
+        ),
+        # a learning rate far too high but finite: evaluated and saved every step, one latest checkpoint kept
+        "finite divergence": base(
+            optim__learning_rate=3.0,
+            optim__warmup_steps=0,
+            train__num_steps=8,
+            train__log_every=1,
+            train__eval_every=1,
+            train__checkpoint_every=1,
+            train__keep_checkpoints=1,
+            train__spike_factor=0.0,
+        ),  # fmt: skip
         "mesh": base(parallel__mode="mesh", train__data_parallel=True),
         "seq2seq sampled beams": base(**seq2seq, sample__num_beams=3, sample__num_samples=2),
         # trained long enough to write some targets right (and samples that are not noise)

@@ -166,6 +166,10 @@ RUN = {
     "train.estimate_batches": Knob(4, "estimate", "training"),
     "train.data_parallel": Knob(True, seen_in="placement"),
     "train.nonfinite": Knob("skip", "diverging", "training"),
+    "train.max_skipped": Knob(2, "diverging, skipping", "training"),
+    "train.keep_best": Knob(False, "finite divergence", "training"),
+    "train.spike_factor": Knob(1.5, "finite divergence", "training"),
+    "train.restore": Knob("2", seen_in="evaluation"),  # the causal base trained: checkpoints 2 and 4
     "parallel.mode": Knob("mesh", seen_in="placement"),
     "parallel.data": Knob(4, "mesh", "error"),  # 4 x 1 x 1 is not the 8 devices: refused
     "parallel.fsdp": Knob(2, "mesh", "placement"),
@@ -226,6 +230,7 @@ FLAG_TESTS = {
         "tests/evaluators/test_harness_task.py::test_a_task_that_needs_a_download_fails_at_once_naming_the_local_alternative"
     ),
     "hellaswag": "tests/evaluators/test_harness.py::test_hellaswag_local_is_the_harness_hellaswag_task_from_a_file",
+    "init_timeout": "tests/test_rendezvous.py::test_a_launcher_alone_stops_within_its_timeout_naming_what_is_missing",
     "sweep_index": "tests/test_sweep.py::test_the_launcher_sweeps_collates_and_verifies",
     "num_workers": "tests/modes/test_prepare.py::test_prepare_then_train_on_the_shards",
     "metric": "tests/test_sweep.py::test_the_launcher_sweeps_collates_and_verifies",
