@@ -143,11 +143,14 @@ def main(argv):
     except train.Preempted as e:  # the step reached is saved: exit as a signalled process would
         print(str(e), file=sys.stderr, flush=True)
         sys.exit(128 + signal.Signals[e.signal_name].value)
-    except KeyboardInterrupt as e:  # a second signal while the first was being handled
-        sys.exit(
-            f"interrupted ({e or 'SIGINT'}): stopped without saving the step in flight; the workdir's last "
-            "checkpoint is intact. Run the same command again to continue from it."
+    except KeyboardInterrupt as e:  # a second signal while the first was being handled (or Ctrl-C outside training)
+        print(
+            f"interrupted ({e or 'SIGINT'}): stopped at once. A checkpoint being written is kept only if it completed; "
+            "the ones before it are intact. Run the same command again: it continues from the latest complete one.",
+            file=sys.stderr,
+            flush=True,
         )
+        sys.exit(128 + getattr(e, "signum", signal.SIGINT))
 
 
 def configured():

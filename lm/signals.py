@@ -1,11 +1,19 @@
 """Stopping a training run cleanly: SIGTERM (a scheduler's preemption) or SIGINT (Ctrl-C) asks the loop to
 stop after the step in flight; the loop then saves that step's checkpoint and ends (lm/train.py).
 
-A second signal while the first is being handled stops at once, as the default handlers would (the
-checkpoint of the step is then not written; the one before it is intact).
+A second signal while the first is being handled stops at once, as the default handlers would
+(`SecondSignal`): the checkpoint being written then completes or not, and the one before it is intact.
 """
 
 import signal
+
+
+class SecondSignal(KeyboardInterrupt):
+    """A second SIGTERM / SIGINT while the first one's checkpoint was being written."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(f"a second {signal.Signals(signum).name} while saving")
 
 
 class StopRequests:
@@ -33,5 +41,5 @@ class StopRequests:
 
     def _handle(self, signum, frame) -> None:
         if self.requested:  # the second one: no more waiting
-            raise KeyboardInterrupt(f"a second {signal.Signals(signum).name} while saving")
+            raise SecondSignal(signum)
         self.signal_name = signal.Signals(signum).name

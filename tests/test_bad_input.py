@@ -40,6 +40,9 @@ def place(tmp_path_factory, request):
     train.train(masked, str(base / "masked"))
     shutil.copytree(base / "trained", base / "bad_config")
     (base / "bad_config" / "config.json").write_text("{ not json")
+    shutil.copytree(base / "trained", base / "damaged")
+    shutil.rmtree(base / "damaged" / "checkpoints")
+    (base / "damaged" / "checkpoints").write_text("")  # read as "no checkpoint", it would restart over the record
     shutil.copytree(base / "trained", base / "unreadable")
     for root, _, files in os.walk(base / "unreadable" / "checkpoints"):
         for name in files:
@@ -61,6 +64,7 @@ def place(tmp_path_factory, request):
     (files / "one_label.csv").write_text("text,label\n" + "".join(f"row {i},same\n" for i in range(40)))
     (files / "labels.xml").write_text("<rows/>")
     (files / "pairs.tsv").write_text("source\ttarget\n" + "".join(f"ab{i}\t{i}ba\n" for i in range(40)))
+    (files / "two_pairs.jsonl").write_text("".join(json.dumps({"source": s, "target": s[::-1]}) + "\n" for s in "ab"))
     (files / "empty_target.jsonl").write_text(
         "".join(json.dumps({"source": f"s{i}", "target": f"t{i}" * (i != 7)}) + "\n" for i in range(40))
     )
@@ -149,9 +153,37 @@ CASES = [  # (id, arguments, what the message must say)
         "pair(s) with an empty source or target (the first at pair",
     ),
     ("pairs: a .csv", ["--config.objective=seq2seq", f"--config.data.path={F}/labels.csv"], "neither .tsv nor .jsonl"),
+    ("pairs: too few", ["--config.objective=seq2seq", f"--config.data.path={F}/two_pairs.jsonl"], "split of"),
+    ("hf_dataset without shards", [f"--config.data.hf_dataset={F}/nowhere"], "set --config.data.shards=DIR too"),
+    ("prepare without shards", ["--mode=prepare", f"--config.data.path={F}/short.txt"], "set --config.data.shards"),
+    (
+        "a tokenizer path without a tokenizer",
+        ["--config.data.tokenizer=hf", f"--config.data.tokenizer_path={F}/no_text_here"],
+        "No tokenizer in",
+    ),
     ("tags from a CSV", ["--config.objective=tag", f"--config.data.path={F}/labels.csv"], "Token labels need JSONL"),
     # workdirs and checkpoints
     ("eval without a checkpoint", [f"--workdir={N}", "--mode=eval"], "No checkpoint in"),
+    ("a damaged workdir", ["--workdir={damaged}"], "is damaged: checkpoints should be a directory"),
+    (
+        "restore a step not saved",
+        [f"--workdir={T}", "--mode=eval", "--config.train.restore=3"],
+        "no checkpoint of step 3",
+    ),
+    ("restore: a word", ["--config.train.restore=first"], "choose latest, best or a step number"),
+    ("a spike factor of 1", ["--config.train.spike_factor=1.0"], "must be > 1"),
+    ("no steps skipped", ["--config.train.nonfinite=skip", "--config.train.max_skipped=0"], "must be > 0"),
+    ("a process id alone", ["--num_processes=2", "--process_id=1"], "are set but not --coordinator_address"),
+    (
+        "a process id out of range",
+        ["--coordinator_address=127.0.0.1:1", "--num_processes=2", "--process_id=2"],
+        "--process_id=2 must be in 0 .. 1",
+    ),
+    (
+        "a coordinator without a port",
+        ["--coordinator_address=localhost", "--num_processes=2", "--process_id=0"],
+        "HOST:PORT",
+    ),
     ("another model", [f"--workdir={T}", "--config.model.d_model=64"], "d_model: 32 in the workdir, 64 now"),
     ("another tokenizer", [f"--workdir={T}", "--config.data.tokenizer=byte"], "trained with data.tokenizer='char'"),
     ("config.json not JSON", ["--workdir={bad_config}", "--mode=eval"], "config.json cannot be read as JSON"),
@@ -185,20 +217,23 @@ CASES = [  # (id, arguments, what the message must say)
     ("score a missing file", [f"--workdir={T}", "--mode=score", f"--text_file={F}/nope.txt"], "does not exist"),
     ("score a non-UTF-8 file", [f"--workdir={T}", "--mode=score", f"--text_file={F}/not_utf8_prompt.txt"], "UTF-8"),
     ("export without --out", [f"--workdir={T}", "--mode=export"], "--mode=export needs --out=DIR"),
+    ("hellaswag without its file", [f"--workdir={T}", "--mode=harness", "--tasks=hellaswag_local"], "--hellaswag=FILE"),
     ("export onto a file", [f"--workdir={T}", "--mode=export", f"--out={F}/existing_file"], "is a file"),
 ]
 
 
 @pytest.mark.parametrize("args,needle", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_is_one_clear_error_and_changes_nothing(place, args, needle, tmp_path):
-    names = {name: str(place / name) for name in ("trained", "masked", "files", "bad_config", "unreadable")}
+    names = {name: str(place / name) for name in ("trained", "masked", "files", "bad_config", "unreadable", "damaged")}
     names["new"] = str(tmp_path / "new")
     args = [a.format(**names) for a in args]
     if not any(a.startswith("--config=") for a in args):
         args = [SMOKE, *args]
     if not any(a.startswith("--workdir=") for a in args):
         args.append(f"--workdir={names['new']}")
-    before = {name: checksum(place / name) for name in ("trained", "masked", "bad_config", "unreadable", "files")}
+    before = {
+        name: checksum(place / name) for name in ("trained", "masked", "bad_config", "unreadable", "files", "damaged")
+    }
     result = launcher.launch(*args, cwd=tmp_path, timeout=300)
     assert result.returncode != 0, result.stdout[-2000:]
     assert "Traceback" not in result.stderr, result.stderr[-3000:]

@@ -15,6 +15,7 @@ def test_a_signal_becomes_a_request_and_a_second_one_interrupts(signum):
         assert not stop.requested
         os.kill(os.getpid(), signum)
         assert stop.requested and stop.signal_name == signal.Signals(signum).name
-        with pytest.raises(KeyboardInterrupt, match="a second"):
+        with pytest.raises(KeyboardInterrupt, match="a second") as second:
             os.kill(os.getpid(), signum)
+        assert second.value.signum == signum  # the launcher exits with 128 + it, as the signal's default would
     assert signal.getsignal(signum) is before  # the process's own handlers are back

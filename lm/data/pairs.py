@@ -127,6 +127,12 @@ def load(data: ml_collections.ConfigDict, tokenizer=None) -> PairsDataset:
     """
     name, train_texts, eval_texts = read_pairs(data)
     for split, texts in (("training", train_texts), ("eval", eval_texts)):
+        if not texts:
+            raise ValueError(
+                f"The {split} split of {name} has no pairs ({len(train_texts) + len(eval_texts)} in all; "
+                f"data.eval_fraction={data.eval_fraction} of them are held out). Use more pairs, a separate "
+                "--config.data.eval_path, or another data.eval_fraction."
+            )
         empty = [i for i, (s, t) in enumerate(texts) if not s or not t]
         if empty:
             raise ValueError(
