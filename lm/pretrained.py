@@ -45,7 +45,14 @@ def load(path: str) -> Pretrained:
             "files). Point it at one of these."
         )
     tokenizer = tokenizers.load(path)
-    params = checkpoint.Checkpointer(path, read_only=True).restore_params
+    checkpointer = checkpoint.Checkpointer(path, read_only=True)
+    if tokenizer is None or checkpointer.latest_step() is None:
+        missing = "its tokenizer.json" if tokenizer is None else "a checkpoint (checkpoints/)"
+        raise ValueError(
+            f"--config.init_from={path} has a run's config.json but not {missing}: it is not a workdir that "
+            "finished a training step. Point it at a trained workdir (or train this one first)."
+        )
+    params = checkpointer.restore_params
     return Pretrained(path, complete(saved["model"]), tokenizer, params)
 
 

@@ -77,6 +77,8 @@ def place(tmp_path_factory, request):
     llama.mkdir()
     (llama / "config.json").write_text(json.dumps({"model_type": "falcon"}))
     (llama / "model.safetensors").write_bytes(b"")
+    (files / "only_config").mkdir()
+    shutil.copy(base / "trained" / "config.json", files / "only_config" / "config.json")
     pickled = files / "hf_pickle"
     pickled.mkdir()
     (pickled / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
@@ -190,6 +192,7 @@ CASES = [  # (id, arguments, what the message must say)
     ("no readable checkpoint", ["--workdir={unreadable}", "--mode=eval"], "can be read"),
     ("causal from an encoder", [f"--config.init_from={M}", f"--workdir={N}"], "is a bidirectional model"),
     ("init_from nowhere", [f"--config.init_from={F}/nowhere", f"--workdir={N}"], "neither a workdir"),
+    ("init_from: only a config.json", [f"--config.init_from={F}/only_config"], "config.json but not its tokenizer"),
     ("init_from: no weights", [f"--config.init_from={F}/hf_no_weights"], "model.safetensors not found"),
     ("init_from: falcon", [f"--config.init_from={F}/hf_llama"], "model_type 'falcon'; the Hugging Face models we read"),
     ("init_from: a pickle", [f"--config.init_from={F}/hf_pickle"], "we do not unpickle PyTorch files"),

@@ -269,6 +269,11 @@ def _whole_file(directory: str) -> HFTokenizer:
             f"{path} could not be read by the tokenizers library ({e}). Download it again from the model's "
             "Hugging Face repository."
         ) from e
+    if tokenizer.get_vocab_size(with_added_tokens=True) == 0:
+        raise ValueError(
+            f"{path} has an empty vocabulary: it would encode every text to nothing. It is not the model's "
+            "tokenizer: download it again from the model's Hugging Face repository."
+        )
     config_path = os.path.join(directory, TOKENIZER_CONFIG_FILE)
     settings = _read_json(config_path) if os.path.isfile(config_path) else {}
     special_ids = {}

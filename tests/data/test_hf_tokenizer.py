@@ -308,6 +308,10 @@ MALFORMED = {
     "vocab.txt duplicate": ({"vocab.txt": GOOD_VOCAB_TXT + "hello\n"}, "vocab.txt"),
     "vocab.txt not UTF-8": ({"vocab.txt": b"[UNK]\n\xff\xfe\n"}, "vocab.txt"),
     "tokenizer.json not a tokenizer": ({"tokenizer.json": '{"model": 3}'}, "tokenizer.json could not be read"),
+    "tokenizer.json, no vocabulary": (
+        {"tokenizer.json": '{"version": "1.0", "model": {"type": "BPE", "vocab": {}, "merges": []}}'},
+        "has an empty vocabulary",
+    ),
     "tokenizer_config.json not JSON": ({"vocab.txt": GOOD_VOCAB_TXT, "tokenizer_config.json": "{"}, "tokenizer_config"),
     "tokenizer_config.json a list": ({"vocab.txt": GOOD_VOCAB_TXT, "tokenizer_config.json": "[]"}, "tokenizer_config"),
     "do_lower_case not a bool": (
