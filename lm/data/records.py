@@ -27,13 +27,14 @@ def read(path: str, what: str, formats: tuple[str, ...], fields: list[str], fiel
     ext = os.path.splitext(path)[1].lower()
     if ext not in formats:
         raise ValueError(f"{what} {path!r} is neither {names}. Convert it, or name it by its format.")
+    csv.field_size_limit(2**31 - 1)  # a long text in one field is data, not damage (the default stops at 128 KB)
     try:
         with open(path, encoding="utf-8", newline="") as f:
             if ext == ".jsonl":
                 records = [json.loads(line) for line in f if line.strip()]
             else:
                 records = list(csv.DictReader(f, delimiter=DELIMITERS[ext]))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, json.JSONDecodeError, csv.Error) as e:
         raise ValueError(f"{path} cannot be read as {ext[1:].upper()} ({e}). Fix the file.") from e
     if not records:
         raise ValueError(f"{what} {path!r} has no records.")

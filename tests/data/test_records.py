@@ -19,6 +19,8 @@ def test_each_format_gives_the_same_records(tmp_path):
     (tmp_path / "a.jsonl").write_text('{"text": "a, b", "label": "1"}\n\n{"text": "c", "label": "0"}\n')
     expected = [{"text": "a, b", "label": "1"}, {"text": "c", "label": "0"}]
     assert read(tmp_path / "a.csv") == read(tmp_path / "a.tsv") == read(tmp_path / "a.jsonl") == expected
+    (tmp_path / "long.tsv").write_text("text\tlabel\n" + "w " * 100_000 + "\t1\n")  # 200k characters in a field
+    assert read(tmp_path / "long.tsv") == [{"text": "w " * 100_000, "label": "1"}]
 
 
 @pytest.mark.parametrize(
