@@ -11,6 +11,7 @@ names each one's workdir), and `load` of an experiment file (one experiment may 
 """
 
 import dataclasses
+import hashlib
 import importlib.util
 import itertools
 import math
@@ -90,7 +91,13 @@ class Variant:
 
     @property
     def name(self) -> str:
-        return ",".join(f"{k}={_format(v)}" for k, v in self.overrides.items())
+        """key=value pairs joined by commas; one over 200 bytes is cut there and ends with a hash of the whole
+        (a file name may hold 255 bytes), so that every variant keeps a workdir of its own."""
+        name = ",".join(f"{k}={_format(v)}" for k, v in self.overrides.items())
+        if len(name.encode()) <= 200:
+            return name
+        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+        return name.encode()[:180].decode("utf-8", "ignore") + f"...{digest}"
 
 
 def grid(axes: dict[str, list], seeds=(0,)) -> list[dict]:

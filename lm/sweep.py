@@ -170,4 +170,9 @@ def _read_status(workdir: str) -> dict:
     path = os.path.join(workdir, STATUS_FILE)
     if not os.path.isfile(path):
         return {}
-    return jsonfile.read(path, "It records a variant of a sweep: delete it, and --mode=sweep runs the variant again.")
+    fix = "It records a variant of a sweep: delete it, and --mode=sweep runs the variant again."
+    status = jsonfile.read(path, fix)
+    for key, kind in (("index", int), ("name", str)):
+        if not isinstance(status.get(key), kind):
+            raise ValueError(f"{path} has no {key} (a {kind.__name__}): it is damaged. {fix}")
+    return status

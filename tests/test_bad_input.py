@@ -77,6 +77,13 @@ def place(tmp_path_factory, request):
     llama.mkdir()
     (llama / "config.json").write_text(json.dumps({"model_type": "falcon"}))
     (llama / "model.safetensors").write_bytes(b"")
+    (files / "raising.py").write_text(
+        "from lm.config import default_config, shrink_to_smoke\n"
+        "def get_config(arg=''):\n    return shrink_to_smoke(default_config())\n"
+        "def get_sweep(arg=''):\n    return [{'seed': s} for s in range(2)][5]\n"
+    )
+    (files / "sweep_damaged" / "seed=0").mkdir(parents=True)
+    (files / "sweep_damaged" / "seed=0" / "sweep.json").write_text('{"name": "seed=0"}')
     (files / "only_config").mkdir()
     shutil.copy(base / "trained" / "config.json", files / "only_config" / "config.json")
     pickled = files / "hf_pickle"
@@ -220,6 +227,8 @@ CASES = [  # (id, arguments, what the message must say)
     ("score a missing file", [f"--workdir={T}", "--mode=score", f"--text_file={F}/nope.txt"], "does not exist"),
     ("score a non-UTF-8 file", [f"--workdir={T}", "--mode=score", f"--text_file={F}/not_utf8_prompt.txt"], "UTF-8"),
     ("export without --out", [f"--workdir={T}", "--mode=export"], "--mode=export needs --out=DIR"),
+    ("get_sweep raising", [f"--config={F}/raising.py", "--mode=sweep"], "get_sweep('') raised IndexError"),
+    ("a sweep.json without its index", [f"--workdir={F}/sweep_damaged", "--mode=collate"], "has no index"),
     ("hellaswag without its file", [f"--workdir={T}", "--mode=harness", "--tasks=hellaswag_local"], "--hellaswag=FILE"),
     ("export onto a file", [f"--workdir={T}", "--mode=export", f"--out={F}/existing_file"], "is a file"),
 ]

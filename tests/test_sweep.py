@@ -23,6 +23,9 @@ def test_grid_crosses_the_axes_with_seeds_fastest_and_names_each_variant_by_its_
     ]
     assert [v.index for v in variants] == [0, 1, 2, 3]
     assert sweep.expand([{"data.path": "a/b.txt"}])[0].name == "data.path=a_b.txt"  # one directory level
+    # 300 characters: cut to a file name's room, the whole kept apart by a hash
+    long = sweep.expand([{"sample.prompt": "é" * 150}, {"sample.prompt": "é" * 149 + "e"}])
+    assert all(len(v.name.encode()) <= 200 and "..." in v.name for v in long) and long[0].name != long[1].name
 
 
 @pytest.mark.parametrize(

@@ -35,4 +35,10 @@ def overrides(experiment: str) -> list:
             f"{path} defines no get_sweep(arg): a sweep is a list of config overrides that the experiment file "
             "returns from get_sweep (lm/sweep.py shows one). For a single run, use --mode=train."
         )
-    return module.get_sweep(arg) if arg else module.get_sweep()
+    try:
+        return module.get_sweep(arg) if arg else module.get_sweep()
+    except Exception as e:  # noqa: BLE001 -- the user's code: its error, named, without our traceback
+        raise ValueError(
+            f"{path}'s get_sweep({arg!r}) raised {type(e).__name__}: {e}. Fix the experiment file (run "
+            "--mode=sweep --traceback for where)."
+        ) from e
