@@ -231,6 +231,7 @@ CASES = [  # (id, arguments, what the message must say)
     ("a sweep.json without its index", [f"--workdir={F}/sweep_damaged", "--mode=collate"], "has no index"),
     ("hellaswag without its file", [f"--workdir={T}", "--mode=harness", "--tasks=hellaswag_local"], "--hellaswag=FILE"),
     ("export onto a file", [f"--workdir={T}", "--mode=export", f"--out={F}/existing_file"], "is a file"),
+    ("export where nothing can be written", [f"--workdir={T}", "--mode=export", "--out=/proc/lm_out"], "Cannot write"),
 ]
 
 

@@ -27,6 +27,12 @@ def export(config, workdir: str, directory: str) -> None:
     if os.path.exists(directory) and not os.path.isdir(directory):
         raise ValueError(f"--out={directory} is a file. Pass a directory (new, or one to write the files into).")
     run = prepare(config, workdir, restore="required", data=False)
-    family = convert.write_model(directory, run.config.model.to_dict(), run.state.params)
-    written = ["config.json", "model.safetensors", *run.tokenizer.save_vocab(directory)]
+    try:
+        family = convert.write_model(directory, run.config.model.to_dict(), run.state.params)
+        written = ["config.json", "model.safetensors", *run.tokenizer.save_vocab(directory)]
+    except OSError as e:  # read-only, missing parent on a read-only file system, full disk
+        raise ValueError(
+            f"Cannot write the export into --out={directory} ({e.strerror or e}). Pass a directory you can write to "
+            "(with room for the weights)."
+        ) from e
     console.log(f"exported step {int(run.state.step)} of {workdir} to {directory} as {family}: {', '.join(written)}")

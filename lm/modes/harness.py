@@ -68,10 +68,16 @@ def harness(
     console.log(describe(run))
     # the model is checked (a model that cannot continue text is refused) before any task file is written
     lm = harness_lm.HarnessLM(model=run.model, params=run.state.params, tokenizer=run.tokenizer, batch_size=batch_size)
-    paths = harness_task.include_paths(
-        tasks, run.config.data, workdir, run.config.model.max_len, list(include_paths), hellaswag
-    )
-    results, _ = harness_task.evaluate(lm, tasks, paths, num_fewshot, limit, os.path.join(workdir, "harness"))
+    try:
+        paths = harness_task.include_paths(
+            tasks, run.config.data, workdir, run.config.model.max_len, list(include_paths), hellaswag
+        )
+        results, _ = harness_task.evaluate(lm, tasks, paths, num_fewshot, limit, os.path.join(workdir, "harness"))
+    except OSError as e:  # the workdir read-only or full: task files and results cannot be written
+        raise ValueError(
+            f"Cannot write the harness's task files or results into {workdir} ({e.strerror or e}). Make the "
+            "workdir writable (or give it room), or run the harness on a copy of it."
+        ) from e
     if limit is None:  # a --limit run scores a subset: not the task's number
         metrics.append(workdir, int(run.state.step), harness_task.scalars(results))
     return results
