@@ -74,7 +74,8 @@ def prepare(
         workdir_files.check_same_tokenizer(config, saved_config, workdir)
     checkpointer = checkpoint.Checkpointer(workdir, read_only=True) if workdir else None  # train writes under its lock
     resume = restore != "never" and checkpointer is not None and checkpointer.latest_step() is not None
-    chosen = checkpointer.step_for(str(config.train.restore)) if resume else None
+    # the checkpoint train.restore names (None: the latest readable one); a step not saved fails now
+    chosen = checkpointer.step_for(str(config.train.restore)) if resume and config.train.restore != "latest" else None
     if restore == "required" and not resume and not init_from:
         raise ValueError(
             f"No checkpoint in {workdir}. Train first (--mode=train) with this --workdir, or name a pretrained "
@@ -117,11 +118,10 @@ def prepare(
     state = jax.eval_shape(create, params) if abstract else create(params)
     if resume:  # the latest readable checkpoint, or the one train.restore names
         try:
-            state = checkpointer.restore(state, None if config.train.restore == "latest" else chosen)
+            state = checkpointer.restore(state, chosen)
         except checkpoint.CheckpointMismatch as e:
             schedule = ("learning_rate", "min_learning_rate", "warmup_steps", "decay_steps")  # values, not structure
-            changed = [f for f in workdir_files.changed_fields(config, saved_config or {}, "optim")
-                       if f.split(":")[0].split(".")[1] not in schedule]  # fmt: skip
+            changed = workdir_files.changed_fields(config, saved_config or {}, "optim", ignore=schedule)
             if changed and all(p.startswith("['opt_state']") for p in e.paths):  # clipping or decay on or off
                 raise checkpoint.CheckpointMismatch(
                     f"The optimizer state of the checkpoint in {checkpointer.directory} does not fit this run's "

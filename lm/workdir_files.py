@@ -134,13 +134,13 @@ def check_same_tokenizer(config: ml_collections.ConfigDict, saved: dict, workdir
         )
 
 
-def changed_fields(config: ml_collections.ConfigDict, saved: dict, section: str) -> list[str]:
-    """The fields of `section` whose value differs between the saved config and this one."""
+def changed_fields(config: ml_collections.ConfigDict, saved: dict, section: str, ignore=()) -> list[str]:
+    """The fields of `section` (but `ignore`) whose value differs between the saved config and this one."""
     ours, theirs = config[section].to_dict(), saved.get(section, {})
     return [
         f"{section}.{k}: {theirs[k]!r} then, {ours[k]!r} now"
         for k in sorted(ours)
-        if k in theirs and theirs[k] != ours[k]
+        if k in theirs and theirs[k] != ours[k] and k not in ignore
     ]
 
 
