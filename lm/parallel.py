@@ -298,6 +298,8 @@ def initialize_distributed(
     Raises:
       ValueError: flags missing or out of range, the port taken, a process missing after `timeout`.
     """
+    if not timeout > 0:
+        raise ValueError(f"--init_timeout={timeout} must be > 0: the seconds the processes wait for each other.")
     if auto:
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
         jax.distributed.initialize(initialization_timeout=int(timeout))

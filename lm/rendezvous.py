@@ -42,7 +42,9 @@ def check_flags(coordinator: str | None, num_processes: int | None, process_id: 
             f"--coordinator_address={coordinator} should be HOST:PORT, process 0's host and a free port "
             "(e.g. 10.0.0.1:12345)."
         )
-    if num_processes < 1 or not 0 <= process_id < num_processes:
+    if num_processes < 1:
+        raise ValueError(f"--num_processes={num_processes} must be >= 1: the number of processes of the run.")
+    if not 0 <= process_id < num_processes:
         raise ValueError(
             f"--process_id={process_id} must be in 0 .. {num_processes - 1} (--num_processes={num_processes}): each "
             "process gets its own, process 0 on the coordinator's host."

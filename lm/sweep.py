@@ -82,6 +82,16 @@ def apply(config: ml_collections.ConfigDict, overrides: dict) -> ml_collections.
     return config
 
 
+def check_overrides(config: ml_collections.ConfigDict, variants: list[Variant]) -> None:
+    """Every variant's overrides name config fields with values of their types (before any variant runs: a
+    misspelt key is the sweep's error, not one variant's)."""
+    for variant in variants:
+        try:
+            apply(config, variant.overrides)
+        except ValueError as e:
+            raise ValueError(f"get_sweep's variant {variant.index}: {e} Fix the experiment's get_sweep.") from e
+
+
 def finished(config: ml_collections.ConfigDict, workdir: str) -> bool:
     """Whether `workdir` holds the run's last checkpoint and its eval at that step."""
     if not os.path.isdir(os.path.join(workdir, "checkpoints")):

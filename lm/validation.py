@@ -59,8 +59,8 @@ def _choices_and_counts(config: ml_collections.ConfigDict) -> None:
     ).split():
         value = _get(config, key)
         check(value is None or value > 0, key, value, "must be > 0 (or unset to use model.size)")
-    for key in ("model.sliding_window",):
-        check(_get(config, key) >= 0, key, _get(config, key), "must be >= 0 (0: no window)")
+    for key in ("seed", "data.task_seed", "data.shard_seed", "sample.seed", "model.sliding_window"):
+        check(_get(config, key) >= 0, key, _get(config, key), "must be >= 0" + " (0: no window)" * ("window" in key))
     factor = config.train.spike_factor
     check(factor == 0 or factor > 1, "train.spike_factor", factor, "must be > 1 (a multiple of the median), or 0: off")
     restore = str(config.train.restore)
@@ -231,6 +231,18 @@ def _sampling(config: ml_collections.ConfigDict) -> None:
     decode = config.eval_decode
     check(decode.num_examples >= 0, "eval_decode.num_examples", decode.num_examples, "must be >= 0 (0: all)")
     check(config.eval_decode.num_beams >= 1, "eval_decode.num_beams", config.eval_decode.num_beams, "must be >= 1")
+    from sacrebleu.metrics.bleu import BLEU
+
+    tokenizers = tuple(BLEU.TOKENIZERS)
+    tokenize = decode.bleu_tokenize
+    check(
+        tokenize in tokenizers,
+        "eval_decode.bleu_tokenize",
+        tokenize,
+        f"choose one of sacreBLEU's tokenizers: {', '.join(tokenizers)}",
+    )
+    stops = tuple(config.sample.stop)
+    check(all(stops), "sample.stop", stops, "holds an empty string, which would end every sample at once")
     check(config.sample.num_beams >= 1, "sample.num_beams", config.sample.num_beams, "must be >= 1 (1: no beams)")
     check(
         config.sample.num_beams == 1 or config.sample.num_samples <= config.sample.num_beams,

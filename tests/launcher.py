@@ -8,19 +8,32 @@ every entry of it but theirs (their modules and their metadata). Every path the 
 the built-in corpus and text files, TensorBoard, sampling, scoring, Hugging Face import and export, sweeps,
 the harness, every input error) thus runs as it would without them, and a TFDS run stops with the command
 that installs them (tests/data/test_tfds_source.py).
+
+`Launcher` runs many such commands at the cost of one start (the bad-input matrix: 150 commands, each of
+which would spend 3 s importing JAX, Flax and orbax): one process of the main install imports what launch.py
+imports, without starting JAX, then forks a fresh copy of itself per command, which sets its argv, working
+directory and output files and runs launch.py's `cli.run()`. The copy starts JAX itself and ends as a launched
+process ends (its own exit code, atexit handlers and interpreter shutdown), so what a command prints and how
+it exits are what `launch` would give. The imports leave two idle native threads (OpenBLAS's pool, jemalloc's
+background thread), which their libraries restart in a forked child; a copy that hung would be killed at its
+timeout and fail its test.
 """
 
 import atexit
 import collections
 import functools
+import gc
 import importlib.metadata
+import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -70,3 +83,79 @@ def launch(*args: str, cwd=None, devices: int = 1, timeout: int = 600) -> subpro
     suite's fake devices) and returns the finished process, output captured."""
     env = dict(os.environ, XLA_FLAGS="" if devices == 1 else f"--xla_force_host_platform_device_count={devices}")
     return subprocess.run(command(*args), capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
+
+
+class Launcher:
+    """`launch` for many commands through one forking process of the main install (the module's docstring)."""
+
+    def __init__(self, devices: int = 1):
+        env = dict(os.environ, XLA_FLAGS="" if devices == 1 else f"--xla_force_host_platform_device_count={devices}")
+        code = f"import site, sys; site.addsitedir({main_install()!r}); sys.path.insert(0, {ROOT!r}); "
+        code += "from tests import launcher; launcher.serve()"
+        self.server = subprocess.Popen(
+            [sys.executable, "-S", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+        )
+
+    def launch(self, *args: str, cwd, timeout: int = 600) -> subprocess.CompletedProcess:
+        """`launch(*args, cwd=cwd)`: the finished command, its output captured."""
+        out, err = os.path.join(cwd, ".launch.out"), os.path.join(cwd, ".launch.err")
+        request = {"args": list(args), "cwd": str(cwd), "out": out, "err": err, "timeout": timeout}
+        self.server.stdin.write(json.dumps(request) + "\n")
+        self.server.stdin.flush()
+        returncode = json.loads(self.server.stdout.readline())
+        outputs = []
+        for path in (out, err):
+            with open(path, errors="replace") as f:
+                outputs.append(f.read())
+            os.remove(path)
+        return subprocess.CompletedProcess(["launch.py", *args], returncode, *outputs)
+
+    def close(self) -> None:
+        self.server.stdin.close()
+        self.server.wait(timeout=60)
+
+
+def serve() -> None:
+    """The forking process: imports what launch.py imports (JAX not started: forking a process whose JAX runs
+    threads would copy their locks mid-use), then per request line forks a copy that runs the command."""
+    sys.argv = ["launch.py"]
+    from jax._src import xla_bridge
+
+    from lm import checkpoint, cli, train  # noqa: F401  (the modules every mode imports)
+
+    assert not xla_bridge._backends, "JAX started before the fork"
+    # A forked copy's exit would collect every object imported here, touching (and so copying) each page of
+    # them: 0.7 s a command. Frozen, they are left to the operating system, as a process's memory is at exit.
+    gc.freeze()
+    for line in sys.stdin:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:  # the command's process: it leaves by SystemExit (absl's app.run always exits) or an error
+            _become(request)
+            cli.run()
+        print(json.dumps(_wait(pid, request["timeout"])), flush=True)
+
+
+def _become(request) -> None:
+    """Turns the forked copy into `python launch.py ARGS` run in CWD, with stdout and stderr to files."""
+    os.chdir(request["cwd"])
+    sys.argv = ["launch.py", *request["args"]]
+    stdin = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(stdin, 0)
+    os.close(stdin)
+    for fd, path in ((1, request["out"]), (2, request["err"])):
+        opened = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.dup2(opened, fd)
+        os.close(opened)
+
+
+def _wait(pid: int, timeout: float) -> int:
+    """The exit code of process `pid` (-N: killed by signal N, as subprocess reports it), killed past `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.02)

@@ -205,7 +205,7 @@ def read_file(path: str, data: ml_collections.ConfigDict) -> list[tuple[str, str
     fields = [data.source_field, data.target_field]
     fix = "--config.data.source_field / target_field"
     records = records_lib.read(path, "Pairs file", (".tsv", ".jsonl"), fields, fix)
-    return [(str(r[data.source_field] or ""), str(r[data.target_field] or "")) for r in records]
+    return [(str(r[data.source_field]), str(r[data.target_field])) for r in records]  # records has no None
 
 
 def _hold_out(pairs: list, fraction: float, dedupe: bool = False) -> tuple[list, list]:

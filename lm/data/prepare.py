@@ -180,7 +180,13 @@ def _file_units(path: str, name: str, single_txt: bool, val_fraction: float) -> 
     file, or its side) ends."""
     if path.endswith(".parquet"):
         parquet = _pyarrow_parquet()
-        return [("parquet", path, name, g) for g in range(parquet.ParquetFile(path).num_row_groups)]
+        try:
+            groups = parquet.ParquetFile(path).num_row_groups
+        except Exception as e:  # noqa: BLE001 -- pyarrow's errors (ArrowInvalid, OSError) for a damaged file
+            raise ValueError(
+                f"{path} cannot be read as Parquet ({e}). Remove it from the corpus, or replace it."
+            ) from e
+        return [("parquet", path, name, g) for g in range(groups)]
     size = os.path.getsize(path)
     if not single_txt:
         return [("lines", path, name, a, b, None, size) for a, b in _line_ranges(path, 0, size)]
@@ -403,7 +409,13 @@ def _hf_dataset(directory: str):
         raise ValueError(f"data.hf_dataset needs Hugging Face datasets ({e}). Install it: pip install datasets") from e
     if not os.path.isdir(directory):
         raise ValueError(f"data.hf_dataset={directory!r} is not a directory (one that save_to_disk wrote).")
-    loaded = datasets.load_from_disk(directory)
+    try:
+        loaded = datasets.load_from_disk(directory)
+    except FileNotFoundError as e:  # datasets' words for a directory that save_to_disk did not write
+        raise ValueError(
+            f"data.hf_dataset={directory!r} is not a dataset that save_to_disk wrote ({e}). Save it with "
+            "datasets' Dataset.save_to_disk(DIR), or give .txt / .jsonl / .parquet files with data.path."
+        ) from e
     if isinstance(loaded, datasets.DatasetDict):
         if "train" not in loaded:
             raise ValueError(f"{directory} is a DatasetDict without a train split (it has {sorted(loaded)}).")

@@ -45,4 +45,8 @@ def read(path: str, what: str, formats: tuple[str, ...], fields: list[str], fiel
         raise ValueError(
             f"{path} has no field(s) {missing} (it has {sorted(records[0])}). Set {fields_fix} to its column names."
         )
+    for number, record in enumerate(records, 1):
+        lacking = [k for k in fields if record.get(k) is None]  # a short CSV row, a JSON line without it or null
+        if lacking:
+            raise ValueError(f"{path}: record {number} has no value for {lacking}. Fix or remove that record.")
     return records

@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from lm import console
-from lm.decoding import generate
+from lm.decoding import generate, text
 from lm.decoding.sampling import Options
 from lm.models import families
 from lm.models.layout import count_params
@@ -58,9 +58,15 @@ def bench_generate(
       ValueError: prompt_len + new_tokens longer than the model's context.
     """
     c = model.config
+    text.check_causal(model, "--mode=bench_generate times generation, which runs")
+    if families.of(model).sourced:
+        raise ValueError(
+            f"--mode=bench_generate times decoder-only models; model.family={c.family} reads a source (an "
+            "encoder-decoder), which it does not time. Time a decoder-only model, or its eval (--mode=eval)."
+        )
     if prompt_len + new_tokens > c.max_len:
         raise ValueError(
-            f"--bench_prompt_len={prompt_len} plus --max_new_tokens={new_tokens} is longer than the model's "
+            f"--bench_prompt_len={prompt_len} plus --bench_new_tokens={new_tokens} is longer than the model's "
             f"context of {c.max_len} tokens. Lower them, or raise --config.model.max_len."
         )
     device = jax.devices()[0]

@@ -48,22 +48,29 @@ def encode_prompt(model: families.Model, tokenizer, sample: ml_collections.Confi
         ) from e
     max_len = model.config.max_len
     if families.of(model).sourced:  # the prompt is the source; the target starts at [BOS]
-        if len(ids) > max_len or 1 + sample.max_new_tokens > max_len:
+        if len(ids) > max_len:
             raise ValueError(
-                f"The source ({len(ids)} tokens) or [BOS] plus max_new_tokens={sample.max_new_tokens} is longer than "
-                f"the model's context of {max_len} tokens. Shorten the prompt or ask for at most {max_len - 1} new "
-                "tokens (--max_new_tokens)."
+                f"The source ({len(ids)} tokens) is longer than the model's context of {max_len} tokens (its "
+                f"encoder reads at most {max_len}). Shorten the prompt (--prompt, or --config.sample.prompt)."
+            )
+        if 1 + sample.max_new_tokens > max_len:
+            raise ValueError(
+                f"[BOS] plus max_new_tokens={sample.max_new_tokens} is longer than the model's context of {max_len} "
+                f"tokens. Ask for at most {max_len - 1} new tokens (--max_new_tokens)."
             )
         return ids
     ids = np.concatenate([getattr(tokenizer, "prompt_prefix", []), ids]).astype(np.int32)  # Llama's <s>
     if len(ids) + sample.max_new_tokens > max_len:
         room = max_len - len(ids)
-        fix = (
-            f"Ask for at most {room} new tokens (--max_new_tokens) or shorten the prompt"
-            if room > 0
-            else f"Shorten the prompt to fewer than {max_len} tokens (--prompt, or sample.prompt='' for no samples), "
-            "or train with a longer context (data.seq_len)"
-        )
+        if room > 0:
+            fix = f"Ask for at most {room} new tokens (--max_new_tokens) or shorten the prompt"
+        elif max_len > len(getattr(tokenizer, "prompt_prefix", [])) + 1:
+            fix = (
+                f"Shorten the prompt to fewer than {max_len} tokens (--prompt, or sample.prompt='' for no samples), "
+                "or train with a longer context (data.seq_len)"
+            )
+        else:
+            fix = "No prompt fits: train with a longer context (data.seq_len), or set sample.prompt='' for no samples"
         raise ValueError(
             f"The prompt ({len(ids)} tokens) plus max_new_tokens={sample.max_new_tokens} is longer than the "
             f"model's context of {max_len} tokens. {fix}."

@@ -85,6 +85,10 @@ def _check_gru(m) -> list:
     for field in ("parallel_residual", "sliding_window"):
         if m[field]:
             problems.append((f"model.{field}", m[field], "is an option of the Transformer blocks; a GRU has none"))
+    defaults = {f.name: f.default for f in dataclasses.fields(ModelConfig)}
+    for field in ("position", "rotary_fraction", "mlp", "norm", "norm_position", "attention", "attention_dropout"):
+        if m[field] != defaults[field]:  # a knob the GRU would ignore in silence
+            problems.append((f"model.{field}", m[field], "is an option of the Transformer; a GRU has none"))
     return problems
 
 

@@ -13,7 +13,13 @@ NEW_TOKENS = flags.DEFINE_integer("bench_new_tokens", 32, "bench_generate: token
 
 
 def run(config, workdir: str, experiment: str) -> None:
-    bench_generate(config, [int(b) for b in BATCH_SIZES.value], PROMPT_LEN.value, NEW_TOKENS.value)
+    sizes = [int(b) if b.strip().isdigit() else 0 for b in BATCH_SIZES.value]
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"--bench_batch_sizes={','.join(BATCH_SIZES.value)} must be whole numbers >= 1, e.g. 1,8.")
+    for flag in (PROMPT_LEN, NEW_TOKENS):
+        if flag.value < 1:
+            raise ValueError(f"--{flag.name}={flag.value} must be >= 1.")
+    bench_generate(config, sizes, PROMPT_LEN.value, NEW_TOKENS.value)
 
 
 def bench_generate(config, batch_sizes: list[int], prompt_len: int, new_tokens: int, repeats: int = 3) -> dict:

@@ -45,7 +45,7 @@ def prepare_shards(config) -> None:
             "over --num_workers of its own; here the launcher is one of several. Run --mode=prepare once without "
             "--num_processes / --distributed, then start the run of several processes."
         )
-    workers = NUM_WORKERS.value or os.cpu_count() or 1
+    workers = NUM_WORKERS.value if NUM_WORKERS.value is not None else os.cpu_count() or 1
     if workers < 1:
         raise ValueError(f"--num_workers={workers} must be >= 1.")
     tokenizer = pretrained.load(config.init_from).tokenizer if config.init_from else tokenizers.from_path(config.data)

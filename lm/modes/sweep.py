@@ -18,6 +18,7 @@ def run(config, workdir: str, experiment: str) -> None:
     from lm import console, sweep, train
 
     variants = sweep.select(sweep.expand(overrides(experiment)), INDEX.value)
+    sweep.check_overrides(config, variants)
     statuses = sweep.run(config, workdir, variants, train.train)
     console.log(sweep.summary(statuses))
     if any(s["status"] == "failed" for s in statuses):

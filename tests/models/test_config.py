@@ -58,7 +58,7 @@ def test_built_directly_a_model_is_a_decoder_pooled_at_its_last_token():
 # field -> (another value, the base it is changed from when the default base cannot show it).
 # The base is rotary so that rope_base shows; max_len shows only with learned positions.
 ENCODER_DECODER = {"family": "encoder_decoder"}
-GRU = {"family": "gru"}
+GRU = {"family": "gru", "position": "learned"}  # the base's rotary is a Transformer option
 LLAMA3 = {"rope_scaling": "llama3", "rope_scaling_factor": 8.0, "rope_original_max_len": 64}
 RELATIVE = {"position": "relative"}
 CHANGES = {
