@@ -19,7 +19,9 @@ the checkpoints for writing: the others read them and change nothing.
 """
 
 import dataclasses
+import json
 import os
+import re
 import shutil
 import time
 
@@ -161,9 +163,10 @@ class Checkpointer:
             except CheckpointMismatch:
                 raise
             except Exception as e:  # truncated or corrupted files: orbax, tensorstore and json raise their own
+                where = os.path.join(self.directory, str(candidate))
                 console.log(
-                    f"warning: the checkpoint at step {candidate} ({os.path.join(self.directory, str(candidate))}) "
-                    f"cannot be read: {_short(e)}. Using the checkpoint before it."
+                    f"warning: the checkpoint at step {candidate} ({where}) cannot be read: {_cause(e, where)}. "
+                    "Using the checkpoint before it."
                 )
                 self.unreadable.append(candidate)
                 continue
@@ -245,9 +248,29 @@ class LowestEvalLoss(preservation.PreservationPolicy):
         return [c.step == best for c in checkpoints]
 
 
+def _cause(error: Exception, directory: str) -> str:
+    """What is wrong with the checkpoint in `directory`: `_short(error)`, or, for orbax's JSON error that names
+    no file, the metadata file that is not JSON."""
+    if isinstance(error, json.JSONDecodeError):
+        for root, _, files in sorted(os.walk(directory)):
+            for name in sorted(f for f in files if f.startswith("_") or f.endswith(("METADATA", ".zarray"))):
+                try:
+                    with open(os.path.join(root, name)) as f:
+                        json.load(f)
+                except (ValueError, OSError):
+                    return f"{os.path.join(root, name)} is not JSON ({error})"
+    return _short(error)
+
+
 def _short(error: Exception) -> str:
-    """The first line of an error, at most 300 characters (tensorstore's run to pages)."""
+    """An error in one line of at most 300 characters. TensorStore's run to pages (the whole spec of the
+    array it was reading): of those, the innermost cause and the file it names."""
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    text = re.sub(r"\s*\[tensorstore_spec=.*", "", text)
+    files = re.findall(r'(?:local file|Failed writing:) "([^"]+)"', text)
+    if files:
+        cause = re.sub(r"\s*\[os_error_code='?(\d+)'?\]", r" (errno \1)", text.rsplit(": ", 1)[-1])
+        text = f"{cause}, in {files[-1]}"
     return text[:300]
 
 

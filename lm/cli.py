@@ -13,6 +13,7 @@ defaults in lm/config.py); `--config.a.b=V` overrides any field. Re-running a tr
 same workdir resumes from its latest checkpoint.
 """
 
+import errno
 import glob
 import os
 import re
@@ -34,7 +35,11 @@ DEFAULT_CONFIG = os.path.join(EXPERIMENTS, "default.py")
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiment file[:arg], default experiments/default.py")
 _WORKDIR = flags.DEFINE_string("workdir", None, "run directory (default: workdirs/<experiment>[_<arg>])")
 _MODE = flags.DEFINE_enum("mode", "train", list(MODES), "what to do with the experiment (and its workdir): lm/modes/")
-_TRACEBACK = flags.DEFINE_bool("traceback", False, "show the full traceback of input errors")
+_TRACEBACK = flags.DEFINE_bool(
+    "traceback",
+    False,
+    "show the full traceback of input errors, and all that orbax and TensorStore print on a failed save or read",
+)
 _COORDINATOR = flags.DEFINE_string(
     "coordinator_address", None, "several processes: host:port of process 0 (with --num_processes, --process_id)"
 )
@@ -122,6 +127,11 @@ def main(argv):
     widen_cpu_thread_pool(os.environ)
     import jax
 
+    from lm import console
+
+    if not _TRACEBACK.value:
+        console.quiet_library_noise()
+
     from lm import parallel, train
 
     try:  # before any other JAX call
@@ -140,6 +150,14 @@ def main(argv):
         if _TRACEBACK.value:
             raise
         sys.exit(f"error: {e}")
+    except OSError as e:  # a write the file system refused, outside the checkpoints (lm/checkpoint.py's own)
+        if _TRACEBACK.value or e.errno not in WRITE_FAILURES:
+            raise
+        what = f"writing {e.filename}" if e.filename else "a write"
+        sys.exit(
+            f"error: {what} failed: {e.strerror}. Make room on the disk (or raise the file size limit, `ulimit -f`) "
+            "and run the same command again: a training run resumes from its last checkpoint."
+        )
     except train.Preempted as e:  # the step reached is saved: exit as a signalled process would
         print(str(e), file=sys.stderr, flush=True)
         sys.exit(128 + signal.Signals[e.signal_name].value)
@@ -151,6 +169,9 @@ def main(argv):
             flush=True,
         )
         sys.exit(128 + getattr(e, "signum", signal.SIGINT))
+
+
+WRITE_FAILURES = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)  # a full disk, a file size limit, a full quota
 
 
 def configured():

@@ -44,8 +44,11 @@ class MetricsWriter:
         if not self._writes:
             return
         record = {k: [float(x) for x in v] if isinstance(v, list) else float(v) for k, v in scalars.items()}
-        with open(self._path, "a") as f:
-            f.write(json.dumps({"step": int(step), **record}) + "\n")
+        try:
+            with open(self._path, "a") as f:
+                f.write(json.dumps({"step": int(step), **record}) + "\n")
+        except OSError as e:  # a full disk: lm/cli.py names the file (a line cut short is dropped on resumption)
+            raise OSError(e.errno, e.strerror, self._path) from e
         for tag, value in record.items():
             if not isinstance(value, list):
                 self._tensorboard.write(int(step), summary=self._tensorboard.summary.scalar(tag, value))
@@ -76,15 +79,22 @@ class _Events:
 
         self.summary, self._event_pb2 = summary, event_pb2
         os.makedirs(directory, exist_ok=True)
+        self._directory = directory
         self._file = event_file_writer.EventsWriter(os.path.join(directory, "events"))
         if purge_step is not None:
             self.write(purge_step, session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START))
 
     def write(self, step: int, **fields) -> None:
-        self._file.write_event(self._event_pb2.Event(wall_time=time.time(), step=step, **fields))
+        try:
+            self._file.write_event(self._event_pb2.Event(wall_time=time.time(), step=step, **fields))
+        except OSError as e:  # a full disk: lm/cli.py names the directory
+            raise OSError(e.errno, e.strerror, self._directory) from e
 
     def flush(self) -> None:
-        self._file.flush()
+        try:
+            self._file.flush()
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, self._directory) from e
 
     def close(self) -> None:
         self._file.close()

@@ -119,10 +119,19 @@ def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 def write_atomically(path: str, content: str | bytes) -> None:
     """`content` (text, or bytes) into `path` through a temporary file and a rename: a crash never leaves half a
-    file."""
-    with open(path + ".tmp", "wb") as f:
-        f.write(content.encode("utf-8") if isinstance(content, str) else content)
-    os.replace(path + ".tmp", path)
+    file, and a failed write (a full disk) leaves no temporary file.
+
+    Raises:
+      OSError: the write failed (lm/cli.py reports it in a sentence).
+    """
+    try:
+        with open(path + ".tmp", "wb") as f:
+            f.write(content.encode("utf-8") if isinstance(content, str) else content)
+        os.replace(path + ".tmp", path)
+    except OSError as e:
+        if os.path.isfile(path + ".tmp"):
+            os.remove(path + ".tmp")
+        raise OSError(e.errno, e.strerror, path) from e
 
 
 def check_same_tokenizer(config: ml_collections.ConfigDict, saved: dict, workdir: str) -> None:

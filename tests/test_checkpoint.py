@@ -2,7 +2,9 @@
 
 import errno
 import os
+import re
 import shutil
+import subprocess
 
 import jax
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 
 from lm import checkpoint, train
 from lm.run import prepare
+from tests import launcher
 
 
 def test_checkpoint_round_trip(tiny_config, tmp_path):
@@ -130,3 +133,43 @@ def test_a_failed_save_names_the_last_complete_checkpoint(tiny_config, tmp_path,
     ):
         train.train(tiny_config, str(tmp_path / "run"))
     assert checkpoint.Checkpointer(str(tmp_path / "run"), read_only=True).latest_step() == 2
+
+
+def test_a_damaged_checkpoint_is_named_by_its_file(tiny_config, tmp_path, capsys):
+    """TensorStore's errors carry the whole spec of the array it read (pages); the warning gives the cause and
+    the file. orbax's JSON error names no file: the metadata file that is not JSON is found and named."""
+    trained(tiny_config, tmp_path / "run", 4)
+    for data in (tmp_path / "run" / "checkpoints" / "4" / "default" / "d").iterdir():
+        data.write_bytes(bytes(100))  # overwritten, as a disk that failed under a copy leaves it
+    open(tmp_path / "run" / "checkpoints" / "2" / "default" / "_METADATA", "w").close()
+    capsys.readouterr()
+    with pytest.raises(ValueError, match="No checkpoint in .* can be read"):
+        prepare(tiny_config, str(tmp_path / "run"), restore="required")
+    step_4, step_2 = capsys.readouterr().out.strip().splitlines()
+    assert "tensorstore_spec" not in step_4 and len(step_4) < 500
+    assert re.search(r"step 4 .* cannot be read: .*, in .*/checkpoints/4/default/d/\w+\. Using", step_4)
+    assert f"{tmp_path}/run/checkpoints/2/default/_METADATA is not JSON (Expecting value" in step_2
+
+
+def test_a_full_disk_stops_with_one_line_and_the_run_resumes(tmp_path):
+    """A file size limit (`ulimit -f`) fails writes as a full disk does (EFBIG for ENOSPC): at 30 KB the first
+    checkpoint, at 1 KB the rewrite of config.json. Each stops the launcher with one line naming the file,
+    the workdir's files as they were (no half-written config.json, no temporary file); without the limit, the
+    same command finishes the run."""
+
+    env = dict(os.environ, XLA_FLAGS="", LM_COMPILATION_CACHE=str(tmp_path / "cache"))  # cut-short entries: ours
+    workdir = tmp_path / "run"
+    command = launcher.command(f"--config={launcher.ROOT}/experiments/default.py:smoke", f"--workdir={workdir}")
+    config_json = None
+    for kilobytes, named in ((30, f"Saving the checkpoint of step 4 to {workdir}/checkpoints failed"), (1, "")):
+        limited = ["bash", "-c", f'ulimit -f {kilobytes} && exec "$@"', "bash", *command]  # units of 1 KB
+        run = subprocess.run(limited, capture_output=True, text=True, env=env)
+        named = named or f"error: writing {workdir}/config.json failed: File too large."
+        assert run.returncode == 1 and run.stderr.count("\n") == 1 and named in run.stderr, run.stderr[-3000:]
+        assert "File too large" in run.stderr
+        assert config_json in (None, (workdir / "config.json").read_text())
+        config_json = (workdir / "config.json").read_text()
+        assert not list(workdir.rglob("*.tmp"))
+    finished = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert checkpoint.Checkpointer(str(workdir), read_only=True).latest_step() == 4

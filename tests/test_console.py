@@ -1,5 +1,10 @@
 """The console: every line printed on process 0, none on the other processes of a multi-host run."""
 
+import logging
+import sys
+import types
+import warnings
+
 import jax
 
 from lm import console
@@ -25,3 +30,29 @@ def test_the_library_prints_through_the_console_only():
         if path.name not in ("console.py", "cli.py") and re.search(r"(?<![\w.])print\(", path.read_text())
     ]
     assert printing == []
+
+
+def test_what_libraries_print_on_a_failed_checkpoint_write_is_left_out_and_nothing_else(monkeypatch):
+    """launch.py's quiet_library_noise: orbax's error records, TensorStore's closed-event-loop errors and JAX's
+    cache warnings go; our own records, other unraisable errors and other warnings stay."""
+    passed_on = []
+    monkeypatch.setattr(sys, "unraisablehook", passed_on.append)
+    absl = logging.getLogger("absl")
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        console.quiet_library_noise()
+        try:
+            for error in (RuntimeError("Event loop is closed"), KeyError("ours")):
+                sys.unraisablehook(types.SimpleNamespace(exc_value=error, exc_type=type(error), object=None))
+            orbax_error = logging.LogRecord("absl", logging.ERROR, "/site/orbax/checkpoint/future.py", 1, "x", (), None)
+            ours = logging.LogRecord("absl", logging.ERROR, "/work/lm/train.py", 1, "x", (), None)
+            orbax_info = logging.LogRecord("absl", logging.INFO, "/site/orbax/checkpoint/future.py", 1, "x", (), None)
+            kept = [bool(absl.filter(r)) for r in (orbax_error, ours, orbax_info)]
+            warnings.warn("Error writing persistent compilation cache entry for 'jit_step': OSError", stacklevel=1)
+            warnings.warn("a warning of ours", stacklevel=1)
+        finally:
+            for name in ("absl", "asyncio"):
+                logging.getLogger(name).removeFilter(console._drop_reported_records)
+    assert [u.exc_value.args for u in passed_on] == [("ours",)]
+    assert kept == [False, True, True]
+    assert [str(w.message) for w in shown] == ["a warning of ours"]
