@@ -42,8 +42,16 @@ def test_what_libraries_print_on_a_failed_checkpoint_write_is_left_out_and_nothi
         warnings.simplefilter("always")
         console.quiet_library_noise()
         try:
-            for error in (RuntimeError("Event loop is closed"), KeyError("ours")):
-                sys.unraisablehook(types.SimpleNamespace(exc_value=error, exc_type=type(error), object=None))
+            code = {}  # a coroutine of orbax's ("Exception ignored in: <coroutine ...>" when it is dropped)
+            exec(compile("async def write():\n    pass\n", "/site/orbax/checkpoint/serialization.py", "exec"), code)
+            orbax_coroutine = code["write"]()
+            for error, source in (
+                (RuntimeError("Event loop is closed"), None),
+                (RuntimeError("cancelled"), orbax_coroutine),
+                (KeyError("ours"), None),
+            ):
+                sys.unraisablehook(types.SimpleNamespace(exc_value=error, exc_type=type(error), object=source))
+            orbax_coroutine.close()
             orbax_error = logging.LogRecord("absl", logging.ERROR, "/site/orbax/checkpoint/future.py", 1, "x", (), None)
             ours = logging.LogRecord("absl", logging.ERROR, "/work/lm/train.py", 1, "x", (), None)
             orbax_info = logging.LogRecord("absl", logging.INFO, "/site/orbax/checkpoint/future.py", 1, "x", (), None)
