@@ -40,6 +40,12 @@ _TRACEBACK = flags.DEFINE_bool(
     False,
     "show the full traceback of input errors, and all that orbax and TensorStore print on a failed save or read",
 )
+_STEP = flags.DEFINE_integer(
+    "step",
+    None,
+    "the checkpoint of this step, for every mode that reads one (eval, sample, score, export, harness; "
+    "train: go on from it): --config.train.restore=STEP",
+)
 _COORDINATOR = flags.DEFINE_string(
     "coordinator_address", None, "several processes: host:port of process 0 (with --num_processes, --process_id)"
 )
@@ -186,6 +192,10 @@ def configured():
     for mode in MODES.values():
         if hasattr(mode, "configure"):
             mode.configure(config)
+    if _STEP.value is not None:
+        if _STEP.value < 0:
+            sys.exit(f"error: --step={_STEP.value} must be a step number >= 0 (a checkpoint's).")
+        config.train.restore = str(_STEP.value)
     return config
 
 

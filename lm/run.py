@@ -160,7 +160,7 @@ def train_step_of(config: ml_collections.ConfigDict, runner, objective: objectiv
 
 def make_evaluators(run: Run) -> list:
     """The evaluators config.evals names (or the objective's own), compiled once for this run."""
-    return evaluators.make(run.config, run.runner, run.objective, run.data, run.model)
+    return evaluators.make(run.config, run.runner, run.objective, run.data, run.model, run.workdir)
 
 
 def check_platform(config: ml_collections.ConfigDict) -> None:

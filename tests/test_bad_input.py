@@ -251,6 +251,8 @@ CASES = [  # (id, arguments, what the message must say)
         "no checkpoint of step 3",
     ),
     ("restore: a word", ["--config.train.restore=first"], "choose latest, best or a step number"),
+    ("a negative --step", [f"--workdir={T}", "--mode=eval", "--step=-1"], "--step=-1 must be a step number >= 0"),
+    ("a --step not saved", [f"--workdir={T}", "--mode=sample", "--step=3"], "no checkpoint of step 3"),
     ("a spike factor of 1", ["--config.train.spike_factor=1.0"], "must be > 1"),
     ("no steps skipped", ["--config.train.nonfinite=skip", "--config.train.max_skipped=0"], "must be > 0"),
     ("a process id alone", ["--num_processes=2", "--process_id=1"], "are set but not --coordinator_address"),

@@ -53,15 +53,16 @@ def names(evals: str, objective) -> list[str]:
     return chosen
 
 
-def make(config, runner, objective, data, model) -> list:
-    """The evaluators config.evals names, each compiled for this runner, objective, dataset and model."""
+def make(config, runner, objective, data, model, workdir: str | None = None) -> list:
+    """The evaluators config.evals names, each compiled for this runner, objective, dataset and model (decoded
+    texts written under `workdir`, when given)."""
     chosen = names(config.evals, objective)
     decoder = None
     if any(name in DECODED for name in chosen):
         d = config.eval_decode
         decoder = Decoder(
             runner, model, data, config.train.eval_batch_size, d.num_examples, d.num_beams, d.length_penalty,
-            max_new_tokens=config.data.seq_len - 1,
+            max_new_tokens=config.data.seq_len - 1, workdir=workdir,
         )  # fmt: skip
     return [EVALUATORS[name].build(config, runner, objective, data, decoder) for name in chosen]
 

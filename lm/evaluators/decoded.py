@@ -3,11 +3,22 @@
 `Decoder` decodes the first config.eval_decode.num_examples pairs of the eval split (all with 0) with the
 configured strategy (greedy, or beam search with eval_decode.num_beams), compiled once, and keeps the
 texts of the last state it decoded, so that exact match, BLEU and ROUGE at one eval decode once.
+
+With a workdir, each decoding is also written to WORKDIR/eval/step_N/, to be scored by other tools:
+decoded.jsonl (source, reference, hypothesis per pair, the texts exactly), and sources.txt, references.txt,
+hypotheses.txt, one text a line (a newline inside a text written as a space), which the `sacrebleu` and
+rouge-score command lines read:
+
+    sacrebleu WORKDIR/eval/step_3000/references.txt -i WORKDIR/eval/step_3000/hypotheses.txt -tok char
 """
+
+import json
+import os
 
 import jax
 import numpy as np
 
+from lm import workdir_files
 from lm.decoding import beam, generate
 from lm.decoding.sampling import Options
 from lm.decoding.text import decode, pad_right, without_eos
@@ -17,8 +28,8 @@ class Decoder:
     """Decoded eval targets of a state, and the references they are scored against."""
 
     def __init__(self, runner, model, data, batch_size: int, num_examples: int, num_beams: int, alpha: float,
-                 max_new_tokens: int):  # fmt: skip
-        self.runner, self.model, self.data = runner, model, data
+                 max_new_tokens: int, workdir: str | None = None):  # fmt: skip
+        self.runner, self.model, self.data, self.workdir = runner, model, data, workdir
         sources, references = data.eval_pairs()
         count = len(sources) if num_examples == 0 else min(num_examples, len(sources))
         self.sources, self.references = sources[:count], references[:count]
@@ -56,7 +67,25 @@ class Decoder:
             for row, n in zip(tokens[:real], lengths[:real], strict=True):
                 texts.append(decode(self.data.tokenizer, without_eos(row, n, self.eos)))
         self._last = (step, texts)
+        if self.workdir is not None and jax.process_index() == 0:
+            self.write(os.path.join(self.workdir, OUTPUTS, f"step_{step}"), texts)
         return texts
+
+    def write(self, directory: str, texts: list[str]) -> None:
+        """The decoded pairs of one eval as files in `directory` (the module's docstring)."""
+        sources = [decode(self.data.tokenizer, s) for s in self.sources]
+        os.makedirs(directory, exist_ok=True)
+        records = [
+            json.dumps({"source": s, "reference": r, "hypothesis": h}, ensure_ascii=False) + "\n"
+            for s, r, h in zip(sources, self.references, texts, strict=True)
+        ]
+        workdir_files.write_atomically(os.path.join(directory, "decoded.jsonl"), "".join(records))
+        for name, lines in (("sources", sources), ("references", self.references), ("hypotheses", texts)):
+            one_a_line = "".join(" ".join(t.splitlines()) + "\n" for t in lines)
+            workdir_files.write_atomically(os.path.join(directory, f"{name}.txt"), one_a_line)
+
+
+OUTPUTS = "eval"  # under the workdir: eval/step_N/ of each decoded eval
 
 
 class DecodedEvaluator:

@@ -218,6 +218,7 @@ FLAG_TESTS = {
     "text": "tests/modes/test_score.py::test_score_text_comes_from_exactly_one_of_two_flags",
     "text_file": "tests/knobs/test_flags.py::test_the_flags_of_score_export_and_bench_generate_act",
     "out": "tests/knobs/test_flags.py::test_the_flags_of_score_export_and_bench_generate_act",
+    "step": "tests/knobs/test_flags.py::test_the_flags_of_score_export_and_bench_generate_act",
     "bench_steps": "tests/test_bench.py::test_bench_mode_prints_every_figure_and_writes_nothing",
     "bench_batch_sizes": "tests/knobs/test_flags.py::test_the_flags_of_score_export_and_bench_generate_act",
     "bench_prompt_len": "tests/knobs/test_flags.py::test_the_flags_of_score_export_and_bench_generate_act",

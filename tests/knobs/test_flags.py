@@ -49,6 +49,9 @@ def test_the_flags_of_score_export_and_bench_generate_act(tmp_path):
     scored = launch(SMOKE, workdir, "--mode=score", f"--text_file={tmp_path}/text.txt", cwd=tmp_path)
     assert scored.returncode == 0, scored.stderr
     assert "'s'" in scored.stdout and "10 tokens scored" in scored.stdout  # the file's 11 characters, less the first
+    for step in (2, 4):  # the run saved steps 2 and 4
+        evaluated = launch(SMOKE, workdir, "--mode=eval", f"--step={step}", cwd=tmp_path)
+        assert f"eval of the checkpoint at step {step}:" in evaluated.stdout, evaluated.stderr
     exported = launch(SMOKE, workdir, "--mode=export", f"--out={tmp_path}/hf", cwd=tmp_path)
     assert exported.returncode == 0, exported.stderr
     assert sorted(os.listdir(tmp_path / "hf")) == ["config.json", "model.safetensors"]
