@@ -251,6 +251,18 @@ CASES = [  # (id, arguments, what the message must say)
         "no checkpoint of step 3",
     ),
     ("restore: a word", ["--config.train.restore=first"], "choose latest, best or a step number"),
+    ("a prompt file missing", [f"--workdir={T}", "--mode=sample", f"--prompt_file={F}/nope.txt"], "does not exist"),
+    (
+        "a prompt file without prompts",
+        [f"--workdir={T}", "--mode=sample", f"--prompt_file={F}/docs.jsonl", f"--out={N}.jsonl"],
+        "docs.jsonl, line 1, has no text field prompt (or source)",
+    ),
+    (
+        "a prompt and a prompt file",
+        [f"--workdir={T}", "--mode=sample", "--prompt=cat", f"--prompt_file={F}/text.txt"],
+        "--prompt and --prompt_file are both given",
+    ),
+    ("samples into a directory", [f"--workdir={T}", "--mode=sample", f"--out={F}/empty_dir"], "is a directory"),
     ("a negative --step", [f"--workdir={T}", "--mode=eval", "--step=-1"], "--step=-1 must be a step number >= 0"),
     ("a --step not saved", [f"--workdir={T}", "--mode=sample", "--step=3"], "no checkpoint of step 3"),
     ("a spike factor of 1", ["--config.train.spike_factor=1.0"], "must be > 1"),

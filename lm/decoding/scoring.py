@@ -69,9 +69,11 @@ def window_log_probs(params, tokens, valid, *, model: families.Model):
 
 
 @functools.partial(jax.jit, static_argnames="model")  # one compilation per model and padded shape
-def token_scores(params, inputs, targets, valid, *, model: families.Model):
-    """log p(targets[b, t] | inputs[b, :t + 1]) [B, T] float32, and whether each target is the argmax [B, T]."""
-    logits = model.apply({"params": params}, inputs, valid=valid).astype(jnp.float32)  # [B, T, V]
+def token_scores(params, inputs, targets, valid, source=None, source_valid=None, *, model: families.Model):
+    """log p(targets[b, t] | inputs[b, :t + 1]) [B, T] float32, and whether each target is the argmax [B, T].
+    An encoder-decoder reads `source` [B, S] too."""
+    encoder = {} if source is None else {"source": source, "source_valid": source_valid}
+    logits = model.apply({"params": params}, inputs, valid=valid, **encoder).astype(jnp.float32)  # [B, T, V]
     # The log-softmax at the targets only: no second [B, T, V] array (3.3 GB for GPT-2 at 16 x 1024 tokens).
     scores = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0] - jax.nn.logsumexp(logits, axis=-1)
     return scores, jnp.argmax(logits, axis=-1) == targets

@@ -83,14 +83,35 @@ def generate_text(
 ) -> list[str]:
     """sample.num_samples continuations of each prompt (default [sample.prompt]), decoded to text.
 
+    Returns:
+      len(prompts) * num_samples texts, the samples of each prompt together: prompt + continuation, or for
+      an encoder-decoder the target it writes for the prompt.
+    """
+    samples = generate_samples(model, tokenizer, params, sample, prompts, log_probability=False)
+    return [s["continuation"] if families.of(model).sourced else s["prompt"] + s["continuation"] for s in samples]
+
+
+def generate_samples(
+    model: families.Model,
+    tokenizer,
+    params,
+    sample: ml_collections.ConfigDict,
+    prompts: list[str] | None = None,
+    log_probability: bool = True,
+) -> list[dict]:
+    """sample.num_samples continuations of each prompt (default [sample.prompt]), as records.
+
     Prompts of different lengths decode together in one left-padded batch. With sample.num_beams > 1
     the continuations are the num_samples best beams of a beam search, best first. A continuation ends at
     the tokenizer's EOS token (sample.stop_at_eos; not included) and before the first of
     sample.stop strings.
 
     Returns:
-      len(prompts) * num_samples texts, the samples of each prompt together: prompt + continuation, or for
-      an encoder-decoder the target it writes for the prompt.
+      len(prompts) * num_samples records, the samples of each prompt together: {"prompt", "sample" (its
+      index among the prompt's), "continuation" (the text after the prompt; an encoder-decoder's target),
+      "num_tokens" (tokens generated, EOS not counted), "log_probability" (of those tokens given the prompt
+      under the model's own distribution: temperature 1, no top-k / top-p; before any stop string's cut;
+      None unless `log_probability`)}.
     """
     prompts = [sample.prompt] if prompts is None else list(prompts)
     encoded = [encode_prompt(model, tokenizer, sample, p) for p in prompts]
@@ -113,14 +134,37 @@ def generate_text(
         fn = generate.compile_generate(model, sample.max_new_tokens, eos)
         options = Options(sample.temperature, sample.top_k, sample.top_p, sample.repetition_penalty)
         out, lengths = fn(params, tokens, valid, jax.random.PRNGKey(sample.seed), options, *encoder)
-    texts = []
-    for i, (row, n) in enumerate(zip(np.asarray(out), np.asarray(lengths), strict=True)):
-        new = without_eos(row, n, eos)
-        text = decode(tokenizer, new) if seq2seq else continuation(tokenizer, encoded[i // sample.num_samples], new)
+    news = [without_eos(row, n, eos) for row, n in zip(np.asarray(out), np.asarray(lengths), strict=True)]
+    heads = [encoded[i // sample.num_samples] for i in range(len(news))]  # each sample's prompt ids
+    log_probs = _log_probabilities(model, tokenizer, params, heads, news) if log_probability else [None] * len(news)
+    samples = []
+    for i, new in enumerate(news):
+        text = decode(tokenizer, new) if seq2seq else continuation(tokenizer, heads[i], new)
         for stop in sample.stop:
             text = text.split(stop, 1)[0] if stop else text
-        texts.append(text if seq2seq else prompts[i // sample.num_samples] + text)
-    return texts
+        samples.append({"prompt": prompts[i // sample.num_samples], "sample": i % sample.num_samples,
+                        "continuation": text, "num_tokens": len(new), "log_probability": log_probs[i]})  # fmt: skip
+    return samples
+
+
+def _log_probabilities(model, tokenizer, params, prompts: list[np.ndarray], news: list[np.ndarray]) -> list[float]:
+    """log p(new | prompt) of each row, teacher forced: a decoder reads prompt + new, an encoder-decoder the
+    prompt as its source and [BOS] + new."""
+    from lm.decoding import scoring  # which imports this module
+
+    encoder = {}
+    if families.of(model).sourced:
+        source, source_valid = pad_right(prompts, tokenizer.special_ids.get("[PAD]", 0))
+        encoder = {"source": source, "source_valid": source_valid}
+        prompts = [np.asarray([tokenizer.special_ids["[BOS]"]], np.int32)] * len(prompts)
+    rows = [np.concatenate([p, n]).astype(np.int32) for p, n in zip(prompts, news, strict=True)]
+    tokens, valid = pad_right(rows, 0, max(max(len(r) for r in rows), 2))
+    scores, _ = scoring.token_scores(params, tokens[:, :-1], tokens[:, 1:], valid[:, :-1], **encoder, model=model)
+    scores = np.asarray(scores)  # [B, L - 1]: scores[b, t] is of tokens[b, t + 1]
+    return [
+        float(scores[b, len(p) - 1 : len(p) - 1 + len(n)].sum())
+        for b, (p, n) in enumerate(zip(prompts, news, strict=True))
+    ]
 
 
 def print_samples(model, tokenizer, params, sample: ml_collections.ConfigDict, prompts: list[str] | None = None):

@@ -9,7 +9,9 @@ import os
 
 from absl import flags
 
-OUT = flags.DEFINE_string("out", None, "export: the directory for the Hugging Face files")
+OUT = flags.DEFINE_string(
+    "out", None, "export: the directory for the Hugging Face files; sample: a JSONL file of the samples"
+)
 
 
 def run(config, workdir: str, experiment: str) -> None:

@@ -219,6 +219,9 @@ FLAG_TESTS = {
     "text_file": "tests/knobs/test_flags.py::test_the_flags_of_score_export_and_bench_generate_act",
     "out": "tests/knobs/test_flags.py::test_the_flags_of_score_export_and_bench_generate_act",
     "step": "tests/knobs/test_flags.py::test_the_flags_of_score_export_and_bench_generate_act",
+    "prompt_file": (
+        "tests/modes/test_sample.py::test_a_prompt_file_is_sampled_into_records_whose_log_probability_is_the_texts_score"
+    ),
     "bench_steps": "tests/test_bench.py::test_bench_mode_prints_every_figure_and_writes_nothing",
     "bench_batch_sizes": "tests/knobs/test_flags.py::test_the_flags_of_score_export_and_bench_generate_act",
     "bench_prompt_len": "tests/knobs/test_flags.py::test_the_flags_of_score_export_and_bench_generate_act",
