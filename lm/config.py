@@ -124,6 +124,9 @@ def default_config() -> ml_collections.ConfigDict:
     # earlier one than the latest moves the later ones aside (a roll-back); eval, sample, ... read it.
     c.train.restore = "latest"
     c.train.eval_batch_size = 64
+    # START:NUM_STEPS: a jax.profiler trace of the steps after step START in WORKDIR/profile (TensorBoard's
+    # Profile tab, Perfetto); "": none. launch.py --profile=START:NUM_STEPS sets it.
+    c.train.profile = ""
     c.train.estimate_batches = 20  # evals=estimate: random eval batches of data.batch_size (nanoGPT's eval_iters)
     c.train.data_parallel = True  # pmap across local devices when more than one is visible
     # A step whose loss or gradient norm is not finite: stop (checked whenever metrics are read; nothing

@@ -102,6 +102,7 @@ def _train(run: Run, evals: list) -> dict[str, float]:
     pending, fetched = [], checkpointer.log_window(start) if start else []
     eval_metrics = {}
     guard = Guard(config, checkpointer, workdir, start)
+    profiler = Profiler(config.train.profile, os.path.join(workdir, PROFILE))
     rows = run.runner.local_rows(config.data.batch_size)  # several processes: each reads its own rows
     batches = (
         run.data.train_batch(s, config.seed, config.data.batch_size, config.data.seq_len, rows)
@@ -114,7 +115,9 @@ def _train(run: Run, evals: list) -> dict[str, float]:
         with StopRequests() as stop:
             placed = run.runner.prefetch(batches, batch_size=config.data.batch_size)
             for s, batch in zip(range(start, config.train.num_steps), placed, strict=True):
+                profiler.before(s)
                 state, metrics = train_fn(state, batch)
+                profiler.after(s, metrics)
                 pending.append((s + 1, metrics))
                 done = s + 1
                 stopping = stop.requested  # read once: a signal from here on is seen after the next step
@@ -142,12 +145,42 @@ def _train(run: Run, evals: list) -> dict[str, float]:
         if start >= config.train.num_steps and not eval_metrics:  # nothing to train: report the checkpoint
             eval_metrics = _evaluate(run, evals, state, None, start)  # already logged at this step
     finally:
+        profiler.stop()
         checkpointer.close()
         writer.close()
     guard.compare_with_best(eval_metrics)
     if sampled(run):
         print_samples(run.model, run.tokenizer, run.runner.get_state(state).params, config.sample)
     return eval_metrics
+
+
+PROFILE = "profile"  # under the workdir: train.profile's traces
+
+
+class Profiler:
+    """train.profile = "START:NUM": a jax.profiler trace of the steps START + 1 .. START + NUM (loop indices
+    START .. START + NUM - 1) into `directory`, by process 0; the last traced step is waited for, so that its
+    device work is in the trace."""
+
+    def __init__(self, spec: str, directory: str):
+        first, count = map(int, spec.split(":")) if spec else (-1, 0)
+        self.first, self.end, self.directory, self.tracing = first, first + count, directory, False
+
+    def before(self, s: int) -> None:
+        if s == self.first and jax.process_index() == 0:
+            jax.profiler.start_trace(self.directory)
+            self.tracing = True
+
+    def after(self, s: int, metrics) -> None:
+        if self.tracing and s == self.end - 1:
+            jax.block_until_ready(metrics)
+            self.stop()
+            console.log(f"profile: steps {self.first + 1} to {self.end} traced in {self.directory}")
+
+    def stop(self) -> None:
+        if self.tracing:
+            self.tracing = False
+            jax.profiler.stop_trace()
 
 
 def sampled(run: Run) -> bool:

@@ -4,6 +4,7 @@ and checks the rules across them (the model family's own among them). This modul
 """
 
 import math
+import re
 
 import ml_collections
 
@@ -63,6 +64,13 @@ def _choices_and_counts(config: ml_collections.ConfigDict) -> None:
         check(_get(config, key) >= 0, key, _get(config, key), "must be >= 0" + " (0: no window)" * ("window" in key))
     factor = config.train.spike_factor
     check(factor == 0 or factor > 1, "train.spike_factor", factor, "must be > 1 (a multiple of the median), or 0: off")
+    profile = config.train.profile
+    check(
+        not profile or re.fullmatch(r"\d+:[1-9]\d*", profile),
+        "train.profile",
+        profile,
+        "must be START:NUM_STEPS (e.g. 10:5: the 5 steps after step 10), or empty",
+    )
     restore = str(config.train.restore)
     check(
         restore in ("latest", "best") or restore.isdigit(),

@@ -73,7 +73,7 @@ class Lock:
 STRUCTURE = {
     CONFIG_FILE: "file", "tokenizer.json": "file", "labels.json": "file", "metrics.jsonl": "file",
     "checkpoints": "directory", "data_cache": "directory", "tensorboard": "directory", "harness": "directory",
-    "harness_tasks": "directory", "eval": "directory",
+    "harness_tasks": "directory", "eval": "directory", "profile": "directory",
 }  # fmt: skip
 
 

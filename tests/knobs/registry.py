@@ -169,7 +169,10 @@ RUN = {
     "train.max_skipped": Knob(2, "diverging, skipping", "training"),
     "train.keep_best": Knob(False, "finite divergence", "training"),
     "train.spike_factor": Knob(1.5, "finite divergence", "training"),
-    "train.restore": Knob("2", seen_in="evaluation"),  # the causal base trained: checkpoints 2 and 4
+    "train.restore": Knob("2", seen_in="evaluation"),
+    "train.profile": Knob(
+        "1:2", seen_in="training"
+    ),  # WORKDIR/profile, and a line printed  # the causal base trained: checkpoints 2 and 4
     "parallel.mode": Knob("mesh", seen_in="placement"),
     "parallel.data": Knob(4, "mesh", "error"),  # 4 x 1 x 1 is not the 8 devices: refused
     "parallel.fsdp": Knob(2, "mesh", "placement"),
@@ -219,6 +222,7 @@ FLAG_TESTS = {
     "text_file": "tests/knobs/test_flags.py::test_the_flags_of_score_export_and_bench_generate_act",
     "out": "tests/knobs/test_flags.py::test_the_flags_of_score_export_and_bench_generate_act",
     "step": "tests/knobs/test_flags.py::test_the_flags_of_score_export_and_bench_generate_act",
+    "profile": "tests/modes/test_train.py::test_profile_traces_the_steps_it_names_into_the_workdir",
     "prompt_file": (
         "tests/modes/test_sample.py::test_a_prompt_file_is_sampled_into_records_whose_log_probability_is_the_texts_score"
     ),
