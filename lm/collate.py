@@ -1,6 +1,7 @@
 """A sweep's results: one row per variant over its seeds (mean ± std, n), and its curves.
 
-`--mode=collate --workdir=SWEEP` reads every variant's sweep.json and metrics.jsonl and writes
+`--mode=collate --workdir=RUN` on a single run's workdir plots its curves (train and eval loss against step)
+into RUN/curves.png. `--mode=collate --workdir=SWEEP` reads every variant's sweep.json and metrics.jsonl and writes
 SWEEP/results.md, results.csv and curves.png (train and eval loss against step, a line per variant with its
 seeds as a band; `--metric=eval/accuracy` adds that metric's column and panel), and loss_by_position.png
 where the runs logged eval/loss_by_position (evals=by_position). The columns are the
@@ -59,7 +60,11 @@ def group(statuses: list[dict]) -> tuple[list[str], dict[tuple, list[dict]]]:
 
 
 def collate(workdir: str, metric: str | None = None) -> list[dict]:
-    """Writes results.md, results.csv and curves.png into the sweep's workdir; returns the rows."""
+    """Writes results.md, results.csv and curves.png into the sweep's workdir; returns the rows. A single run's
+    workdir (metrics.jsonl, no variants) gets its curves.png (collate_run)."""
+    single = os.path.isfile(os.path.join(workdir, metrics.METRICS_FILE))
+    if single and not any(os.path.isfile(os.path.join(workdir, d, sweep.STATUS_FILE)) for d in os.listdir(workdir)):
+        return [collate_run(workdir, metric)]
     statuses = sweep.read_statuses(workdir)
     for s in statuses:
         sub = os.path.join(workdir, s["name"])
@@ -96,6 +101,23 @@ def collate(workdir: str, metric: str | None = None) -> list[dict]:
         written += ", loss_by_position.png"
     console.log(f"collated {len(done)} runs in {len(rows)} rows: {workdir}/{written}")
     return rows
+
+
+def collate_run(workdir: str, metric: str | None = None) -> dict:
+    """One run's curves (train/loss, eval/loss and `metric` against step) in WORKDIR/curves.png, and its final
+    and best values printed and returned."""
+    records = metrics.read(workdir)
+    shown = [LOSS] + ([metric] if metric and metric != LOSS else [])
+    row = {}
+    for m in ["train/loss", *shown]:
+        final, best = final_and_best(records, m)
+        if final is None:
+            raise ValueError(f"{m} is not in {workdir}/{metrics.METRICS_FILE}: --metric must be a logged metric.")
+        row[f"final {m}"], row[f"best {m}"] = final, best
+    plot(os.path.join(workdir, "curves.png"), ["run"], {(os.path.basename(workdir),): [{"records": records}]}, shown)
+    lines = [f"{m}: final {row[f'final {m}']:.4f}, best {row[f'best {m}']:.4f}" for m in ["train/loss", *shown]]
+    console.log("\n".join(lines) + f"\ncurves: {workdir}/curves.png")
+    return row
 
 
 def markdown(rows: list[dict], keys: list[str], shown: list[str], failed: list[dict]) -> str:

@@ -102,3 +102,28 @@ def test_curves_of_loss_by_position_are_plotted_when_the_runs_logged_them(tmp_pa
         (run / "config.json").write_text(json.dumps({"model": {"position": position}}))
     text = collate.compare(str(a), str(b))
     assert "  eval/loss: 2.0000 | 1.9000 | -0.1000" in text and "loss_by_position" not in text  # plotted, not compared
+
+
+def test_a_single_runs_workdir_gets_its_curves_and_its_final_and_best_values(tmp_path, monkeypatch, capsys):
+    records = [
+        {"step": 10, "train/loss": 3.5},
+        {"step": 10, "eval/loss": 3.0, "eval/accuracy": 0.5},
+        {"step": 20, "train/loss": 2.5},
+        {"step": 20, "eval/loss": 2.2, "eval/accuracy": 0.4},
+    ]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    plotted = []
+    real = collate._mean_and_range
+    monkeypatch.setattr(collate, "_mean_and_range", lambda ax, xs, ys, label: plotted.append((xs, ys.tolist(), label))
+                        or real(ax, xs, ys, label))  # fmt: skip
+    row = collate.collate(str(tmp_path), "eval/accuracy")[0]
+    assert row == {"final train/loss": 2.5, "best train/loss": 2.5, "final eval/loss": 2.2, "best eval/loss": 2.2,
+                   "final eval/accuracy": 0.4, "best eval/accuracy": 0.5}  # fmt: skip
+    name = f"run={tmp_path.name}"
+    assert plotted == [([10, 20], [[3.5, 2.5]], name), ([10, 20], [[3.0, 2.2]], name), ([10, 20], [[0.5, 0.4]], name)]
+    png = (tmp_path / "curves.png").read_bytes()
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and (width, height) == (1500, 400)  # three panels of 5 x 4 inches
+    assert "eval/accuracy: final 0.4000, best 0.5000" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="eval/bleu is not in .*metrics.jsonl"):
+        collate.collate(str(tmp_path), "eval/bleu")

@@ -1,6 +1,7 @@
-"""--mode=collate: a sweep's table (the final metrics of every variant) and its curves.
+"""--mode=collate: a sweep's table (the final metrics of every variant) and its curves; or one run's curves.
 
     python launch.py --config=experiments/positions.py:cpu --mode=collate --workdir=/tmp/pos
+    python launch.py --mode=collate --workdir=workdirs/default   # one run: WORKDIR/curves.png
 
 lm/collate.py writes WORKDIR/results.md, results.csv and curves.png (a line per variant, its seeds as a band).
 """
