@@ -21,6 +21,21 @@ def log(text: str) -> None:
         print(text, file=sys.stdout, flush=True)
 
 
+def progress(items, what: str, total: int | None = None):
+    """`items`, drawn as a progress bar (tqdm: done, rate, time left) on the first process when stdout is a
+    terminal; as they are otherwise (a log file, CI, a pipe, the other hosts), where a bar would be noise."""
+    if jax.process_index() != 0 or not interactive():
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=what, total=total, leave=False, file=sys.stdout, dynamic_ncols=True)
+
+
+def interactive() -> bool:
+    """Whether stdout is a terminal that someone watches."""
+    return sys.stdout.isatty()
+
+
 def quiet_library_noise() -> None:
     """Leaves out what orbax, TensorStore, asyncio and JAX's compilation cache print about a failed read or
     write that this library reports itself (launch.py without --traceback):

@@ -64,3 +64,29 @@ def test_what_libraries_print_on_a_failed_checkpoint_write_is_left_out_and_nothi
     assert [u.exc_value.args for u in passed_on] == [("ours",)]
     assert kept == [False, True, True]
     assert [str(w.message) for w in shown] == ["a warning of ours"]
+
+
+def test_progress_is_a_bar_on_a_terminal_of_the_first_process_and_nothing_elsewhere(monkeypatch, capsys):
+    items = range(5)
+    assert console.progress(items, "eval") is items  # not a terminal (pytest captures stdout): as they are
+    monkeypatch.setattr(console, "interactive", lambda: True)
+    assert list(console.progress(items, "eval", total=5)) == [0, 1, 2, 3, 4]
+    bar = capsys.readouterr().out
+    assert "eval:" in bar and "0/5" in bar  # tqdm's description and count, cleared at the end (leave=False)
+    monkeypatch.setattr(jax, "process_index", lambda: 1)
+    assert console.progress(items, "eval") is items
+
+
+def test_the_eval_and_the_decoding_report_their_progress(tiny_config, monkeypatch):
+    from lm import run as run_lib
+
+    shown = []
+    monkeypatch.setattr(console, "progress", lambda items, what, total=None: shown.append(what) or items)
+    tiny_config.objective, tiny_config.data.task, tiny_config.data.task_examples = "seq2seq", "reverse", 100
+    tiny_config.data.source_len = tiny_config.data.seq_len = 8
+    tiny_config.evals, tiny_config.eval_decode.num_examples = "perplexity,exact_match", 4
+    run = run_lib.prepare(tiny_config, None, restore="never")
+    evaluators = run_lib.make_evaluators(run)
+    for evaluator in evaluators:
+        evaluator.run(run.runner.put_state(run.state))
+    assert shown == ["eval (perplexity)", "decoding 4 eval sources"]

@@ -18,7 +18,7 @@ import os
 import jax
 import numpy as np
 
-from lm import workdir_files
+from lm import console, workdir_files
 from lm.decoding import beam, generate
 from lm.decoding.sampling import Options
 from lm.decoding.text import decode, pad_right, without_eos
@@ -50,7 +50,8 @@ class Decoder:
             return self._last[1]
         params = self.runner.get_state(state).params
         texts = []
-        for start in range(0, len(self.sources), self.batch_size):
+        starts = range(0, len(self.sources), self.batch_size)
+        for start in console.progress(starts, f"decoding {len(self.sources)} eval sources"):
             rows = self.sources[start : start + self.batch_size]
             rows = rows + [rows[-1]] * (self.batch_size - len(rows))  # one shape: one compilation
             source, source_valid = pad_right(rows, self.pad, self.width)

@@ -10,7 +10,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from lm import step
+from lm import console, step
 from lm.data.dataset import Dataset
 from lm.objectives import Objective
 from lm.parallel import Runner
@@ -42,7 +42,7 @@ class SplitEvaluator:
     def sums(self, state) -> dict:
         """The statistics summed over the whole eval split, on the host."""
         totals = None
-        for batch in self.batches(state):
+        for batch in console.progress(self.batches(state), f"eval ({type(self).__name__.lower()})"):
             sums = self._step(state, self.runner.put_batch(batch))
             totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)  # stays on the device
         return self.runner.get_metrics(totals)

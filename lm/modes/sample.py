@@ -93,7 +93,7 @@ def write_samples(config, workdir: str, prompts: list[str] | None, out: str) -> 
     for prompt in prompts:  # every prompt checked before the first is decoded
         encode_prompt(run.model, run.tokenizer, run.config.sample, prompt)
     records = []
-    for start in range(0, len(prompts), BATCH):
+    for start in console.progress(range(0, len(prompts), BATCH), f"sampling {len(prompts)} prompts"):
         batch = prompts[start : start + BATCH]
         records += generate_samples(run.model, run.tokenizer, run.state.params, run.config.sample, batch)
         console.log(f"sample: {min(start + BATCH, len(prompts))} of {len(prompts)} prompts")
