@@ -1,11 +1,14 @@
-"""What `init_from` names: a pretraining workdir of ours, or a Hugging Face model directory.
+"""What `init_from` names: a pretraining workdir of ours, a Hugging Face model directory, or a model of the
+Hugging Face Hub by its name (`org/name`, `org/name@revision`), fetched into the Hub's cache (HF_HUB_CACHE /
+HF_HOME honoured; HF_HUB_OFFLINE=1 reads the cache only).
 
-Either brings an architecture (the model fields of lm/models/config.py's ARCHITECTURE), a tokenizer and
+Each brings an architecture (the model fields of lm/models/config.py's ARCHITECTURE), a tokenizer and
 weights; the weights are read only when a run needs them (a resumed run has its own).
 """
 
 import dataclasses
 import os
+import re
 from typing import Callable
 
 import ml_collections
@@ -23,9 +26,14 @@ class Pretrained:
     load_params: Callable[[], dict]  # read on demand: a resumed run never needs them
 
 
+HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?")  # org/name[@revision]
+HUB_FILES = ["config.json", "*.safetensors", "*.safetensors.index.json", "tokenizer*", "vocab*", "merges.txt",
+             "special_tokens_map.json", "generation_config.json", "*.model"]  # fmt: skip
+
+
 def load(path: str) -> Pretrained:
-    """The architecture, tokenizer and (lazily) weights of a workdir or a Hugging Face directory."""
-    path = os.path.expanduser(path)
+    """The architecture, tokenizer and (lazily) weights of a workdir, a Hugging Face directory or a Hub name."""
+    path = from_hub(path)
     if convert.is_hf_directory(path):
         fields, params = convert.read_model(path)
         tokenizer = hf_tokenizer.HFTokenizer.from_directory(path)
@@ -54,6 +62,31 @@ def load(path: str) -> Pretrained:
         )
     params = checkpointer.restore_params
     return Pretrained(path, complete(saved["model"]), tokenizer, params)
+
+
+def from_hub(path: str) -> str:
+    """`path` itself (user expanded) when it exists or is no Hub name; else the local snapshot of the Hub's
+    model `org/name[@revision]`: its config, weights and tokenizer files (no PyTorch pickles).
+
+    Raises:
+      ValueError: the model cannot be fetched (offline and not cached, no such name, a gated model), in seconds.
+    """
+    local = os.path.expanduser(path)
+    if os.path.exists(local) or not HUB_NAME.fullmatch(path):
+        return local
+    import huggingface_hub
+
+    repo, _, revision = path.partition("@")
+    try:
+        return huggingface_hub.snapshot_download(repo, revision=revision or None, allow_patterns=HUB_FILES)
+    except Exception as e:  # noqa: BLE001 -- offline, not found, gated, no network: each a reason to name
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(
+            f"--config.init_from={path!r} is no local directory, and the Hugging Face Hub's model {repo!r} "
+            f"(revision {revision or 'main'}) could not be fetched: {type(e).__name__}: {reason[:200]}. Check the "
+            f"name; on a machine without network, fetch it elsewhere (`hf download {repo} --local-dir DIR`) and "
+            "point init_from at DIR, or run with HF_HUB_OFFLINE=1 once it is in the Hub's cache."
+        ) from e
 
 
 def adopt_architecture(

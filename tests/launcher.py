@@ -78,18 +78,21 @@ def command(*args: str) -> list[str]:
     return [sys.executable, "-S", "-c", code, *args]
 
 
-def launch(*args: str, cwd=None, devices: int = 1, timeout: int = 600) -> subprocess.CompletedProcess:
+def launch(*args: str, cwd=None, devices: int = 1, timeout: int = 600, env=None) -> subprocess.CompletedProcess:
     """Runs `python launch.py ARGS` in the main install on `devices` CPU devices (1: as a user runs it; 8: the
-    suite's fake devices) and returns the finished process, output captured."""
-    env = dict(os.environ, XLA_FLAGS="" if devices == 1 else f"--xla_force_host_platform_device_count={devices}")
+    suite's fake devices), with `env` added to the environment, and returns the finished process, output
+    captured."""
+    env = dict(os.environ, **(env or {}))
+    env["XLA_FLAGS"] = "" if devices == 1 else f"--xla_force_host_platform_device_count={devices}"
     return subprocess.run(command(*args), capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
 
 
 class Launcher:
     """`launch` for many commands through one forking process of the main install (the module's docstring)."""
 
-    def __init__(self, devices: int = 1):
-        env = dict(os.environ, XLA_FLAGS="" if devices == 1 else f"--xla_force_host_platform_device_count={devices}")
+    def __init__(self, devices: int = 1, env=None):
+        env = dict(os.environ, **(env or {}))
+        env["XLA_FLAGS"] = "" if devices == 1 else f"--xla_force_host_platform_device_count={devices}"
         code = f"import site, sys; site.addsitedir({main_install()!r}); sys.path.insert(0, {ROOT!r}); "
         code += "from tests import launcher; launcher.serve()"
         self.server = subprocess.Popen(

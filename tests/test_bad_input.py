@@ -158,7 +158,7 @@ CUT_METRICS = '{"step": 2, "train/loss": 1.0}\n{"step": 4, "train/lo\n{"step": 6
 @pytest.fixture(scope="module")
 def launched():
     """The cases' launcher: each case is launch.py run in a process of its own (tests/launcher.py's Launcher)."""
-    server = launcher.Launcher()
+    server = launcher.Launcher(env={"HF_HUB_OFFLINE": "1"})  # no case reaches the network: a Hub name fails at once
     yield server
     server.close()
 
@@ -918,7 +918,7 @@ CASES = [  # (id, arguments, what the message must say)
     (
         "init_from an org/name offline",
         ["--config.init_from=openai-community/gpt2"],
-        "--config.init_from='openai-community/gpt2' is neither a workdir (no config.json",
+        "is no local directory, and the Hugging Face Hub's model 'openai-community/gpt2' (revision main)",
     ),
     (
         "score: an empty text",

@@ -3,6 +3,8 @@
 
 import json
 import os
+import shutil
+import time
 
 import jax
 import numpy as np
@@ -14,6 +16,9 @@ from lm.data import tokenizers
 from lm.data.hf_tokenizer import HFTokenizer
 from lm.models.transformer import HEAD_MODULES
 from lm.run import prepare
+from tests import launcher
+
+SMOKE = f"--config={launcher.ROOT}/experiments/default.py:smoke"
 
 
 def labelled_csv(tmp_path):
@@ -164,3 +169,30 @@ def test_a_hugging_face_tokenizer_by_path_trains_from_scratch_and_stays_with_its
     c.data.tokenizer_path = str(tmp_path / "other")
     with pytest.raises(ValueError, match="another tokenizer than the one in data.tokenizer_path"):
         prepare(c, workdir)
+
+
+def test_init_from_a_hub_name_reads_the_hubs_cache_and_a_name_it_cannot_fetch_stops_in_seconds(hf_gpt2_dir, tmp_path):
+    """init_from=org/name[@revision] through huggingface_hub: a snapshot in the Hub's cache layout
+    (HF_HUB_CACHE/models--org--name/snapshots/COMMIT, refs/REVISION) read offline by the launcher, with the
+    directory's own greedy text; a name not cached stops offline in seconds with one paragraph."""
+    cache, commit = tmp_path / "hub", "0123456789abcdef0123456789abcdef01234567"
+    snapshot = cache / "models--tiny-org--gpt2" / "snapshots" / commit
+    shutil.copytree(hf_gpt2_dir, snapshot)
+    (cache / "models--tiny-org--gpt2" / "refs").mkdir()
+    for revision in ("main", "v1"):
+        (cache / "models--tiny-org--gpt2" / "refs" / revision).write_text(commit)
+    env = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache)}
+    greedy = ["--mode=sample", "--prompt=cat dog", "--temperature=0", "--num_samples=1", "--max_new_tokens=6"]
+    texts = {}
+    for init_from in (hf_gpt2_dir, "tiny-org/gpt2@v1"):  # a revision, read through refs/v1
+        args = [SMOKE, f"--config.init_from={init_from}", f"--workdir={tmp_path}/none", *greedy]
+        sampled = launcher.launch(*args, cwd=tmp_path, env=env, timeout=300)
+        assert sampled.returncode == 0, sampled.stderr[-3000:]
+        texts[init_from] = sampled.stdout.split("--- sample 1 ---")[1]
+    assert len(set(texts.values())) == 1
+    started = time.monotonic()
+    missing = launcher.launch(SMOKE, "--config.init_from=tiny-org/nope", f"--workdir={tmp_path}/none", *greedy,
+                              cwd=tmp_path, env=env, timeout=300)  # fmt: skip
+    assert time.monotonic() - started < 30 and missing.returncode == 1 and missing.stderr.count("\n") == 1
+    assert "the Hugging Face Hub's model 'tiny-org/nope' (revision main) could not be fetched" in missing.stderr
+    assert not (tmp_path / "none").exists()
