@@ -6,6 +6,8 @@ import time
 
 import jax
 
+from lm import workdir_files
+
 METRICS_FILE = "metrics.jsonl"
 
 
@@ -44,11 +46,8 @@ class MetricsWriter:
         if not self._writes:
             return
         record = {k: [float(x) for x in v] if isinstance(v, list) else float(v) for k, v in scalars.items()}
-        try:
-            with open(self._path, "a") as f:
-                f.write(json.dumps({"step": int(step), **record}) + "\n")
-        except OSError as e:  # a full disk: lm/cli.py names the file (a line cut short is dropped on resumption)
-            raise OSError(e.errno, e.strerror, self._path) from e
+        with workdir_files.naming(self._path), open(self._path, "a") as f:  # a line a full disk cut short is
+            f.write(json.dumps({"step": int(step), **record}) + "\n")  # dropped on resumption
         for tag, value in record.items():
             if not isinstance(value, list):
                 self._tensorboard.write(int(step), summary=self._tensorboard.summary.scalar(tag, value))
@@ -85,16 +84,12 @@ class _Events:
             self.write(purge_step, session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START))
 
     def write(self, step: int, **fields) -> None:
-        try:
+        with workdir_files.naming(self._directory):
             self._file.write_event(self._event_pb2.Event(wall_time=time.time(), step=step, **fields))
-        except OSError as e:  # a full disk: lm/cli.py names the directory
-            raise OSError(e.errno, e.strerror, self._directory) from e
 
     def flush(self) -> None:
-        try:
+        with workdir_files.naming(self._directory):
             self._file.flush()
-        except OSError as e:
-            raise OSError(e.errno, e.strerror, self._directory) from e
 
     def close(self) -> None:
         self._file.close()

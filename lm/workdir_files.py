@@ -8,6 +8,7 @@ checkpoints/     orbax checkpoints: lm/checkpoint.py
 metrics.jsonl, tensorboard/   lm/metrics.py
 """
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -122,15 +123,26 @@ def write_atomically(path: str, content: str | bytes) -> None:
     file, and a failed write (a full disk) leaves no temporary file.
 
     Raises:
-      OSError: the write failed (lm/cli.py reports it in a sentence).
+      OSError: the write failed, naming `path` (lm/cli.py reports it in a sentence).
     """
+    with naming(path):
+        try:
+            with open(path + ".tmp", "wb") as f:
+                f.write(content.encode("utf-8") if isinstance(content, str) else content)
+            os.replace(path + ".tmp", path)
+        except OSError:
+            if os.path.isfile(path + ".tmp"):
+                os.remove(path + ".tmp")
+            raise
+
+
+@contextlib.contextmanager
+def naming(path: str):
+    """An OSError inside (a full disk fails a write, a flush) raised again naming `path`, which a write's own
+    error does not: lm/cli.py then says which file could not be written."""
     try:
-        with open(path + ".tmp", "wb") as f:
-            f.write(content.encode("utf-8") if isinstance(content, str) else content)
-        os.replace(path + ".tmp", path)
+        yield
     except OSError as e:
-        if os.path.isfile(path + ".tmp"):
-            os.remove(path + ".tmp")
         raise OSError(e.errno, e.strerror, path) from e
 
 

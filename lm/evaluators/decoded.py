@@ -42,6 +42,7 @@ class Decoder:
         else:
             self._fn = generate.compile_generate(model, max_new_tokens, self.eos)
         self._last = (None, None)
+        self._source_texts = None
 
     def texts(self, state) -> list[str]:
         """The decoded target of every chosen eval source (greedy or the best beam), EOS and after cut."""
@@ -74,7 +75,9 @@ class Decoder:
 
     def write(self, directory: str, texts: list[str]) -> None:
         """The decoded pairs of one eval as files in `directory` (the module's docstring)."""
-        sources = [decode(self.data.tokenizer, s) for s in self.sources]
+        if self._source_texts is None:  # the same sources at every eval
+            self._source_texts = [decode(self.data.tokenizer, s) for s in self.sources]
+        sources = self._source_texts
         os.makedirs(directory, exist_ok=True)
         records = [
             json.dumps({"source": s, "reference": r, "hypothesis": h}, ensure_ascii=False) + "\n"
