@@ -55,7 +55,7 @@ def load(path: str) -> Pretrained:
     tokenizer = tokenizers.load(path)
     checkpointer = checkpoint.Checkpointer(path, read_only=True)
     if tokenizer is None or checkpointer.latest_step() is None:
-        missing = "its tokenizer.json" if tokenizer is None else "a checkpoint (checkpoints/)"
+        missing = "its tokenizer (lm_tokenizer.json)" if tokenizer is None else "a checkpoint (checkpoints/)"
         raise ValueError(
             f"--config.init_from={path} has a run's config.json but not {missing}: it is not a workdir that "
             "finished a training step. Point it at a trained workdir (or train this one first)."

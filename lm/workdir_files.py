@@ -1,7 +1,8 @@
 """A workdir's own files and the checks that keep one workdir to one model.
 
 config.json      the resolved config of the run that trained it (written atomically)
-tokenizer.json   (+ tokenizer.model / hf_tokenizer.json) the tokenizer: lm/data/tokenizers.py
+lm_tokenizer.json  (+ tokenizer.model / hf_tokenizer.json) the tokenizer: lm/data/tokenizers.py (tokenizer.json
+                   in a workdir made before 2026-12-07)
 labels.json      fine-tuning's label names: lm/data/labelled.py
 data_cache/      token ids: lm/data/cache.py
 checkpoints/     orbax checkpoints: lm/checkpoint.py
@@ -72,9 +73,9 @@ class Lock:
 # written (a checkpoints/ that is a file would read as "no checkpoint", and the run restart from step 0 over
 # the workdir's record).
 STRUCTURE = {
-    CONFIG_FILE: "file", "tokenizer.json": "file", "labels.json": "file", "metrics.jsonl": "file",
-    "checkpoints": "directory", "data_cache": "directory", "tensorboard": "directory", "harness": "directory",
-    "harness_tasks": "directory", "eval": "directory", "profile": "directory",
+    CONFIG_FILE: "file", "lm_tokenizer.json": "file", "tokenizer.json": "file", "labels.json": "file",
+    "metrics.jsonl": "file", "checkpoints": "directory", "data_cache": "directory", "tensorboard": "directory",
+    "harness": "directory", "harness_tasks": "directory", "eval": "directory", "profile": "directory",
 }  # fmt: skip
 
 

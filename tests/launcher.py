@@ -9,14 +9,15 @@ the built-in corpus and text files, TensorBoard, sampling, scoring, Hugging Face
 the harness, every input error) thus runs as it would without them, and a TFDS run stops with the command
 that installs them (tests/data/test_tfds_source.py).
 
-`Launcher` runs many such commands at the cost of one start (the bad-input matrix: 150 commands, each of
-which would spend 3 s importing JAX, Flax and orbax): one process of the main install imports what launch.py
-imports, without starting JAX, then forks a fresh copy of itself per command, which sets its argv, working
-directory and output files and runs launch.py's `cli.run()`. The copy starts JAX itself and ends as a launched
-process ends (its own exit code, atexit handlers and interpreter shutdown), so what a command prints and how
-it exits are what `launch` would give. The imports leave two idle native threads (OpenBLAS's pool, jemalloc's
-background thread), which their libraries restart in a forked child; a copy that hung would be killed at its
-timeout and fail its test.
+`Launcher` runs many such commands at the cost of one start (each would spend 3 s importing JAX, Flax and
+orbax; the bad-input matrix has 228, and `launch` itself goes through a Launcher per test process): one
+process of the main install imports what launch.py imports, without starting JAX, then forks a fresh copy of
+itself per command, which sets its argv, working directory and output files and runs launch.py's
+`cli.run()`. The copy starts JAX itself and ends as a launched process ends (its own exit code, atexit
+handlers and interpreter shutdown), so what a command prints and how it exits are what a process started
+for it would give. The imports leave two idle native threads (OpenBLAS's pool, jemalloc's background
+thread), which their libraries restart in a forked child; a copy that hung would be killed at its timeout
+and fail its test.
 """
 
 import atexit
@@ -81,8 +82,14 @@ def command(*args: str) -> list[str]:
 def launch(*args: str, cwd=None, devices: int = 1, timeout: int = 600, env=None) -> subprocess.CompletedProcess:
     """Runs `python launch.py ARGS` in the main install on `devices` CPU devices (1: as a user runs it; 8: the
     suite's fake devices), with `env` added to the environment, and returns the finished process, output
-    captured."""
-    env = dict(os.environ, **(env or {}))
+    captured. Without `env` the command is a fork of this test process's Launcher for `devices` (one start
+    for all of its commands), else a process started for it."""
+    if env is None:
+        if devices not in _LAUNCHERS:
+            _LAUNCHERS[devices] = Launcher(devices)
+            atexit.register(_LAUNCHERS[devices].close)
+        return _LAUNCHERS[devices].launch(*args, cwd=cwd or os.getcwd(), timeout=timeout)
+    env = dict(os.environ, **env)
     env["XLA_FLAGS"] = "" if devices == 1 else f"--xla_force_host_platform_device_count={devices}"
     return subprocess.run(command(*args), capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
 
@@ -98,10 +105,11 @@ class Launcher:
         self.server = subprocess.Popen(
             [sys.executable, "-S", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
         )
+        self.outputs = tempfile.mkdtemp(prefix="lm-launcher-")  # each command's stdout and stderr, read back
 
     def launch(self, *args: str, cwd, timeout: int = 600) -> subprocess.CompletedProcess:
         """`launch(*args, cwd=cwd)`: the finished command, its output captured."""
-        out, err = os.path.join(cwd, ".launch.out"), os.path.join(cwd, ".launch.err")
+        out, err = os.path.join(self.outputs, "out"), os.path.join(self.outputs, "err")
         request = {"args": list(args), "cwd": str(cwd), "out": out, "err": err, "timeout": timeout}
         self.server.stdin.write(json.dumps(request) + "\n")
         self.server.stdin.flush()
@@ -116,6 +124,10 @@ class Launcher:
     def close(self) -> None:
         self.server.stdin.close()
         self.server.wait(timeout=60)
+        shutil.rmtree(self.outputs, ignore_errors=True)
+
+
+_LAUNCHERS: dict[int, Launcher] = {}  # launch's, by number of devices
 
 
 def serve() -> None:

@@ -35,13 +35,16 @@ def test_the_same_command_twice_logs_the_same_bytes_for_every_family_and_objecti
     from tests.knobs.bases import write_data
 
     write_data(tmp_path)
-    rounds = []
-    for hash_seed in ("1", "2"):
+    for hash_seed in ("1", "2"):  # one after the other: the second reads the first's compiled programs
         env = dict(os.environ, PYTHONHASHSEED=hash_seed, PYTHONPATH=ROOT)
+        env |= {
+            "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax_cache"),
+            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        }
         command = [sys.executable, "-c", TRAIN_ALL, str(tmp_path), str(tmp_path / hash_seed), *SETTINGS]
-        rounds.append(subprocess.Popen(command, env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True))
-    for process in rounds:
-        assert process.wait(timeout=600) == 0, process.stderr.read()[-3000:]
+        result = subprocess.run(command, env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert os.listdir(tmp_path / "jax_cache")  # the second process ran the programs the first compiled
     for name in SETTINGS:
         a, b = (tmp_path / seed / name.replace(" ", "_") for seed in ("1", "2"))
         assert len((a / "metrics.jsonl").read_text().splitlines()) >= 5, name

@@ -33,7 +33,8 @@ def test_read_returns_the_value_and_refuses_what_is_not_one(tmp_path):
 
 WORKDIR_FIX = "move the workdir aside and train in a fresh --workdir"
 LOADERS = {  # file -> (what reads it, the fix its error names)
-    "tokenizer.json": (tokenizers.load, WORKDIR_FIX),
+    "lm_tokenizer.json": (tokenizers.load, WORKDIR_FIX),
+    "tokenizer.json": (tokenizers.load, WORKDIR_FIX),  # its name in workdirs made before 2026-12-07
     "labels.json": (labelled.load_labels, WORKDIR_FIX),
     "config.json": (workdir_files.read_config, WORKDIR_FIX),
 }
@@ -50,13 +51,13 @@ def test_a_broken_workdir_file_names_itself_and_the_fix(tmp_path, name, content)
 
 
 def test_a_tokenizer_without_its_kind_or_fields_names_what_is_missing(tmp_path):
-    (tmp_path / "tokenizer.json").write_text(json.dumps({"chars": "ab"}))
-    with pytest.raises(ValueError, match=r"tokenizer.json has no 'kind'.*fresh --workdir"):
+    (tmp_path / "lm_tokenizer.json").write_text(json.dumps({"chars": "ab"}))
+    with pytest.raises(ValueError, match=r"lm_tokenizer.json has no 'kind'.*fresh --workdir"):
         tokenizers.load(str(tmp_path))
-    (tmp_path / "tokenizer.json").write_text(json.dumps({"kind": "char"}))
-    with pytest.raises(ValueError, match=r"tokenizer.json has no 'chars'"):
+    (tmp_path / "lm_tokenizer.json").write_text(json.dumps({"kind": "char"}))
+    with pytest.raises(ValueError, match=r"lm_tokenizer.json has no 'chars'"):
         tokenizers.load(str(tmp_path))
-    (tmp_path / "tokenizer.json").write_text(json.dumps({"kind": "wordpiece"}))
+    (tmp_path / "lm_tokenizer.json").write_text(json.dumps({"kind": "wordpiece"}))
     with pytest.raises(ValueError, match=r"unknown tokenizer kind 'wordpiece'"):
         tokenizers.load(str(tmp_path))
 

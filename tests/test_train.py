@@ -74,7 +74,8 @@ def test_run_of_2n_steps_equals_n_steps_stopped_and_resumed(objective, tiny_conf
 def test_workdir_holds_config_metrics_tokenizer_checkpoints_and_tensorboard(tiny_config, tmp_path, capsys):
     workdir = str(tmp_path / "run")
     final = train.train(tiny_config, workdir)
-    assert set(os.listdir(workdir)) >= {"config.json", "metrics.jsonl", "tokenizer.json", "checkpoints", "tensorboard"}
+    files = {"config.json", "metrics.jsonl", "lm_tokenizer.json", "checkpoints", "tensorboard"}
+    assert set(os.listdir(workdir)) >= files
     with open(os.path.join(workdir, "config.json")) as f:
         saved = json.load(f)
     assert saved["model"]["num_layers"] == 2 and saved["model"]["vocab_size"] > 0  # resolved values

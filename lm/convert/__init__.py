@@ -38,8 +38,10 @@ def read_model(directory: str) -> tuple[dict, dict]:
     return READERS[model_type](directory)
 
 
-def write_model(directory: str, fields: dict, params) -> str:
+def write_model(directory: str, fields: dict, params, token_ids: dict | None = None) -> str:
     """Writes the model as Hugging Face files of the first family in EXPORTS that expresses it; returns the family.
+
+    `token_ids` (bos_token_id, eos_token_id, pad_token_id: lm/convert/tokenizer.generation_ids) go into config.json.
 
     Raises:
       ValueError: no family expresses the model (what each would need changed), or params that do not fit.
@@ -48,7 +50,7 @@ def write_model(directory: str, fields: dict, params) -> str:
     for name, (family, free_heads, write) in EXPORTS.items():
         differ = differences(c, family, name, free_heads)
         if not differ:
-            write(directory, fields, params)
+            write(directory, fields, params, token_ids)
             return name
         refusals.append(f"Not {name}, as it has {', '.join(differ)}.")
     raise ValueError(f"No Hugging Face family we export expresses this model: {' '.join(refusals)}")

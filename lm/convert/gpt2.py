@@ -110,7 +110,7 @@ def read(directory: str) -> tuple[dict, dict]:
     return fields, params
 
 
-def write(directory: str, fields: dict, params) -> None:
+def write(directory: str, fields: dict, params, token_ids: dict | None = None) -> None:
     """Writes a GPT-2-family model as a Hugging Face GPT2LMHeadModel: config.json + model.safetensors.
 
     The inverse of `read`; transformers' `GPT2LMHeadModel.from_pretrained(directory)` loads it, with the
@@ -182,4 +182,5 @@ def write(directory: str, fields: dict, params) -> None:
         "eos_token_id": None,
         "dtype": "float32",
     }
+    hf |= token_ids or {}  # bos_token_id, eos_token_id, pad_token_id: the tokenizer's
     save(directory, tensors, hf)

@@ -127,7 +127,7 @@ def read(directory: str) -> tuple[dict, dict]:
     return fields, params
 
 
-def write(directory: str, fields: dict, params) -> None:
+def write(directory: str, fields: dict, params, token_ids: dict | None = None) -> None:
     """Writes a Llama-family model as Hugging Face files that transformers' AutoModelForCausalLM loads: Qwen2
     when it has query / key / value biases, Mistral when it has a sliding window, Llama otherwise.
 
@@ -189,6 +189,7 @@ def write(directory: str, fields: dict, params) -> None:
         hf["sliding_window"] = c.sliding_window
     if model_type == "llama":
         hf |= {"attention_bias": c.use_bias, "mlp_bias": c.use_bias}
+    hf |= token_ids or {}  # bos_token_id, eos_token_id, pad_token_id: the tokenizer's
     save(directory, tensors, hf)
 
 

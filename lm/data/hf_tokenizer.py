@@ -60,7 +60,7 @@ class HFTokenizer:
           special_ids: our names (SPECIAL_TOKENS) -> ids, for the special tokens this vocabulary has.
           clean_up_spaces: `decode` joins punctuation and contractions to the word before ("a ." -> "a."),
             as transformers does when tokenizer_config.json sets clean_up_tokenization_spaces.
-          whole_file: it came from a tokenizer.json, and an export writes one (else the vocabulary files).
+          whole_file: it came from a tokenizer.json, and an export writes one (else its vocabulary files).
         """
         self.tokenizer = tokenizer
         self.special_ids = dict(special_ids)
@@ -137,17 +137,10 @@ class HFTokenizer:
         return np.array([p.startswith(("Ġ", "▁")) for p in self._pieces])
 
     def save_vocab(self, directory: str) -> list[str]:
-        """The tokenizer files a Hugging Face directory has: tokenizer.json and tokenizer_config.json where
-        it came from those, else the vocabulary (vocab.json + merges.txt, or vocab.txt)."""
-        if not self.whole_file:
-            return [os.path.basename(path) for path in self.tokenizer.model.save(directory)]
-        self.tokenizer.save(os.path.join(directory, TOKENIZER_FILE))
-        names = {ours: theirs for theirs, ours in SPECIAL_NAMES.items()}
-        settings = {names[k]: self.tokenizer.id_to_token(i) for k, i in self.special_ids.items() if k in names}
-        settings |= {"clean_up_tokenization_spaces": self.clean_up_spaces, "tokenizer_class": "PreTrainedTokenizerFast"}
-        with open(os.path.join(directory, TOKENIZER_CONFIG_FILE), "w") as f:
-            json.dump(settings, f, indent=2)
-        return [TOKENIZER_FILE, TOKENIZER_CONFIG_FILE]
+        """The vocabulary files it came from (vocab.json + merges.txt, or vocab.txt), for an export; one from a
+        tokenizer.json is written whole by lm/convert/tokenizer.py."""
+        assert not self.whole_file, "a tokenizer.json is written by lm/convert/tokenizer.py"
+        return [os.path.basename(path) for path in self.tokenizer.model.save(directory)]
 
     def to_json(self) -> dict:
         return {

@@ -376,7 +376,7 @@ def _existing(directory: str) -> dict:
     if not os.path.isdir(directory):
         return {}
     names = os.listdir(directory)
-    ours = {shards.MANIFEST, PLAN, tokenizers.TOKENIZER_FILE}
+    ours = {shards.MANIFEST, PLAN, tokenizers.TOKENIZER_FILE, tokenizers.OLD_TOKENIZER_FILE}
     other = [n for n in names if n not in ours and not n.endswith((".bin", ".tmp")) and not n.startswith("unit_")]
     other = [n for n in other if not n.endswith(".model")]  # a SentencePiece tokenizer's model file
     found = {"manifest": shards.MANIFEST in names, "other": other}

@@ -2,10 +2,10 @@
 training reads window by window (the bytes of each window only), so that a run's memory does not grow with
 the corpus. The files are flat arrays: np.memmap(path, dtype) reads one too.
 
-    DIR/manifest.json    what made the shards (source, tokenizer hash, seed) and what each holds
-    DIR/tokenizer.json   the tokenizer (lm/data/tokenizers.py's files; a SentencePiece model beside it)
-    DIR/train_00000.bin  token ids, uint16 when the vocabulary fits (else uint32), one EOS after each document
-    DIR/val_00000.bin    the held-out documents, whole, in the same layout
+    DIR/manifest.json      what made the shards (source, tokenizer hash, seed) and what each holds
+    DIR/lm_tokenizer.json  the tokenizer (lm/data/tokenizers.py's files; a SentencePiece model beside it)
+    DIR/train_00000.bin    token ids, uint16 when the vocabulary fits (else uint32), one EOS after each document
+    DIR/val_00000.bin      the held-out documents, whole, in the same layout
 
 The training split is read as one stream of tokens, the shards one after the other: the batch at step s is
 windows at random starts drawn from (seed, s), as lm/data/text.py draws them from an array in memory, so a
@@ -186,9 +186,7 @@ def load(data, tokenizer: tokenizers.Tokenizer | None = None) -> ShardsDataset:
         raise ValueError(f"{directory} has no {tokenizers.TOKENIZER_FILE} beside its shards. {FIX}")
     made_with = manifest["tokenizer"]["sha256"]
     if fingerprint(own) != made_with:
-        raise ValueError(
-            f"{directory}/{tokenizers.TOKENIZER_FILE} is not the tokenizer its shards were made with. {FIX}"
-        )
+        raise ValueError(f"{tokenizers.saved_file(directory)} is not the tokenizer its shards were made with. {FIX}")
     if tokenizer is not None and fingerprint(tokenizer) != made_with:
         raise ValueError(
             f"data.shards={directory!r} was made with a {manifest['tokenizer']['kind']} tokenizer of "

@@ -2,7 +2,7 @@
 
 The character vocabulary and the SentencePiece model are learned from the training split only; a
 pretrained Hugging Face tokenizer (lm/data/hf_tokenizer.py) comes with a pretrained model. All are saved
-in the workdir (`tokenizer.json`, plus `tokenizer.model` for SentencePiece and `hf_tokenizer.json` for
+in the workdir (`lm_tokenizer.json`, plus `tokenizer.model` for SentencePiece and `hf_tokenizer.json` for
 Hugging Face) so that eval and sampling reuse exactly the tokenizer training used.
 
 Special tokens ([PAD], [UNK], [CLS], [SEP], [MASK], [BOS], [EOS]) never come out of `encode` for the
@@ -11,8 +11,8 @@ after the regular ids only when asked (a causal LM on characters needs none, and
 vocabulary stays 65); SentencePiece models always have them, at ids 0-6.
 
 Every tokenizer has: kind, vocab_size, special_ids, encode, decode, regular_ids, word_starts, to_json
-(what tokenizer.json holds), save_files (any other file it needs in a workdir), save_vocab (its files in
-an exported Hugging Face directory, where that has a format for them) and fingerprint (what decides its ids).
+(what lm_tokenizer.json holds), save_files (any other file it needs in a workdir) and fingerprint (what decides
+its ids). lm/convert/tokenizer.py writes each as a Hugging Face tokenizer.json for an export.
 """
 
 import io
@@ -25,7 +25,8 @@ import sentencepiece as spm
 from lm import jsonfile
 from lm.data.hf_tokenizer import HFTokenizer
 
-TOKENIZER_FILE = "tokenizer.json"
+TOKENIZER_FILE = "lm_tokenizer.json"  # ours, in a workdir or beside token shards (tokenizer.json is Hugging Face's)
+OLD_TOKENIZER_FILE = "tokenizer.json"  # its name in workdirs and shards made before 2026-12-07: read, never written
 SENTENCEPIECE_FILE = "tokenizer.model"
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[BOS]", "[EOS]")
 
@@ -50,11 +51,7 @@ class _AppendedSpecials:
         return SPECIAL_TOKENS[i - self.num_regular]
 
     def save_files(self, workdir: str) -> None:
-        del workdir  # tokenizer.json holds all of it
-
-    def save_vocab(self, directory: str) -> list[str]:
-        del directory  # a Hugging Face directory has no format for this vocabulary
-        return []
+        del workdir  # lm_tokenizer.json holds all of it
 
     def fingerprint(self) -> bytes:
         return json.dumps(self.to_json(), sort_keys=True).encode()
@@ -208,10 +205,6 @@ class SentencePieceTokenizer:
         with open(os.path.join(workdir, SENTENCEPIECE_FILE), "wb") as f:
             f.write(self.model_proto)
 
-    def save_vocab(self, directory: str) -> list[str]:
-        del directory  # a Hugging Face directory has no format for this vocabulary
-        return []
-
     def fingerprint(self) -> bytes:
         return json.dumps(self.to_json(), sort_keys=True).encode() + self.model_proto
 
@@ -263,10 +256,18 @@ def save(tokenizer: Tokenizer, workdir: str) -> None:
         json.dump(tokenizer.to_json(), f)
 
 
+def saved_file(workdir: str) -> str | None:
+    """The path of the tokenizer saved in `workdir` (under its old name in an older one), or None."""
+    for name in (TOKENIZER_FILE, OLD_TOKENIZER_FILE):
+        if os.path.exists(os.path.join(workdir, name)):
+            return os.path.join(workdir, name)
+    return None
+
+
 def load(workdir: str) -> Tokenizer | None:
     """The tokenizer saved in `workdir`, or None when there is none."""
-    path = os.path.join(workdir, TOKENIZER_FILE)
-    if not os.path.exists(path):
+    path = saved_file(workdir)
+    if path is None:
         return None
     fix = jsonfile.WORKDIR_FIX.format(what="tokenizer")
     spec = jsonfile.read(path, fix)

@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+import safetensors.numpy
 
 from lm import evaluators, train
 from lm.data.hf_tokenizer import HFTokenizer
@@ -84,7 +85,13 @@ def test_continue_training_then_export_loads_in_transformers(hf_gpt2_dir, tmp_pa
     assert final["eval/loss"] < pretrained_loss - 0.1  # it learned from the pretrained start
     out = str(tmp_path / "exported")
     export.export(config, workdir, out)
-    assert sorted(os.listdir(out)) == ["config.json", "merges.txt", "model.safetensors", "vocab.json"]
+    assert sorted(os.listdir(out)) == [
+        "config.json",
+        "generation_config.json",
+        "merges.txt",
+        "model.safetensors",
+        "vocab.json",
+    ]
     exported, exported_tokenizer = reference(out)
     ids = exported_tokenizer("the cat saw a dog", return_tensors="pt").input_ids
     run = prepare(config, workdir, restore="required", data=False)
@@ -180,6 +187,20 @@ def test_a_llama_directory_samples_as_transformers_then_trains_and_exports(hf_ll
             out = model.generate(ids, max_new_tokens=12, do_sample=False, pad_token_id=2, eos_token_id=None)
         assert text == ours.decode(out[0, 1:].tolist())  # equal ids after <s>: one decoding for both
 
+    imported = str(tmp_path / "imported")  # exported from the command line without training: its own weights
+    args = [
+        f"--config.init_from={hf_llama_dir}",
+        f"--workdir={tmp_path / 'fresh'}",
+        "--mode=export",
+        f"--out={imported}",
+    ]
+    result = launch(f"--config={ROOT}/experiments/families.py:smoke", *args, cwd=tmp_path)
+    assert result.returncode == 0 and f"exported {hf_llama_dir}'s weights" in result.stdout, result.stderr
+    original, again = (
+        safetensors.numpy.load_file(os.path.join(d, "model.safetensors")) for d in (hf_llama_dir, imported)
+    )
+    assert sorted(original) == sorted(again) and all(np.array_equal(original[k], again[k]) for k in original)
+
     workdir = str(tmp_path / "run")
     start = prepare(config, workdir)
     assert start.config.model.num_kv_heads == 2 and start.tokenizer.kind == "hf"
@@ -190,7 +211,8 @@ def test_a_llama_directory_samples_as_transformers_then_trains_and_exports(hf_ll
 
     out = str(tmp_path / "exported")
     export.export(config, workdir, out)
-    assert sorted(os.listdir(out)) == ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
+    files = ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
+    assert sorted(os.listdir(out)) == files
     exported = transformers.AutoModelForCausalLM.from_pretrained(out).eval()
     exported_tokenizer = transformers.AutoTokenizer.from_pretrained(out)
     ids = exported_tokenizer("the cat saw a dog", return_tensors="pt").input_ids

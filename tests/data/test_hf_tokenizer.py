@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from tokenizers import BertWordPieceTokenizer, ByteLevelBPETokenizer
 
+from lm.convert import tokenizer as tokenizer_files
 from lm.data import hf_tokenizer, tokenizers
 from lm.data.hf_tokenizer import HFTokenizer
 
@@ -407,7 +408,7 @@ def test_tokenizer_json_round_trips_through_a_workdir_and_an_export(llama_dir, t
     assert again.to_json() == tok.to_json() and again.to_json()["whole_file"]
     exported = tmp_path / "export"
     exported.mkdir()
-    assert again.save_vocab(str(exported)) == ["tokenizer.json", "tokenizer_config.json"]
+    assert tokenizer_files.save(again, str(exported), max_len=128) == ["tokenizer.json", "tokenizer_config.json"]
     theirs = transformers.AutoTokenizer.from_pretrained(str(exported))
     for text in LLAMA_TEXTS:
         assert theirs.encode(text, add_special_tokens=False) == tok.encode(text).tolist()

@@ -42,8 +42,7 @@ def test_only_sentencepiece_has_its_own_file_in_the_workdir_and_fingerprints_dif
     for tok, name in ((chars, "char"), (pieces, "sentencepiece")):
         (tmp_path / name).mkdir()
         tokenizers.save(tok, str(tmp_path / name))
-    assert sorted(p.name for p in (tmp_path / "char").iterdir()) == ["tokenizer.json"]
-    assert sorted(p.name for p in (tmp_path / "sentencepiece").iterdir()) == ["tokenizer.json", "tokenizer.model"]
+    assert sorted(p.name for p in (tmp_path / "char").iterdir()) == ["lm_tokenizer.json"]
+    assert sorted(p.name for p in (tmp_path / "sentencepiece").iterdir()) == ["lm_tokenizer.json", "tokenizer.model"]
     assert tokenizers.load(str(tmp_path / "sentencepiece")).fingerprint() == pieces.fingerprint()
     assert tokenizers.build("char", text + "#").fingerprint() != chars.fingerprint()
-    assert chars.save_vocab(str(tmp_path)) == [] and pieces.save_vocab(str(tmp_path)) == []

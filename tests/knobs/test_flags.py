@@ -54,7 +54,8 @@ def test_the_flags_of_score_export_and_bench_generate_act(tmp_path):
         assert f"eval of the checkpoint at step {step}:" in evaluated.stdout, evaluated.stderr
     exported = launch(SMOKE, workdir, "--mode=export", f"--out={tmp_path}/hf", cwd=tmp_path)
     assert exported.returncode == 0, exported.stderr
-    assert sorted(os.listdir(tmp_path / "hf")) == ["config.json", "model.safetensors"]
+    files = ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
+    assert sorted(os.listdir(tmp_path / "hf")) == files
     args = ["--mode=bench_generate", "--bench_batch_sizes=3", "--bench_prompt_len=2", "--bench_new_tokens=5"]
     timed = launch(SMOKE, *args, cwd=tmp_path)
     assert timed.returncode == 0, timed.stderr
