@@ -145,6 +145,14 @@ def default_config() -> ml_collections.ConfigDict:
     c.parallel.data = 0  # mesh: devices along the data axis; 0: all that fsdp x tensor leave
     c.parallel.fsdp = 1
     c.parallel.tensor = 1
+    # Tracking beyond metrics.jsonl and TensorBoard (lm/metrics.py): a run's scalars and config on Weights &
+    # Biases, from process 0 (pip install -r requirements-wandb.txt). A resumed run continues the same W&B run.
+    c.log = ml_collections.ConfigDict()
+    c.log.wandb = False
+    c.log.wandb_project = "lm"
+    c.log.wandb_entity = ""  # "": W&B's default (your user)
+    c.log.wandb_name = ""  # "": the workdir's name
+    c.log.wandb_mode = "online"  # online (needs `wandb login`) | offline (WORKDIR/wandb, sent later by `wandb sync`)
     c.eval_decode = ml_collections.ConfigDict()  # the evaluators of decoded text (exact_match, bleu, rouge)
     c.eval_decode.num_examples = 256  # the first eval pairs decoded at each eval; 0: all of them
     c.eval_decode.num_beams = 1  # 1: greedy; more: beam search, the best beam scored

@@ -1,7 +1,11 @@
-"""Metrics out: WORKDIR/metrics.jsonl (one JSON object per line), TensorBoard event files, the progress line."""
+"""Metrics out: WORKDIR/metrics.jsonl (one JSON object per line), TensorBoard event files, Weights & Biases
+(config.log.wandb), the progress line."""
 
+import contextlib
+import io
 import json
 import os
+import secrets
 import time
 
 import jax
@@ -9,6 +13,8 @@ import jax
 from lm import workdir_files
 
 METRICS_FILE = "metrics.jsonl"
+WANDB_DIR = "wandb"  # in the workdir: W&B's own files (an offline run, for `wandb sync`) and the run's id
+WANDB_ID_FILE = "lm_run_id"  # in WANDB_DIR: the W&B run id a resumed run continues
 
 
 class MetricsWriter:
@@ -22,10 +28,11 @@ class MetricsWriter:
     logged before its checkpoint and is not logged again.)
     """
 
-    def __init__(self, workdir: str, start: int = 0, hparams: dict | None = None):
+    def __init__(self, workdir: str, start: int = 0, hparams: dict | None = None, log=None, config: dict | None = None):
+        """Args: `log`, config.log (W&B when log.wandb), and `config`, the run's config for W&B."""
         self._path = os.path.join(workdir, METRICS_FILE)
         self._writes = jax.process_index() == 0  # several processes: the first one writes, the others only read
-        self._tensorboard = None
+        self._tensorboard = self._wandb = None
         if not self._writes:
             return
         records = read(workdir)
@@ -40,6 +47,8 @@ class MetricsWriter:
             # run as a metric of the HParams tab, instead of a list fixed before the first eval.
             _, session_start, _ = self._tensorboard.summary.hparams(hparams, {})
             self._tensorboard.write(start, summary=session_start)
+        if log is not None and log.wandb:
+            self._wandb = _WandB(log, workdir, config or {})
 
     def write(self, step: int, scalars: dict) -> None:
         """One record of `step`; a list value (a curve, e.g. eval/loss_by_position) goes to metrics.jsonl only."""
@@ -54,6 +63,8 @@ class MetricsWriter:
         # On disk with metrics.jsonl's line: a run killed without warning (kill -9, a lost node) keeps both
         # up to its last checkpoint, which its resumption continues from.
         self._tensorboard.flush()
+        if self._wandb is not None:
+            self._wandb.run.log({k: v for k, v in record.items() if not isinstance(v, list)}, step=int(step))
 
     def has(self, step: int, prefix: str) -> bool:
         """Whether a record of `step` with a key starting with `prefix` ("eval/") is already logged."""
@@ -63,6 +74,61 @@ class MetricsWriter:
     def close(self) -> None:
         if self._tensorboard is not None:
             self._tensorboard.close()
+        if self._wandb is not None:
+            self._wandb.run.finish()
+
+
+def check_wandb(log) -> None:
+    """What config.log.wandb needs, checked before a run writes anything: the wandb package and, to log online,
+    a W&B API key (`wandb login`, WANDB_API_KEY); a one-paragraph ValueError naming the fix otherwise."""
+    if not log.wandb:
+        return
+    try:
+        import wandb
+    except ImportError as e:
+        raise ValueError(
+            "config.log.wandb=True needs the wandb package: pip install -r requirements-wandb.txt (or leave "
+            "log.wandb False; metrics.jsonl and TensorBoard have the same scalars)."
+        ) from e
+    if log.wandb_mode == "online":
+        try:
+            with contextlib.redirect_stderr(io.StringIO()):  # its "API key is configured" notice
+                wandb.login(verify=False)
+        except wandb.errors.UsageError as e:
+            raise ValueError(
+                f"config.log.wandb_mode=online needs a W&B API key ({e}). Run `wandb login` or set WANDB_API_KEY, "
+                "or log offline with --config.log.wandb_mode=offline (the run is kept in WORKDIR/wandb, for "
+                "`wandb sync` later)."
+            ) from e
+
+
+class _WandB:
+    """The run on Weights & Biases: its config, then each record's scalars at its step. The W&B run id is kept
+    in WORKDIR/wandb, so that a resumed run continues the same W&B run (W&B keeps the points it has: a step
+    logged again after a resumption, below its last one, is not logged twice)."""
+
+    def __init__(self, log, workdir: str, config: dict):
+        import wandb
+
+        directory = os.path.join(workdir, WANDB_DIR)
+        os.makedirs(directory, exist_ok=True)
+        id_path = os.path.join(directory, WANDB_ID_FILE)
+        if not os.path.exists(id_path):
+            with open(id_path, "w") as f:
+                f.write(secrets.token_hex(4))  # W&B's kind of id: 8 lowercase letters or digits
+        with open(id_path) as f:
+            run_id = f.read().strip()
+        self.run = wandb.init(
+            project=log.wandb_project,
+            entity=log.wandb_entity or None,
+            name=log.wandb_name or os.path.basename(os.path.abspath(workdir)),
+            id=run_id,
+            resume="allow",
+            dir=workdir,
+            mode=log.wandb_mode,
+            config=config,
+            settings=wandb.Settings(console="off", silent=True),  # our console stays ours
+        )
 
 
 class _Events:

@@ -60,6 +60,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     evals = make_evaluators(run)
     if sampled(run):
         encode_prompt(run.model, run.tokenizer, run.config.sample)  # a bad prompt fails now, not after training
+    if jax.process_index() == 0:
+        metrics_lib.check_wandb(run.config.log)
     try:
         os.makedirs(workdir, exist_ok=True)
     except OSError as e:
@@ -95,7 +97,8 @@ def _train(run: Run, evals: list) -> dict[str, float]:
         console.log(f"resuming from the checkpoint at step {start}")
     train_fn = compile_train_step(run)
     state = run.runner.put_state(run.state)
-    writer = metrics_lib.MetricsWriter(workdir, start, hparams=metrics_lib.hyperparameters(config.to_dict()))
+    hparams = metrics_lib.hyperparameters(config.to_dict())
+    writer = metrics_lib.MetricsWriter(workdir, start, hparams=hparams, log=config.log, config=config.to_dict())
     progress = metrics_lib.Progress(start, config.train.num_steps, config.data.batch_size * config.data.seq_len)
     # device-side metrics not yet read; read ones not yet logged (those of the steps before a resumed checkpoint
     # that its run had not logged yet come with the checkpoint)

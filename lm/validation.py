@@ -26,6 +26,7 @@ CHOICES = {
     "data.sentencepiece_type": ("bpe", "unigram"),
     "train.nonfinite": ("stop", "skip"),
     "parallel.mode": ("pmap", "mesh"),
+    "log.wandb_mode": ("online", "offline"),
 }
 
 

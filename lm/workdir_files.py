@@ -76,6 +76,7 @@ STRUCTURE = {
     CONFIG_FILE: "file", "lm_tokenizer.json": "file", "tokenizer.json": "file", "labels.json": "file",
     "metrics.jsonl": "file", "checkpoints": "directory", "data_cache": "directory", "tensorboard": "directory",
     "harness": "directory", "harness_tasks": "directory", "eval": "directory", "profile": "directory",
+    "wandb": "directory",
 }  # fmt: skip
 
 

@@ -1,16 +1,16 @@
 """launch.py in a process of its own, as a user of the main install runs it.
 
-The main install (requirements.txt) has none of the packages that only the optional installs bring:
-TensorFlow and tensorflow-datasets (requirements-tfds.txt), torch, transformers and pytest
-(requirements-test.txt). The suite needs them, so they are installed here; a launched process sees an
-environment without them: Python starts without its site-packages (-S) and takes a directory of links to
-every entry of it but theirs (their modules and their metadata). Every path the suite launches (training on
-the built-in corpus and text files, TensorBoard, sampling, scoring, Hugging Face import and export, sweeps,
-the harness, every input error) thus runs as it would without them, and a TFDS run stops with the command
-that installs them (tests/data/test_tfds_source.py).
+The main install (requirements.txt) has none of the packages that only the optional installs bring: TensorFlow and
+tensorflow-datasets (requirements-tfds.txt), torch, transformers and pytest (requirements-test.txt), wandb
+(requirements-wandb.txt). The suite needs them, so they are installed here; a launched process sees an environment
+without them: Python starts without its site-packages (-S) and takes a directory of links to every entry of it but
+theirs (their modules and their metadata). Every path the suite launches (training on the built-in corpus and text
+files, TensorBoard, sampling, scoring, Hugging Face import and export, sweeps, the harness, every input error) thus
+runs as it would without them, and a TFDS run stops with the command that installs them
+(tests/data/test_tfds_source.py).
 
 `Launcher` runs many such commands at the cost of one start (each would spend 3 s importing JAX, Flax and
-orbax; the bad-input matrix has 228, and `launch` itself goes through a Launcher per test process): one
+orbax; the bad-input matrix has 230, and `launch` itself goes through a Launcher per test process): one
 process of the main install imports what launch.py imports, without starting JAX, then forks a fresh copy of
 itself per command, which sets its argv, working directory and output files and runs launch.py's
 `cli.run()`. The copy starts JAX itself and ends as a launched process ends (its own exit code, atexit
@@ -56,6 +56,7 @@ def main_install() -> str:
     metadata, bundled libraries) that belong only to distributions of the optional installs (a namespace
     shared with the main install, like `google`, stays)."""
     optional = _distributions("requirements-tfds.txt") | _distributions("requirements-test.txt")
+    optional |= _distributions("requirements-wandb.txt")
     absent = optional - _distributions("requirements.txt") - _distributions("requirements-eval.txt")
     site = sysconfig.get_paths()["purelib"]
     owners = collections.defaultdict(set)  # top-level entry -> the distributions with files in it

@@ -91,6 +91,8 @@ CASES = [
     ),
     ("samples into a directory", [f"--workdir={T}", "--mode=sample", f"--out={F}/empty_dir"], "is a directory"),
     ("a profile without its length", ["--profile=5"], "train.profile='5' must be START:NUM_STEPS"),
+    ("W&B without wandb installed", ["--config.log.wandb=True"], "pip install -r requirements-wandb.txt"),
+    ("an unknown W&B mode", ["--config.log.wandb_mode=cloud"], "log.wandb_mode='cloud' choose one of online, offline"),
     ("a negative --step", [f"--workdir={T}", "--mode=eval", "--step=-1"], "--step=-1 must be a step number >= 0"),
     ("a --step not saved", [f"--workdir={T}", "--mode=sample", "--step=3"], "no checkpoint of step 3"),
     ("a spike factor of 1", ["--config.train.spike_factor=1.0"], "must be > 1"),

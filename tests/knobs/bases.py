@@ -141,6 +141,8 @@ def bases(data) -> dict:
         "seq2seq decoded": base(**seq2seq, evals="exact_match,bleu", train__num_steps=300, optim__learning_rate=3e-3),
         "causal, trained longer": base(train__num_steps=200, optim__learning_rate=1e-2),
         "seq2seq beams": base(**seq2seq, evals="exact_match,bleu", eval_decode__num_beams=3),
+        "wandb off, offline": base(log__wandb_mode="offline"),  # log.wandb turned on: an offline run appears
+        "wandb offline": base(log__wandb=True, log__wandb_mode="offline"),
     }
 
 

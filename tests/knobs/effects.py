@@ -129,6 +129,37 @@ def training(config: ml_collections.ConfigDict) -> dict:
     return {"records": records, "files": files, "checkpoints": list(kept), "printed": lines, "error": error}
 
 
+def wandb(config: ml_collections.ConfigDict) -> dict:
+    """A whole training run's Weights & Biases sessions (read back from an offline run's files, less the run id
+    drawn for each workdir), or the error it stopped with (online without an API key)."""
+    from tests import wandb_file
+
+    with tempfile.TemporaryDirectory() as workdir, _without_wandb_key(workdir):
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                train.train(config, workdir)
+        except ValueError as e:
+            return {"error": str(e)}
+        return {"runs": [{k: v for k, v in run.items() if k != "id"} for run in wandb_file.runs(workdir)]}
+
+
+@contextlib.contextmanager
+def _without_wandb_key(directory: str):
+    """No W&B API key to be found (environment, `wandb login`'s settings, netrc): online logging is refused."""
+    names = ("WANDB_API_KEY", "WANDB_CONFIG_DIR", "NETRC")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.pop("WANDB_API_KEY", None)
+    os.environ["WANDB_CONFIG_DIR"], os.environ["NETRC"] = directory, os.path.join(directory, "netrc")
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def evaluation(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """--mode=eval of a trained workdir (a copy: eval writes the data cache)."""
     with contextlib.redirect_stdout(io.StringIO()):

@@ -13,6 +13,7 @@ changes what `seen_in` observes (tests/knobs/effects.py):
   error       the run refuses the value (a field that only states what the data already decides)
   prepared    --mode=prepare's token shards of the base's corpus: their manifest and bytes
   tfds        the train step's output, with TFDS serving a fake tiny_shakespeare (tfds.testing.mock_data)
+  wandb       a whole run's Weights & Biases sessions, logged offline and read back (or the error it stopped with)
 Values in TRAINED (a base name) are the path of that base's trained workdir.
 """
 
@@ -177,6 +178,11 @@ RUN = {
     "parallel.data": Knob(4, "mesh", "error"),  # 4 x 1 x 1 is not the 8 devices: refused
     "parallel.fsdp": Knob(2, "mesh", "placement"),
     "parallel.tensor": Knob(2, "mesh", "placement"),
+    "log.wandb": Knob(True, "wandb off, offline", "wandb"),
+    "log.wandb_project": Knob("ablations", "wandb offline", "wandb"),
+    "log.wandb_entity": Knob("team", "wandb offline", "wandb"),
+    "log.wandb_name": Knob("first try", "wandb offline", "wandb"),
+    "log.wandb_mode": Knob("online", "wandb offline", "wandb"),  # no API key here: refused, naming the fix
     "eval_decode.num_examples": Knob(2, "seq2seq decoded", "decoded"),
     "eval_decode.num_beams": Knob(2, "seq2seq decoded", "decoded"),
     "eval_decode.length_penalty": Knob(0.0, "seq2seq beams", "decoded", workdir="seq2seq decoded"),
