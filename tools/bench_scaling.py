@@ -11,7 +11,10 @@ next and a point that fails (too large) is reported as such; each compiles with 
 is the compiled train step's need (arguments + outputs + temporaries, from XLA's memory analysis: what
 the device must hold), found by compiling without running (--bench_steps=0), so the memory search
 never allocates what it measures.
-Each table prints as Markdown, with the command and the device.
+Each table prints as Markdown, with the command and the device; `--plot=FILE.png` also draws the context and
+size tables (docs/figures/, shown in docs/performance.md).
+
+    python tools/bench_scaling.py --table=context --plot=docs/figures/scaling_context.png
 """
 
 import json
@@ -27,6 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _TABLE = flags.DEFINE_enum("table", "context", ["context", "size", "memory", "parallel"], "which table")
 _STEPS = flags.DEFINE_integer("steps", 3, "timed steps per point (after 3 warm-up steps)")
 _BUDGET = flags.DEFINE_float("budget_gb", 8.0, "memory table: the device memory budget, GiB")
+_PLOT = flags.DEFINE_string("plot", "", "context and size tables: also draw them into this PNG file")
 
 MEMORY_MODES = {"none": [], "scan + full": ["--config.model.scan_layers=True", "--config.model.remat=full"]}
 
@@ -63,7 +67,8 @@ def gb(r: dict | None, key: str = "step_memory_mb") -> str:
     return f"{r[key] / 1024:.2f}" if r else "fails"
 
 
-def context_table(steps: int) -> list[str]:
+def context_table(steps: int, points: list | None = None) -> list[str]:
+    """The table's rows; `points` (if given) gets each context's (context, timed result, scan + full result)."""
     rows = [
         "| context | batch | step (ms) | tokens/s | MFU | step memory, GiB | with scan + remat=full |",
         "|---|---|---|---|---|---|---|",
@@ -72,6 +77,8 @@ def context_table(steps: int) -> list[str]:
         batch = 8192 // context
         timed = point(steps, **shape("mini", batch, context))
         low = point(0, **shape("mini", batch, context, mode="scan + full"))
+        if points is not None:
+            points.append((context, timed, low))
         rows.append(
             f"| {context} | {batch} | {timed['step_ms_median']:.0f} | {timed['tokens_per_s']:,.0f} | "
             f"{100 * timed['mfu_measured_peak']:.1f}% | {gb(timed)} | {gb(low)} |"
@@ -82,7 +89,8 @@ def context_table(steps: int) -> list[str]:
     return rows
 
 
-def size_table(steps: int) -> list[str]:
+def size_table(steps: int, points: list | None = None) -> list[str]:
+    """The table's rows; `points` (if given) gets each size's (size, timed result, scanned result)."""
     rows = [
         "| size | parameters | step (ms) | tokens/s | MFU | step memory, GiB | compile (s) | compile, scanned (s) |",
         "|---|---|---|---|---|---|---|---|",
@@ -90,6 +98,8 @@ def size_table(steps: int) -> list[str]:
     for size in ("tiny", "mini", "small", "medium"):
         timed = point(steps, **shape(size, 1, 1024, vocab=50257))
         scanned = point(0, **shape(size, 1, 1024, vocab=50257), **{"model.scan_layers": True})
+        if points is not None:
+            points.append((size, timed, scanned))
         rows.append(
             f"| {size} | {timed['params']:,} | {timed['step_ms_median']:.0f} | {timed['tokens_per_s']:,.0f} | "
             f"{100 * timed['mfu_measured_peak']:.1f}% | {gb(timed)} | {timed['compile_s']:.1f} | "
@@ -173,22 +183,86 @@ def parallel_table() -> list[str]:
     return rows
 
 
+def plot_context(points: list, path: str, title: str):
+    """Step time and step memory against context length (8192 tokens a step), from context_table's points;
+    returns the figure, saved into `path`."""
+    fig, (time_ax, memory_ax) = _figure(title)
+    timed = [(context, r) for context, r, _ in points if r]
+    time_ax.plot([c for c, _ in timed], [r["step_ms_median"] for _, r in timed], "o-")
+    time_ax.set(ylabel="step time, ms (8192 tokens)", yscale="log")
+    for k, label in ((1, "plain step"), (2, "scan_layers + remat=full")):
+        shown = [(p[0], p[k]["step_memory_mb"] / 1024) for p in points if p[k]]
+        memory_ax.plot([c for c, _ in shown], [m for _, m in shown], "o-", label=label)
+    memory_ax.set(ylabel="step memory, GiB")
+    memory_ax.legend()
+    contexts = [p[0] for p in points]
+    for ax in (time_ax, memory_ax):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(contexts, [str(c) for c in contexts])
+        ax.minorticks_off()
+        ax.set(xlabel="context, tokens")
+        ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=100)
+    return fig
+
+
+def plot_size(points: list, path: str, title: str):
+    """Tokens/s, MFU and compile times against parameters (GPT-2's vocabulary, 1 x 1024 tokens a step), from
+    size_table's points; returns the figure, saved into `path`."""
+    fig, (speed_ax, compile_ax) = _figure(title)
+    shown = [(size, timed, scanned) for size, timed, scanned in points if timed]
+    params = [timed["params"] / 1e6 for _, timed, _ in shown]
+    speed_ax.plot(params, [timed["tokens_per_s"] for _, timed, _ in shown], "o-")
+    speed_ax.set(ylabel="tokens/s (solid)", yscale="log")
+    for x, (size, timed, _) in zip(params, shown, strict=True):
+        speed_ax.annotate(size, (x, timed["tokens_per_s"]), textcoords="offset points", xytext=(4, 4))
+    mfu_ax = speed_ax.twinx()
+    mfu_ax.plot(params, [100 * timed["mfu_measured_peak"] for _, timed, _ in shown], "s--", color="C1")
+    mfu_ax.set(ylabel="MFU, % of the measured matmul peak (dashed)", ylim=(0, 100))
+    compile_ax.plot(params, [timed["compile_s"] for _, timed, _ in shown], "o-", label="layers unrolled")
+    scanned = [(x, r["compile_s"]) for x, (_, _, r) in zip(params, shown, strict=True) if r]
+    compile_ax.plot([x for x, _ in scanned], [t for _, t in scanned], "o-", label="scan_layers")
+    compile_ax.set(ylabel="compile time, s (cold cache)")
+    compile_ax.legend()
+    for ax in (speed_ax, compile_ax):
+        ax.set(xlabel="parameters, millions", xscale="log")
+        ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=100)
+    return fig
+
+
+def _figure(title: str):
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: a file only
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    fig.suptitle(title, fontsize=10)
+    return fig, axes
+
+
 def main(argv):
     del argv
     device = jax.devices()[0]
     table = _TABLE.value
+    points = []
     if table == "context":
-        rows = context_table(_STEPS.value)
+        rows = context_table(_STEPS.value, points)
     elif table == "size":
-        rows = size_table(_STEPS.value)
+        rows = size_table(_STEPS.value, points)
     elif table == "parallel":
         rows = parallel_table()
     else:
         rows = memory_table(_BUDGET.value)
     cores = os.cpu_count() if device.platform == "cpu" else ""
-    print(f"\n{device.device_kind} ({device.platform}{f', {cores} cores' if cores else ''}), float32:")
+    where = f"{device.device_kind} ({device.platform}{f', {cores} cores' if cores else ''}), float32"
+    print(f"\n{where}:")
     print(f"    python tools/bench_scaling.py {' '.join(sys.argv[1:])}\n")
     print("\n".join(rows))
+    if _PLOT.value and table in ("context", "size"):
+        (plot_context if table == "context" else plot_size)(points, _PLOT.value, f"{where}: --table={table}")
+        print(f"\ndrawn into {_PLOT.value}")
 
 
 if __name__ == "__main__":
