@@ -48,7 +48,11 @@ class MetricsWriter:
             _, session_start, _ = self._tensorboard.summary.hparams(hparams, {})
             self._tensorboard.write(start, summary=session_start)
         if log is not None and log.wandb:
-            self._wandb = _WandB(log, workdir, config or {})
+            try:
+                self._wandb = _WandB(log, workdir, config or {})
+            except ValueError:
+                self._tensorboard.close()
+                raise
 
     def write(self, step: int, scalars: dict) -> None:
         """One record of `step`; a list value (a curve, e.g. eval/loss_by_position) goes to metrics.jsonl only."""
@@ -94,7 +98,7 @@ def check_wandb(log) -> None:
         try:
             with contextlib.redirect_stderr(io.StringIO()):  # its "API key is configured" notice
                 wandb.login(verify=False)
-        except wandb.errors.UsageError as e:
+        except wandb.errors.Error as e:  # no key (UsageError), a malformed one (AuthenticationError), ...
             raise ValueError(
                 f"config.log.wandb_mode=online needs a W&B API key ({e}). Run `wandb login` or set WANDB_API_KEY, "
                 "or log offline with --config.log.wandb_mode=offline (the run is kept in WORKDIR/wandb, for "
@@ -104,8 +108,9 @@ def check_wandb(log) -> None:
 
 class _WandB:
     """The run on Weights & Biases: its config, then each record's scalars at its step. The W&B run id is kept
-    in WORKDIR/wandb, so that a resumed run continues the same W&B run (W&B keeps the points it has: a step
-    logged again after a resumption, below its last one, is not logged twice)."""
+    in WORKDIR/wandb, so that a resumed run continues the same W&B run. W&B keeps the points it has: a step
+    logged again after a resumption, below its last one (the steps after the checkpoint, an eval of the
+    checkpoint's step), is not logged twice, and not replaced."""
 
     def __init__(self, log, workdir: str, config: dict):
         import wandb
@@ -114,21 +119,27 @@ class _WandB:
         os.makedirs(directory, exist_ok=True)
         id_path = os.path.join(directory, WANDB_ID_FILE)
         if not os.path.exists(id_path):
-            with open(id_path, "w") as f:
-                f.write(secrets.token_hex(4))  # W&B's kind of id: 8 lowercase letters or digits
+            workdir_files.write_atomically(id_path, secrets.token_hex(4))  # W&B's kind of id: 8 letters or digits
         with open(id_path) as f:
             run_id = f.read().strip()
-        self.run = wandb.init(
-            project=log.wandb_project,
-            entity=log.wandb_entity or None,
-            name=log.wandb_name or os.path.basename(os.path.abspath(workdir)),
-            id=run_id,
-            resume="allow",
-            dir=workdir,
-            mode=log.wandb_mode,
-            config=config,
-            settings=wandb.Settings(console="off", silent=True),  # our console stays ours
-        )
+        try:
+            self.run = wandb.init(
+                project=log.wandb_project,
+                entity=log.wandb_entity or None,
+                name=log.wandb_name or os.path.basename(os.path.abspath(workdir)),
+                id=run_id,
+                resume="allow",
+                dir=workdir,
+                mode=log.wandb_mode,
+                config=config,
+                settings=wandb.Settings(console="off", silent=True),  # our console stays ours
+            )
+        except wandb.errors.Error as e:  # a key W&B's server refuses, no network (after its init_timeout), ...
+            raise ValueError(
+                f"Weights & Biases did not start the run ({e}). Check `wandb login` and the network, or log "
+                "offline with --config.log.wandb_mode=offline (for `wandb sync` later); the same command then "
+                "resumes from the last checkpoint."
+            ) from e
 
 
 class _Events:

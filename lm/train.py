@@ -60,8 +60,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     evals = make_evaluators(run)
     if sampled(run):
         encode_prompt(run.model, run.tokenizer, run.config.sample)  # a bad prompt fails now, not after training
-    if jax.process_index() == 0:
-        metrics_lib.check_wandb(run.config.log)
+    metrics_lib.check_wandb(run.config.log)  # on every process: each goes on only if process 0 will
     try:
         os.makedirs(workdir, exist_ok=True)
     except OSError as e:

@@ -84,7 +84,8 @@ def launch(*args: str, cwd=None, devices: int = 1, timeout: int = 600, env=None)
     """Runs `python launch.py ARGS` in the main install on `devices` CPU devices (1: as a user runs it; 8: the
     suite's fake devices), with `env` added to the environment, and returns the finished process, output
     captured. Without `env` the command is a fork of this test process's Launcher for `devices` (one start
-    for all of its commands), else a process started for it."""
+    for all of its commands, with the environment of the first: later changes to os.environ do not reach
+    it; one command at a time), else a process started for it."""
     if env is None:
         if devices not in _LAUNCHERS:
             _LAUNCHERS[devices] = Launcher(devices)
@@ -114,7 +115,10 @@ class Launcher:
         request = {"args": list(args), "cwd": str(cwd), "out": out, "err": err, "timeout": timeout}
         self.server.stdin.write(json.dumps(request) + "\n")
         self.server.stdin.flush()
-        returncode = json.loads(self.server.stdout.readline())
+        line = self.server.stdout.readline()
+        if not line:  # the forking process itself died (its stderr, above, says why)
+            raise RuntimeError(f"the launcher's forking process exited (code {self.server.poll()}) before {args}")
+        returncode = json.loads(line)
         outputs = []
         for path in (out, err):
             with open(path, errors="replace") as f:

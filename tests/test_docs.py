@@ -13,8 +13,9 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGES = [os.path.join(ROOT, "README.md"), *sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))]
 # One process imports the launcher once, then parses each command (a JSON list of argvs) in a fork of itself:
-# a process of its own per command, as `python launch.py` is, without 60 imports of JAX. Each fork's last
-# line of stderr comes back on the pipe.
+# a process of its own per command, as `python launch.py` is, without 60 imports of JAX. A fork's stdout goes
+# nowhere and it always leaves by os._exit (a buffer it shares with the parent is never written twice); its
+# stderr, the parser's message, comes back on a pipe, and the parent prints a line per command, flushed.
 PARSE = """
 import json, os, sys
 from lm import cli, config
@@ -23,13 +24,24 @@ for argv in json.loads(sys.argv[1]):
     pid = os.fork()
     if pid == 0:
         os.dup2(write, 2)
-        cli.parse_flags(["launch.py", *argv])
-        config.validate(cli.configured())
-        os._exit(0)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        code = 0
+        try:
+            cli.parse_flags(["launch.py", *argv])
+            config.validate(cli.configured())
+        except SystemExit as e:  # --help (0), or the parser's one-paragraph error (its message)
+            code = e.code if isinstance(e.code, int) else int(e.code is not None)
+            if isinstance(e.code, str):
+                sys.stderr.write(e.code + "\\n")
+        except BaseException as e:
+            sys.stderr.write(f"{type(e).__name__}: {e}\\n")
+            code = 1
+        sys.stderr.flush()
+        os._exit(code)
     os.close(write)
     with os.fdopen(read) as pipe:
         error = pipe.read().strip().splitlines()[-1:]
-    print(json.dumps([os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), error]))
+    print(json.dumps([os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), error]), flush=True)
 """
 
 

@@ -37,14 +37,18 @@ def test_a_run_logs_its_config_and_every_scalar_and_a_resumed_run_continues_it(t
     first, second = wandb_file.runs(workdir)
     assert second["id"] == first["id"] and sorted(_by_step(second["history"])) == [5, 6]
     assert _by_step(second["history"]) == _by_step(metrics.read(workdir)[len(logged) :])
-    assert os.listdir(os.path.join(workdir, "wandb")).count(metrics.WANDB_ID_FILE) == 1
+    with open(os.path.join(workdir, "wandb", metrics.WANDB_ID_FILE)) as f:
+        assert f.read() == first["id"]  # the id the workdir keeps is the run's
 
 
-def test_online_without_an_api_key_is_refused_before_anything_is_written(tiny_config, tmp_path, monkeypatch):
+def test_online_without_a_usable_api_key_is_refused_before_anything_is_written(tiny_config, tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "no_settings"))  # no key saved by `wandb login`
     monkeypatch.setenv("NETRC", str(tmp_path / "no_netrc"))
     config = wandb_config(tiny_config, wandb_mode="online")
+    with pytest.raises(ValueError, match=r"needs a W&B API key .*wandb_mode=offline"):
+        train.train(config, str(tmp_path / "run"))
+    monkeypatch.setenv("WANDB_API_KEY", "short")  # malformed: W&B's AuthenticationError, also one paragraph
     with pytest.raises(ValueError, match=r"needs a W&B API key .*wandb_mode=offline"):
         train.train(config, str(tmp_path / "run"))
     assert not os.path.exists(tmp_path / "run")

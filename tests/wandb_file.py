@@ -11,6 +11,8 @@ import json
 import os
 import struct
 
+from lm import metrics
+
 BLOCK = 32 * 1024
 HEADER = 7  # the file's, and each chunk's
 
@@ -65,6 +67,7 @@ def runs(workdir: str) -> list[dict]:
 
 
 def _config(items) -> dict:
+    """W&B's config items as dotted keys ("optim.learning_rate"), as TensorBoard's hyperparameters name them."""
     flat = {}
     for item in items:
         key = item.key or "/".join(item.nested_key)
@@ -72,11 +75,5 @@ def _config(items) -> dict:
             continue
         value = json.loads(item.value_json)
         value = value.get("value", value) if isinstance(value, dict) and set(value) <= {"value", "desc"} else value
-        flat |= _flatten(value, key)
+        flat |= metrics.hyperparameters({key: value})
     return flat
-
-
-def _flatten(value, key: str) -> dict:
-    if isinstance(value, dict):
-        return {k: v for name, inner in value.items() for k, v in _flatten(inner, f"{key}.{name}").items()}
-    return {key: value}

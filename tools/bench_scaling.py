@@ -246,6 +246,8 @@ def main(argv):
     del argv
     device = jax.devices()[0]
     table = _TABLE.value
+    if _PLOT.value and table not in ("context", "size"):
+        raise app.UsageError(f"--plot draws the context and size tables; --table={table} stays a table.")
     points = []
     if table == "context":
         rows = context_table(_STEPS.value, points)
@@ -260,7 +262,7 @@ def main(argv):
     print(f"\n{where}:")
     print(f"    python tools/bench_scaling.py {' '.join(sys.argv[1:])}\n")
     print("\n".join(rows))
-    if _PLOT.value and table in ("context", "size"):
+    if _PLOT.value:
         (plot_context if table == "context" else plot_size)(points, _PLOT.value, f"{where}: --table={table}")
         print(f"\ndrawn into {_PLOT.value}")
 

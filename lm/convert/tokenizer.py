@@ -12,7 +12,7 @@ Each of our kinds is one of the library's models, with no rule of its own:
     sentencepiece  the model's own pieces after SentencePiece's whitespace handling ("▁" starts a word), with
                    byte fallback: unigram with its scores, or BPE with merges ranked by the merged piece's score
                    (transformers' SentencePieceExtractor's rule)
-    hf             the tokenizer it came with (lm/data/hf_tokenizer.py writes it)
+    hf             the tokenizer it came with: its tokenizer.json, or GPT-2's / BERT's vocabulary files
 
 Special tokens keep their ids (after the regular ones for byte / char / symbols, SentencePiece's 0-6). A model
 trained without them (a causal run on chars or bytes) has no end-of-text token; tools built on Hugging Face
@@ -47,7 +47,7 @@ def library_tokenizer(tokenizer: tokenizers.Tokenizer) -> hf_tokenizers.Tokenize
             [hf_tokenizers.decoders.ByteFallback(), hf_tokenizers.decoders.Fuse()]
         )
     elif tokenizer.kind == "char":  # a character outside the vocabulary becomes [UNK], or nothing without one
-        vocab = {ch: i for i, ch in enumerate(tokenizer.chars)}
+        vocab = {ch: i for i, ch in enumerate(tokenizer.chars)} | tokenizer.special_ids  # the model's [UNK]
         library = hf_tokenizers.Tokenizer(hf_tokenizers.models.BPE(vocab, [], unk_token=unk))
         library.decoder = hf_tokenizers.decoders.Fuse()
     else:  # symbols

@@ -54,6 +54,10 @@ def test_autotokenizer_loads_each_kind_with_our_ids_text_and_special_tokens(kind
     assert {name: i for name, i in names.items() if i is not None} == (
         expected or newline | {"[PAD]": newline["[EOS]"]}
     )
+    if kind.startswith("char"):  # a character never trained on, which ours refuses: [UNK], or nothing without it
+        assert theirs("a漢").input_ids == ours.encode("a").tolist() + (
+            [ours.special_ids["[UNK]"]] if ours.special_ids else []
+        )
     if ours.special_ids:  # special tokens decode as ours do: named, or left out by SentencePiece
         ids = [ours.special_ids["[BOS]"], *ours.encode(texts[0]).tolist(), ours.special_ids["[EOS]"]]
         assert theirs.decode(ids, skip_special_tokens=ours.kind == "sentencepiece") == ours.decode(ids)

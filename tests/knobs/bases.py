@@ -142,7 +142,7 @@ def bases(data) -> dict:
         "causal, trained longer": base(train__num_steps=200, optim__learning_rate=1e-2),
         "seq2seq beams": base(**seq2seq, evals="exact_match,bleu", eval_decode__num_beams=3),
         "wandb off, offline": base(log__wandb_mode="offline"),  # log.wandb turned on: an offline run appears
-        "wandb offline": base(log__wandb=True, log__wandb_mode="offline"),
+        "wandb offline": base(log__wandb=True, log__wandb_mode="offline", log__wandb_name="base"),
     }
 
 

@@ -130,8 +130,8 @@ def training(config: ml_collections.ConfigDict) -> dict:
 
 
 def wandb(config: ml_collections.ConfigDict) -> dict:
-    """A whole training run's Weights & Biases sessions (read back from an offline run's files, less the run id
-    drawn for each workdir), or the error it stopped with (online without an API key)."""
+    """A whole training run's Weights & Biases sessions (read back from an offline run's files: project, entity,
+    name, config and history), or the error it stopped with (online without an API key)."""
     from tests import wandb_file
 
     with tempfile.TemporaryDirectory() as workdir, _without_wandb_key(workdir):
@@ -140,7 +140,12 @@ def wandb(config: ml_collections.ConfigDict) -> dict:
                 train.train(config, workdir)
         except ValueError as e:
             return {"error": str(e)}
-        return {"runs": [{k: v for k, v in run.items() if k != "id"} for run in wandb_file.runs(workdir)]}
+        runs = wandb_file.runs(workdir)
+    # the run id is drawn per workdir; the config's log.* fields are the knobs' own values, not their effect
+    for run in runs:
+        del run["id"]
+        run["config"] = {k: v for k, v in run["config"].items() if not k.startswith("log.")}
+    return {"runs": runs}
 
 
 @contextlib.contextmanager
