@@ -96,8 +96,9 @@ def _train(run: Run, evals: list) -> dict[str, float]:
         console.log(f"resuming from the checkpoint at step {start}")
     train_fn = compile_train_step(run)
     state = run.runner.put_state(run.state)
-    hparams = metrics_lib.hyperparameters(config.to_dict())
-    writer = metrics_lib.MetricsWriter(workdir, start, hparams=hparams, log=config.log, config=config.to_dict())
+    fields = config.to_dict()
+    hparams = metrics_lib.hyperparameters(fields)
+    writer = metrics_lib.MetricsWriter(workdir, start, hparams=hparams, log=config.log, config=fields)
     progress = metrics_lib.Progress(start, config.train.num_steps, config.data.batch_size * config.data.seq_len)
     # device-side metrics not yet read; read ones not yet logged (those of the steps before a resumed checkpoint
     # that its run had not logged yet come with the checkpoint)

@@ -149,16 +149,18 @@ def generate_samples(
 
 def _log_probabilities(model, tokenizer, params, prompts: list[np.ndarray], news: list[np.ndarray]) -> list[float]:
     """log p(new | prompt) of each row, teacher forced: a decoder reads prompt + new, an encoder-decoder the
-    prompt as its source and [BOS] + new."""
+    prompt as its source and [BOS] + new. Rows are padded to the context (encode_prompt keeps prompt + new
+    within it), so that the batches of a prompt file share one compiled scorer."""
     from lm.decoding import scoring  # which imports this module
 
+    L = model.config.max_len
     encoder = {}
     if families.of(model).sourced:
-        source, source_valid = pad_right(prompts, tokenizer.special_ids.get("[PAD]", 0))
+        source, source_valid = pad_right(prompts, tokenizer.special_ids.get("[PAD]", 0), L)
         encoder = {"source": source, "source_valid": source_valid}
         prompts = [np.asarray([tokenizer.special_ids["[BOS]"]], np.int32)] * len(prompts)
     rows = [np.concatenate([p, n]).astype(np.int32) for p, n in zip(prompts, news, strict=True)]
-    tokens, valid = pad_right(rows, 0, max(max(len(r) for r in rows), 2))
+    tokens, valid = pad_right(rows, 0, max(L, 2))
     scores, _ = scoring.token_scores(params, tokens[:, :-1], tokens[:, 1:], valid[:, :-1], **encoder, model=model)
     scores = np.asarray(scores)  # [B, L - 1]: scores[b, t] is of tokens[b, t + 1]
     return [
